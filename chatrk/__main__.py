@@ -1,0 +1,3 @@
+from chatrk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The ``chatrk`` command.
+
+``chatrk run`` is the embedded default: migrate, print the one-time setup link while there is no owner,
+then start the web server and a worker together. ``chatrk web`` and ``chatrk worker`` run one role each
+(at scale, on as many machines as needed). Any other subcommand is a Django management command, e.g.
+``chatrk createowner`` or ``chatrk migrate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+
+def _django_setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatrk.settings")
+    import django
+
+    django.setup()
+
+
+def _manage(argv: Sequence[str]) -> int:
+    _django_setup()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["chatrk", *argv])
+    return 0
+
+
+def _web_command(host: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--host", host, "--port", str(port),
+        "--workers", str(workers), "--no-ws", "chatrk.wsgi:application",
+    ]  # fmt: skip
+
+
+def web(host: str, port: int, workers: int) -> int:
+    return subprocess.call(_web_command(host, port, workers))
+
+
+def worker(threads: int) -> int:
+    _django_setup()
+    from chatrk.core.tasks_backend import _huey_task, huey
+
+    _huey_task()
+    huey().create_consumer(workers=threads, worker_type="thread").run()
+    return 0
+
+
+def run(host: str, port: int) -> int:
+    """Embedded: one process tree with web and worker; Ctrl-C stops both."""
+    _manage(["migrate", "--no-input", "-v", "0"])
+    from chatrk.accounts.actions import announce_setup_link
+
+    announce_setup_link(print)
+    children = [
+        subprocess.Popen(_web_command(host, port, workers=2)),
+        subprocess.Popen([sys.executable, "-m", "chatrk", "worker"]),
+    ]
+    print(f"Chatrk is running at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return max(child.wait() for child in children)
+    except KeyboardInterrupt:
+        stop()
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="chatrk", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    sub = parser.add_subparsers(dest="command")
+    for name in ("run", "web"):
+        role = sub.add_parser(name)
+        role.add_argument("--host", default=os.environ.get("CHATRK_HOST", "127.0.0.1"))
+        role.add_argument("--port", type=int, default=int(os.environ.get("CHATRK_PORT", "8000")))
+        if name == "web":
+            role.add_argument("--workers", type=int, default=int(os.environ.get("CHATRK_WEB_WORKERS", "2")))
+    sub.add_parser("worker").add_argument("--threads", type=int, default=4)
+    known = {"run", "web", "worker", "-h", "--help"}
+    if not args:
+        args = ["run"]
+    if args[0] not in known:
+        return _manage(args)
+    options = parser.parse_args(args)
+    match options.command:
+        case "run":
+            return run(options.host, options.port)
+        case "web":
+            return web(options.host, options.port, options.workers)
+        case _:
+            return worker(options.threads)

@@ -1,0 +1,64 @@
+"""A ``django.tasks`` backend that hands tasks to Huey: SqliteHuey embedded, RedisHuey at scale.
+
+Tasks are enqueued by import path with JSON arguments (never pickled callables), so any worker on
+any machine runs the same code; ``chatrk worker`` consumes the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.tasks import Task, TaskResult, TaskResultStatus
+from django.tasks.backends.base import BaseTaskBackend
+from django.utils.module_loading import import_string
+from huey import RedisHuey, SqliteHuey
+from huey.api import Huey
+
+from chatrk.core.clock import now
+
+
+@cache
+def huey() -> Huey:
+    config = settings.HUEY
+    if config["backend"] == "redis":
+        return RedisHuey("chatrk", url=config["url"])
+    return SqliteHuey("chatrk", filename=config["path"])
+
+
+def _run(path: str, payload: str) -> None:
+    arguments = json.loads(payload)
+    import_string(path).call(*arguments["args"], **arguments["kwargs"])
+
+
+@cache
+def _huey_task() -> Any:
+    return huey().task(name="chatrk.run")(_run)
+
+
+class HueyBackend(BaseTaskBackend):
+    supports_defer = False
+    supports_async_task = False
+    supports_get_result = False
+    supports_priority = False
+
+    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any]:
+        self.validate_task(task)
+        payload = json.dumps({"args": list(args), "kwargs": dict(kwargs)})
+        result = _huey_task()(task.module_path, payload)
+        return TaskResult(
+            task=task,
+            id=str(result.id),
+            status=TaskResultStatus.READY,
+            enqueued_at=now(),
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=list(args),
+            kwargs=dict(kwargs),
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )

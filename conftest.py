@@ -1,0 +1,16 @@
+"""Shared pytest setup for the whole repository."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest) -> object:
+    """Argon2 at production cost is slow by design; tests that check the hasher opt out."""
+    if request.node.get_closest_marker("real_hasher"):
+        yield
+        return
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
