@@ -5,3 +5,7 @@ urlpatterns = [
     path("", include("chatrk.web.urls")),
     path("api/", include("chatrk.api.urls")),
 ]
+
+handler400 = "chatrk.web.views.bad_request"
+handler404 = "chatrk.web.views.not_found"
+handler500 = "chatrk.web.views.server_error"

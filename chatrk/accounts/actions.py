@@ -1,7 +1,507 @@
+"""Account actions: the only code that writes users, factors, sessions and tokens.
+
+Each action runs in one transaction and records its audit event inside it.
+"""
+
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from chatrk.accounts import recovery, sessions, totp
+from chatrk.accounts.errors import AccountError
+from chatrk.accounts.models import ApiToken, RecoveryCode, SetupLink, TotpDevice, User, UserSession
+from chatrk.accounts.passwords import normalise
+from chatrk.accounts.scopes import Scope
+from chatrk.accounts.throttle import (
+    ACCOUNT,
+    SECOND_FACTOR,
+    SOURCE,
+    Lane,
+    clear,
+    register_failure,
+    retry_after,
+)
+from chatrk.audit.actions import ANONYMOUS, Actor, Origin, keyed_hash, record
+from chatrk.audit.models import Outcome
+from chatrk.core import tokens
+from chatrk.core.clock import now
+from chatrk.core.models import Membership, Workspace
+from chatrk.core.roles import Role
+from chatrk.crypto.system import seal, unseal
+
+TOTP_CONTEXT = "accounts.totp_device.seed"
+
+
+def origin_of(request: HttpRequest) -> Origin:
+    return Origin(
+        ip=getattr(request, "client_ip", ""), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300]
+    )
+
+
+# --- First run -------------------------------------------------------------------------------------
+
+
+def create_setup_link() -> str:
+    """A fresh one-time link for the first owner; earlier unused links stop working."""
+    secret = tokens.new_secret()
+    with transaction.atomic():
+        SetupLink.objects.filter(used_at__isnull=True).delete()
+        moment = now()
+        SetupLink.objects.create(
+            token_hash=tokens.digest(secret),
+            created_at=moment,
+            expires_at=moment + settings.SETUP_LINK_TTL,
+        )
+        record("setup.link_created", actor=Actor("system"))
+    return f"{settings.PUBLIC_URL}/setup/{secret}"
 
 
 def announce_setup_link(say: Callable[[str], None]) -> None:
-    pass
+    if User.objects.exists():
+        return
+    say(
+        "\nNo owner yet. Open this one-time link to create the first owner account:\n\n"
+        f"  {create_setup_link()}\n"
+    )
+
+
+def _usable_setup_links(secret: str) -> QuerySet[SetupLink]:
+    return SetupLink.objects.filter(
+        token_hash=tokens.digest(secret), used_at__isnull=True, expires_at__gt=now()
+    )
+
+
+def valid_setup_link(secret: str) -> SetupLink | None:
+    return _usable_setup_links(secret).first()
+
+
+def new_user(email: str, name: str, password: str, *, context: Iterable[str] = ()) -> User:
+    """Builds (unsaved) a user whose password passed every rule; raises ValidationError otherwise."""
+    user = User(email=email.strip().lower(), name=name.strip(), created_at=now())
+    user.password_context = list(context)  # type: ignore[attr-defined]
+    validate_password(password, user)
+    user.set_password(normalise(password))
+    user.password_changed_at = user.created_at
+    return user
+
+
+def complete_setup(secret: str, *, workspace_name: str, slug: str, user: User, origin: Origin) -> User:
+    with transaction.atomic():
+        claimed = _usable_setup_links(secret).select_for_update().first()
+        if claimed is None or User.objects.exists():
+            raise AccountError("This setup link has expired or was already used.")
+        claimed.used_at = now()
+        claimed.save(update_fields=["used_at"])
+        user.save()
+        workspace = Workspace.objects.create(name=workspace_name.strip(), slug=slug, created_at=now())
+        Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER, created_at=now())
+        record("setup.completed", actor=Actor.user(user.pk), workspace_id=workspace.pk, origin=origin)
+    return user
+
+
+# --- Signing in ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    user: User | None
+    retry_after: int = 0
+
+
+def _password_lanes(email: str, device_user_id: int | None, device_id: str, ip: str) -> list[Lane]:
+    account = keyed_hash(email.strip().lower(), purpose="throttle")
+    user_id = User.objects.filter(email__iexact=email.strip()).values_list("pk", flat=True).first()
+    trusted = device_id and user_id is not None and device_user_id == user_id
+    lane = f"pw:{account}:{'device:' + device_id if trusted else 'elsewhere'}"
+    return [Lane(lane, ACCOUNT), Lane(f"ip:{ip}", SOURCE)]
+
+
+def check_password_step(
+    email: str, password: str, *, origin: Origin, device_user_id: int | None, device_id: str
+) -> Attempt:
+    """First factor. Unknown accounts and wrong passwords look alike and cost the same."""
+    moment = now()
+    lanes = _password_lanes(email, device_user_id, device_id, origin.ip)
+    wait = retry_after(lanes, moment)
+    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    if wait:
+        record(
+            "authn.throttled",
+            actor=ANONYMOUS,
+            target=_user_target(user),
+            outcome=Outcome.DENIED,
+            reason="too_many_attempts",
+            origin=origin,
+            details={"factor": "password"},
+        )
+        return Attempt(None, wait)
+    ok = check_password(normalise(password), user.password if user else make_password(None))
+    if user is None or not ok:
+        register_failure(lanes, moment)
+        record(
+            "authn.login_failure",
+            actor=ANONYMOUS,
+            target=_user_target(user),
+            outcome=Outcome.FAILURE,
+            reason="unknown_account" if user is None else "bad_password",
+            origin=origin,
+            details={"factor": "password"},
+        )
+        return Attempt(None)
+    clear(lanes[:1])
+    return Attempt(user)
+
+
+def _user_target(user: User | None) -> tuple[str, int] | None:
+    return ("user", user.pk) if user else None
+
+
+def _second_factor_lanes(user: User) -> list[Lane]:
+    return [Lane(f"2fa:{user.pk}", SECOND_FACTOR)]
+
+
+def check_second_factor(user: User, code: str, *, origin: Origin) -> tuple[str, int]:
+    """Verifies a TOTP or recovery code; returns the factor used (or "") and seconds to wait."""
+    lanes = _second_factor_lanes(user)
+    wait = retry_after(lanes, now())
+    if wait:
+        record(
+            "authn.throttled",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            outcome=Outcome.DENIED,
+            reason="too_many_attempts",
+            origin=origin,
+            details={"factor": "second"},
+        )
+        return "", wait
+    factor = _use_totp(user, code) or _use_recovery_code(user, code, origin)
+    if not factor:
+        register_failure(lanes, now())
+        record(
+            "authn.login_failure",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            outcome=Outcome.FAILURE,
+            reason="bad_code",
+            origin=origin,
+            details={"factor": "second"},
+        )
+        return "", 0
+    clear(lanes)
+    return factor, 0
+
+
+def _use_totp(user: User, code: str) -> str:
+    with transaction.atomic():
+        device = TotpDevice.objects.select_for_update().filter(user=user, confirmed_at__isnull=False).first()
+        if device is None:
+            return ""
+        seed = unseal(_stored(device.sealed_seed), context=_seed_context(user))
+        step = totp.matching_step(seed, code, at=now(), after_step=device.last_step)
+        if step is None:
+            return ""
+        device.last_step = step
+        device.save(update_fields=["last_step"])
+    return "totp"
+
+
+def _use_recovery_code(user: User, typed: str, origin: Origin) -> str:
+    code = recovery.normalise(typed)
+    if not code:
+        return ""
+    with transaction.atomic():
+        for candidate in RecoveryCode.objects.select_for_update().filter(user=user, used_at__isnull=True):
+            if check_password(code, candidate.code_hash):
+                candidate.used_at = now()
+                candidate.save(update_fields=["used_at"])
+                left = RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+                record(
+                    "authn.recovery_code_used",
+                    actor=Actor.user(user.pk),
+                    target=("user", user.pk),
+                    origin=origin,
+                    details={"codes_left": left},
+                )
+                return "recovery_code"
+    return ""
+
+
+def sign_in(request: HttpRequest, user: User, *, factor: str) -> None:
+    """Both factors passed: a new session id (no fixation), timestamps for the timeouts, an event."""
+    with transaction.atomic():
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        moment = now().isoformat()
+        origin = origin_of(request)
+        request.session.update(
+            {
+                sessions.AUTH_AT: moment,
+                sessions.SEEN_AT: moment,
+                sessions.REAUTH_AT: moment,
+                sessions.IP: origin.ip,
+                sessions.USER_AGENT: origin.user_agent,
+            }
+        )
+        request.session.save()
+        record(
+            "authn.login_success",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            origin=origin,
+            details={"factors": f"password+{factor}"},
+        )
+
+
+def reauthenticate(request: HttpRequest, user: User, password: str, code: str) -> tuple[bool, int]:
+    """Full re-authentication before sensitive changes; the session id changes too."""
+    origin = origin_of(request)
+    # Signed-in users re-authenticate in a lane of their own, apart from strangers' attempts.
+    attempt = check_password_step(
+        user.email, password, origin=origin, device_user_id=user.pk, device_id="reauth"
+    )
+    if attempt.user is None or attempt.user.pk != user.pk:
+        return False, attempt.retry_after
+    factor, wait = check_second_factor(user, code, origin=origin)
+    if not factor:
+        return False, wait
+    request.session.cycle_key()
+    request.session[sessions.REAUTH_AT] = now().isoformat()
+    record(
+        "authn.reauthenticated",
+        actor=Actor.user(user.pk),
+        target=("user", user.pk),
+        origin=origin,
+        details={"factors": f"password+{factor}"},
+    )
+    return True, 0
+
+
+def recently_authenticated(request: HttpRequest) -> bool:
+    at = request.session.get(sessions.REAUTH_AT)
+    return isinstance(at, str) and now() - datetime.fromisoformat(at) <= settings.REAUTH_WINDOW
+
+
+# --- Two-factor enrolment --------------------------------------------------------------------------
+
+
+def enrolment_seed(user: User) -> bytes:
+    """The seed being enrolled; kept sealed until confirmed, so a reload shows the same QR code."""
+    with transaction.atomic():
+        device, _ = TotpDevice.objects.select_for_update().get_or_create(
+            user=user, defaults={"created_at": now()}
+        )
+        if device.pending_seed is None:
+            device.pending_seed = seal(totp.new_seed(), context=_seed_context(user))
+            device.save(update_fields=["pending_seed"])
+        return unseal(_stored(device.pending_seed), context=_seed_context(user))
+
+
+def _seed_context(user: User) -> str:
+    return f"{TOTP_CONTEXT}|{user.pk}"
+
+
+def _stored(value: bytes | memoryview | None) -> bytes:
+    """Binary columns come back as memoryview on PostgreSQL and bytes on SQLite."""
+    if value is None:
+        raise AccountError("No authenticator is set up for this account.")
+    return bytes(value)
+
+
+def confirm_enrolment(user: User, code: str, *, origin: Origin) -> list[str] | None:
+    """Makes the pending seed the user's factor once a code from it is entered.
+
+    Returns fresh recovery codes on first enrolment (an empty list on re-enrolment), None if the
+    code is wrong. Re-enrolment ends the user's other sessions.
+    """
+    with transaction.atomic():
+        device = TotpDevice.objects.select_for_update().filter(user=user, pending_seed__isnull=False).first()
+        if device is None:
+            return None
+        seed = unseal(_stored(device.pending_seed), context=_seed_context(user))
+        step = totp.matching_step(seed, code, at=now(), after_step=-1)
+        if step is None:
+            record(
+                "2fa.enrol_failure",
+                actor=Actor.user(user.pk),
+                target=("user", user.pk),
+                outcome=Outcome.FAILURE,
+                reason="bad_code",
+                origin=origin,
+            )
+            return None
+        first = device.confirmed_at is None
+        device.sealed_seed, device.pending_seed = device.pending_seed, None
+        device.confirmed_at, device.last_step = now(), step
+        device.save()
+        record(
+            "2fa.enrolled" if first else "2fa.reset",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            origin=origin,
+            details={"factor": "totp"},
+        )
+        return replace_recovery_codes(user, origin=origin) if first else []
+
+
+def has_second_factor(user: User) -> bool:
+    return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def replace_recovery_codes(user: User, *, origin: Origin) -> list[str]:
+    """Ten new codes; every earlier code stops working. The caller shows them once."""
+    codes = recovery.new_codes()
+    with transaction.atomic():
+        RecoveryCode.objects.filter(user=user).delete()
+        RecoveryCode.objects.bulk_create(RecoveryCode(user=user, code_hash=make_password(c)) for c in codes)
+        record(
+            "2fa.recovery_codes_replaced", actor=Actor.user(user.pk), target=("user", user.pk), origin=origin
+        )
+    return [recovery.display(c) for c in codes]
+
+
+# --- Credentials and sessions ----------------------------------------------------------------------
+
+
+def end_other_sessions(user: User, *, keep: str | None) -> int:
+    count, _ = UserSession.objects.filter(user=user).exclude(session_key=keep or "").delete()
+    return count
+
+
+def change_password(request: HttpRequest, user: User, current: str, new: str) -> None:
+    """Needs the current password (ASVS V6.2.3); ends every other session of the user."""
+    if not check_password(normalise(current), user.password):
+        raise AccountError("Your current password is not correct.", field="current_password")
+    validate_password(new, user)
+    with transaction.atomic():
+        user.set_password(normalise(new))
+        user.password_changed_at = now()
+        user.save(update_fields=["password", "password_changed_at"])
+        update_session_auth_hash(request, user)
+        ended = end_other_sessions(user, keep=request.session.session_key)
+        record(
+            "account.password_changed",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            origin=origin_of(request),
+            details={"sessions_ended": ended},
+        )
+
+
+def change_email(request: HttpRequest, user: User, email: str) -> None:
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+        raise AccountError("Another account already uses this e-mail address.", field="email")
+    with transaction.atomic():
+        user.email = email
+        user.save(update_fields=["email"])
+        record(
+            "account.email_changed",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            origin=origin_of(request),
+        )
+
+
+def revoke_session(request: HttpRequest, user: User, session_key: str) -> bool:
+    with transaction.atomic():
+        deleted, _ = UserSession.objects.filter(user=user, session_key=session_key).delete()
+        if deleted:
+            record(
+                "session.revoked",
+                actor=Actor.user(user.pk),
+                target=("user", user.pk),
+                origin=origin_of(request),
+            )
+    return bool(deleted)
+
+
+def revoke_other_sessions(request: HttpRequest, user: User) -> int:
+    with transaction.atomic():
+        ended = end_other_sessions(user, keep=request.session.session_key)
+        record(
+            "session.revoked_others",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            origin=origin_of(request),
+            details={"sessions_ended": ended},
+        )
+    return ended
+
+
+def revoke_member_sessions(request: HttpRequest, by: Membership, member: Membership) -> int:
+    """An admin ends every session of a member (e.g. a lost laptop)."""
+    with transaction.atomic():
+        ended = end_other_sessions(member.user, keep=None)
+        record(
+            "session.revoked_by_admin",
+            actor=Actor.user(by.user_id),
+            workspace_id=by.workspace_id,
+            target=("user", member.user_id),
+            origin=origin_of(request),
+            details={"sessions_ended": ended},
+        )
+    return ended
+
+
+# --- API tokens ------------------------------------------------------------------------------------
+
+TOKEN_PREFIX = "chk_"  # noqa: S105 (a label, not a secret)
+MAX_TOKEN_DAYS = 365
+
+
+def create_api_token(
+    membership: Membership, *, name: str, scopes: list[Scope], days: int, origin: Origin
+) -> tuple[ApiToken, str]:
+    """Returns the token row and the secret, which is shown once and never stored."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise AccountError(f"A token lasts from 1 to {MAX_TOKEN_DAYS} days.", field="days")
+    if not scopes:
+        raise AccountError("Choose at least one scope.", field="scopes")
+    refused = [s for s in scopes if not s.allowed_for(membership.role)]
+    if refused:
+        raise AccountError(f"Your role cannot grant: {', '.join(refused)}.", field="scopes")
+    prefix, secret = secrets.token_hex(4), tokens.new_secret()
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            workspace_id=membership.workspace_id,
+            name=name.strip(),
+            prefix=prefix,
+            token_hash=tokens.digest(secret),
+            scopes=sorted(scopes),
+            created_by_id=membership.user_id,
+            created_at=now(),
+            expires_at=now() + timedelta(days=days),
+        )
+        record(
+            "token.created",
+            actor=Actor.user(membership.user_id),
+            workspace_id=membership.workspace_id,
+            target=("api_token", token.pk),
+            origin=origin,
+            details={"scopes": " ".join(token.scopes)},
+        )
+    return token, f"{TOKEN_PREFIX}{prefix}_{secret}"
+
+
+def revoke_api_token(membership: Membership, token: ApiToken, *, origin: Origin) -> None:
+    with transaction.atomic():
+        token.revoked_at = now()
+        token.save(update_fields=["revoked_at"])
+        record(
+            "token.revoked",
+            actor=Actor.user(membership.user_id),
+            workspace_id=membership.workspace_id,
+            target=("api_token", token.pk),
+            origin=origin,
+        )

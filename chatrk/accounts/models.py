@@ -36,10 +36,15 @@ class User(AbstractBaseUser):
 
 
 class TotpDevice(models.Model):
-    """One TOTP authenticator per user; the seed is sealed under the key-encryption key."""
+    """One TOTP authenticator per user; seeds are sealed under the key-encryption key.
+
+    A new seed waits in ``pending_seed`` until a code from it is entered, so re-enrolling never
+    leaves the user without a working factor.
+    """
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp")
-    sealed_seed = models.BinaryField()
+    sealed_seed = models.BinaryField(null=True)
+    pending_seed = models.BinaryField(null=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # The last accepted time step: a code is accepted once, never again (RFC 6238 §5.2, NIST 800-63B).
     last_step = models.BigIntegerField(default=-1)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.exceptions import ValidationError
 
-PRODUCT_WORDS = ("chatrk", "whatsapp", "whats app", "wa business")
+PRODUCT_WORDS = ("chatrk", "whatsapp")
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
 # What must be left once context words, digits and symbols are removed.
 MIN_OWN_LETTERS = 6
@@ -55,18 +55,29 @@ def context_words(user: Any) -> list[str]:
     if getattr(user, "pk", None):
         words += [m.workspace.name for m in user.memberships.select_related("workspace")]
         words += [m.workspace.slug for m in user.memberships.select_related("workspace")]
-    return [w.casefold() for w in words if len(w) >= 3]
+    # Each word alone and all its parts joined: "Blue Lantern Bakery" gives blue, lantern, bakery and
+    # bluelanternbakery, compared letters-only so "Blue-Lantern_Bakery" is caught too.
+    forms = set()
+    for word in words:
+        parts = [_letters(part) for part in re.split(r"[\W_]+", word)]
+        forms.update([*parts, "".join(parts)])
+    return sorted((f for f in forms if len(f) >= 3), key=len, reverse=True)
+
+
+def _letters(text: str) -> str:
+    return _NOT_LETTERS.sub("", text.casefold())
 
 
 class ContextWordsValidator:
     """Refuses passwords built from context words, e.g. ``Chatrk2026!`` or ``Acme-Acme-Acme``."""
 
     def validate(self, password: str, user: Any = None) -> None:
-        remainder = normalise(password).casefold()
-        found = [word for word in context_words(user) if word in remainder]
-        for word in sorted(found, key=len, reverse=True):
-            remainder = remainder.replace(word, "")
-        if found and len(_NOT_LETTERS.sub("", remainder)) < MIN_OWN_LETTERS:
+        remainder = _letters(normalise(password))
+        found = False
+        for word in context_words(user):  # longest first
+            if word in remainder:
+                found, remainder = True, remainder.replace(word, "")
+        if found and len(remainder) < MIN_OWN_LETTERS:
             raise ValidationError(
                 "This password is mostly made of words linked to you or to this service "
                 "(such as Chatrk, WhatsApp, your name, e-mail or workspace). Add words of your own.",

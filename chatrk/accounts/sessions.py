@@ -25,7 +25,7 @@ class SessionStore(DbSessionStore):
         return UserSession
 
     def create_model_instance(self, data: dict[str, Any]) -> Any:
-        instance = super().create_model_instance(data)
+        instance: Any = super().create_model_instance(data)
         user_id = data.get("_auth_user_id")
         instance.user_id = int(user_id) if user_id else None
         instance.created_at = datetime.fromisoformat(data[AUTH_AT]) if AUTH_AT in data else None

@@ -44,7 +44,7 @@ class HueyBackend(BaseTaskBackend):
     supports_get_result = False
     supports_priority = False
 
-    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any]:
+    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any, Any]:
         self.validate_task(task)
         payload = json.dumps({"args": list(args), "kwargs": dict(kwargs)})
         result = _huey_task()(task.module_path, payload)

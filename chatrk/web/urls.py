@@ -1,4 +1,24 @@
-from django.urls import path
+from django.urls import include, path
+
+from chatrk.web import views
 
 app_name = "web"
-urlpatterns: list[object] = []
+
+workspace_patterns = [
+    path("inbox/", views.inbox, name="inbox"),
+    path("members/", views.members, name="members"),
+    path("members/invite/", views.invite, name="invite"),
+    path("members/<int:member_id>/role/", views.change_role, name="change_role"),
+    path("members/<int:member_id>/remove/", views.remove_member, name="remove_member"),
+    path(
+        "members/<int:member_id>/sessions/revoke/",
+        views.revoke_member_sessions,
+        name="revoke_member_sessions",
+    ),
+    path("invitations/<int:invitation_id>/revoke/", views.revoke_invitation, name="revoke_invitation"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/create/", views.create_token, name="create_token"),
+    path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+]
+
+urlpatterns = [path("w/<slug:ws>/", include(workspace_patterns))]

@@ -1,8 +1,224 @@
+"""Workspace pages: the inbox shell, members and invitations, API tokens (transport only)."""
+
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.forms import ChoiceField, Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from chatrk.accounts import actions as accounts
+from chatrk.accounts.errors import AccountError
+from chatrk.accounts.forms import InviteForm, RoleForm, TokenForm
+from chatrk.accounts.models import ApiToken
+from chatrk.accounts.scopes import Scope
+from chatrk.accounts.views import recent_auth_required
+from chatrk.core import actions as tenancy
+from chatrk.core import queries
+from chatrk.core.errors import TenancyError
+from chatrk.core.models import Membership
+from chatrk.core.roles import Perm, Role, assignable_roles, role_allows
+from chatrk.web.access import membership, workspace_page
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return render(request, "web/error.html", {"title": "Form expired", "message": "Reload the page and try again."}, status=403)
+    context = {"title": "The form expired", "message": "Go back, reload the page and try again."}
+    return render(request, "web/error.html", context, status=403)
+
+
+def _set_choices(form: Form, name: str, choices: list[tuple[str, str]]) -> None:
+    field = form.fields[name]
+    assert isinstance(field, ChoiceField)
+    field.choices = choices
+
+
+def _back_to(request: HttpRequest, name: str) -> HttpResponse:
+    return redirect(f"web:{name}", membership(request).workspace.slug)
+
+
+@require_GET
+@workspace_page(Perm.VIEW_WORKSPACE)
+def inbox(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/inbox.html", {})
+
+
+# --- members ---------------------------------------------------------------------------------------
+
+
+def _members_page(request: HttpRequest, form: InviteForm | None = None, **extra: Any) -> HttpResponse:
+    me = membership(request)
+    can_manage = role_allows(me.role, Perm.MANAGE_MEMBERS)
+    roles = assignable_roles(me.role)
+    if form is None:
+        form = InviteForm()
+    _set_choices(form, "role", [(r.value, r.label) for r in roles])
+    context = {
+        "members": queries.members(me.workspace_id),
+        "invitations": queries.open_invitations(me.workspace_id) if can_manage else [],
+        "can_manage": can_manage,
+        "can_manage_owners": role_allows(me.role, Perm.MANAGE_OWNERS),
+        "form": form,
+        "roles": roles,
+        **extra,
+    }
+    return render(request, "web/members.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+@workspace_page(Perm.VIEW_MEMBERS)
+def members(request: HttpRequest) -> HttpResponse:
+    return _members_page(request)
+
+
+@require_POST
+@workspace_page(Perm.MANAGE_MEMBERS)
+def invite(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST)
+    _set_choices(form, "role", Role.choices)
+    if form.is_valid():
+        try:
+            _, secret = tenancy.invite(
+                membership(request),
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                origin=accounts.origin_of(request),
+            )
+        except TenancyError as error:
+            form.add_error(error.field, error.message)
+        else:
+            link = f"{settings.PUBLIC_URL}/invite/{secret}"
+            return _members_page(request, invitation_link=link, invited=form.cleaned_data["email"])
+    return _members_page(request, form)
+
+
+def _member(request: HttpRequest, member_id: int) -> Membership:
+    found = queries.members(membership(request).workspace_id).filter(pk=member_id).first()
+    if found is None:
+        raise Http404("No such member")
+    return found
+
+
+@require_POST
+@workspace_page(Perm.MANAGE_MEMBERS)
+@recent_auth_required
+def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
+    form = RoleForm(request.POST)
+    member = _member(request, member_id)
+    if not form.is_valid():
+        return _members_page(request, error="Choose a role from the list.")
+    try:
+        tenancy.change_role(
+            membership(request), member, form.cleaned_data["role"], origin=accounts.origin_of(request)
+        )
+    except TenancyError as error:
+        return _members_page(request, error=error.message)
+    return _back_to(request, "members")
+
+
+@require_POST
+@workspace_page(Perm.MANAGE_MEMBERS)
+@recent_auth_required
+def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
+    me, member = membership(request), _member(request, member_id)
+    try:
+        tenancy.remove_member(me, member, origin=accounts.origin_of(request))
+    except TenancyError as error:
+        return _members_page(request, error=error.message)
+    if member.user_id == me.user_id:
+        logout(request)
+        return redirect("accounts:login")
+    return _back_to(request, "members")
+
+
+@require_POST
+@workspace_page(Perm.MANAGE_MEMBERS)
+def revoke_member_sessions(request: HttpRequest, member_id: int) -> HttpResponse:
+    me, member = membership(request), _member(request, member_id)
+    if member.role == Role.OWNER and not role_allows(me.role, Perm.MANAGE_OWNERS):
+        return _members_page(request, error="Only an owner can sign out an owner.")
+    ended = accounts.revoke_member_sessions(request, me, member)
+    return _members_page(request, notice=f"Signed out {ended} session(s) of {member.user.name}.")
+
+
+@require_POST
+@workspace_page(Perm.MANAGE_MEMBERS)
+def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    me = membership(request)
+    invitation = queries.open_invitations(me.workspace_id).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation")
+    tenancy.revoke_invitation(me, invitation, origin=accounts.origin_of(request))
+    return _back_to(request, "members")
+
+
+# --- API tokens ------------------------------------------------------------------------------------
+
+
+def _tokens_page(request: HttpRequest, form: TokenForm | None = None, **extra: Any) -> HttpResponse:
+    me = membership(request)
+    form = form or TokenForm()
+    _set_choices(form, "scopes", [(s.value, s.value) for s in Scope if s.allowed_for(me.role)])
+    rows = (
+        ApiToken.objects.for_workspace(me.workspace_id).select_related("created_by").order_by("-created_at")
+    )
+    context = {"tokens": rows, "form": form, **extra}
+    return render(request, "web/tokens.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+@workspace_page(Perm.MANAGE_TOKENS)
+def tokens(request: HttpRequest) -> HttpResponse:
+    return _tokens_page(request)
+
+
+@require_POST
+@workspace_page(Perm.MANAGE_TOKENS)
+def create_token(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST)
+    if form.is_valid():
+        try:
+            token, secret = accounts.create_api_token(
+                membership(request),
+                name=form.cleaned_data["name"],
+                scopes=[Scope(s) for s in form.cleaned_data["scopes"]],
+                days=form.cleaned_data["days"],
+                origin=accounts.origin_of(request),
+            )
+        except AccountError as error:
+            form.add_error(error.field, error.message)
+        else:
+            return _tokens_page(request, new_secret=secret, new_token=token)
+    return _tokens_page(request, form)
+
+
+@require_POST
+@workspace_page(Perm.MANAGE_TOKENS)
+def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    me = membership(request)
+    token = (
+        ApiToken.objects.for_workspace(me.workspace_id).filter(pk=token_id, revoked_at__isnull=True).first()
+    )
+    if token is None:
+        raise Http404("No such token")
+    accounts.revoke_api_token(me, token, origin=accounts.origin_of(request))
+    return _back_to(request, "tokens")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(
+        request, "web/error.html", {"title": "Not found", "message": "There is nothing here."}, status=404
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    context = {"title": "Bad request", "message": "The request could not be understood."}
+    return render(request, "web/error.html", context, status=400)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    context = {"title": "Something went wrong", "message": "The error was logged. Please try again."}
+    return render(request, "web/error.html", context, status=500)

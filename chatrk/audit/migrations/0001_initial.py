@@ -4,29 +4,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('seq', models.BigAutoField(primary_key=True, serialize=False)),
-                ('occurred_at', models.DateTimeField()),
-                ('workspace_id', models.BigIntegerField(db_index=True, null=True)),
-                ('actor_kind', models.CharField(max_length=16)),
-                ('actor_id', models.CharField(blank=True, max_length=64)),
-                ('action', models.CharField(db_index=True, max_length=64)),
-                ('target_kind', models.CharField(blank=True, max_length=32)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('outcome', models.CharField(choices=[('success', 'Success'), ('failure', 'Failure'), ('denied', 'Denied')], max_length=16)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('ip_hmac', models.CharField(blank=True, max_length=64)),
-                ('user_agent_hmac', models.CharField(blank=True, max_length=64)),
-                ('details', models.JSONField(default=dict)),
+                ("seq", models.BigAutoField(primary_key=True, serialize=False)),
+                ("occurred_at", models.DateTimeField()),
+                ("workspace_id", models.BigIntegerField(db_index=True, null=True)),
+                ("actor_kind", models.CharField(max_length=16)),
+                ("actor_id", models.CharField(blank=True, max_length=64)),
+                ("action", models.CharField(db_index=True, max_length=64)),
+                ("target_kind", models.CharField(blank=True, max_length=32)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("success", "Success"), ("failure", "Failure"), ("denied", "Denied")],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("ip_hmac", models.CharField(blank=True, max_length=64)),
+                ("user_agent_hmac", models.CharField(blank=True, max_length=64)),
+                ("details", models.JSONField(default=dict)),
             ],
         ),
     ]
