@@ -1,4 +1,4 @@
-"""Builders for tests across apps: people, workspaces and signed-in clients, made the way Chatrk makes them."""
+"""Test builders for every app: people, workspaces and signed-in clients, made as Chatrk makes them."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from django.test import Client
 
 from chatrk.accounts import actions, sessions, totp
 from chatrk.accounts.models import TotpDevice, User
+from chatrk.audit.actions import Origin
 from chatrk.core.clock import now
 from chatrk.core.models import Membership, Workspace
 from chatrk.core.roles import Role
 from chatrk.crypto.system import unseal
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 (the test users' password)
 _serial = itertools.count(1)
 
 
@@ -30,7 +31,9 @@ def make_user(*, name: str = "Ada Lovelace", email: str = "", with_totp: bool = 
 def enrol_totp(user: User) -> None:
     actions.enrolment_seed(user)
     seed = _seed(user, pending=True)
-    assert actions.confirm_enrolment(user, totp.code_at(seed, totp.step_of(now())), origin=actions.Origin()) is not None
+    assert (
+        actions.confirm_enrolment(user, totp.code_at(seed, totp.step_of(now())), origin=Origin()) is not None
+    )
 
 
 def _seed(user: User, *, pending: bool = False) -> bytes:
@@ -53,7 +56,9 @@ def make_workspace(name: str = "Acme Shoes") -> Workspace:
 
 
 def add_member(workspace: Workspace, user: User | None = None, role: Role = Role.AGENT) -> Membership:
-    return Membership.objects.create(workspace=workspace, user=user or make_user(), role=role, created_at=now())
+    return Membership.objects.create(
+        workspace=workspace, user=user or make_user(), role=role, created_at=now()
+    )
 
 
 def signed_in(user: User, client: Client | None = None) -> Client:
@@ -65,3 +70,39 @@ def signed_in(user: User, client: Client | None = None) -> Client:
     session.update({sessions.AUTH_AT: moment, sessions.SEEN_AT: moment, sessions.REAUTH_AT: moment})
     session.save()
     return client
+
+
+# --- the cross-workspace walk ----------------------------------------------------------------------
+
+WORKSPACE_PREFIX = "w/<slug:ws>/"
+
+
+def all_routes() -> list[tuple[str, str]]:
+    """Every (route pattern, url name) the site answers, the API's included."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found: list[tuple[str, str]] = []
+
+    def walk(patterns: list[URLPattern | URLResolver], prefix: str, namespace: str) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+                walk(entry.url_patterns, prefix + str(entry.pattern), inner)
+            else:
+                found.append((prefix + str(entry.pattern), f"{namespace}{entry.name or ''}"))
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+def fill(pattern: str, values: dict[str, str]) -> str:
+    """Puts values into a route pattern's <converter:name> slots; an unknown slot is an error."""
+    import re
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise LookupError(f"no victim object for <{name}> in {pattern!r}: add one to the walk")
+        return values[name]
+
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", value, pattern)

@@ -40,8 +40,8 @@ def _back_to(request: HttpRequest, name: str) -> HttpResponse:
     return redirect(f"web:{name}", membership(request).workspace.slug)
 
 
-@require_GET
 @workspace_page(Perm.VIEW_WORKSPACE)
+@require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "web/inbox.html", {})
 
@@ -68,14 +68,14 @@ def _members_page(request: HttpRequest, form: InviteForm | None = None, **extra:
     return render(request, "web/members.html", context, status=400 if form.errors else 200)
 
 
-@require_GET
 @workspace_page(Perm.VIEW_MEMBERS)
+@require_GET
 def members(request: HttpRequest) -> HttpResponse:
     return _members_page(request)
 
 
-@require_POST
 @workspace_page(Perm.MANAGE_MEMBERS)
+@require_POST
 def invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST)
     _set_choices(form, "role", Role.choices)
@@ -102,8 +102,8 @@ def _member(request: HttpRequest, member_id: int) -> Membership:
     return found
 
 
-@require_POST
 @workspace_page(Perm.MANAGE_MEMBERS)
+@require_POST
 @recent_auth_required
 def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
     form = RoleForm(request.POST)
@@ -119,8 +119,8 @@ def change_role(request: HttpRequest, member_id: int) -> HttpResponse:
     return _back_to(request, "members")
 
 
-@require_POST
 @workspace_page(Perm.MANAGE_MEMBERS)
+@require_POST
 @recent_auth_required
 def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
     me, member = membership(request), _member(request, member_id)
@@ -134,8 +134,8 @@ def remove_member(request: HttpRequest, member_id: int) -> HttpResponse:
     return _back_to(request, "members")
 
 
-@require_POST
 @workspace_page(Perm.MANAGE_MEMBERS)
+@require_POST
 def revoke_member_sessions(request: HttpRequest, member_id: int) -> HttpResponse:
     me, member = membership(request), _member(request, member_id)
     if member.role == Role.OWNER and not role_allows(me.role, Perm.MANAGE_OWNERS):
@@ -144,8 +144,8 @@ def revoke_member_sessions(request: HttpRequest, member_id: int) -> HttpResponse
     return _members_page(request, notice=f"Signed out {ended} session(s) of {member.user.name}.")
 
 
-@require_POST
 @workspace_page(Perm.MANAGE_MEMBERS)
+@require_POST
 def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     me = membership(request)
     invitation = queries.open_invitations(me.workspace_id).filter(pk=invitation_id).first()
@@ -169,14 +169,14 @@ def _tokens_page(request: HttpRequest, form: TokenForm | None = None, **extra: A
     return render(request, "web/tokens.html", context, status=400 if form.errors else 200)
 
 
-@require_GET
 @workspace_page(Perm.MANAGE_TOKENS)
+@require_GET
 def tokens(request: HttpRequest) -> HttpResponse:
     return _tokens_page(request)
 
 
-@require_POST
 @workspace_page(Perm.MANAGE_TOKENS)
+@require_POST
 def create_token(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST)
     if form.is_valid():
@@ -195,8 +195,8 @@ def create_token(request: HttpRequest) -> HttpResponse:
     return _tokens_page(request, form)
 
 
-@require_POST
 @workspace_page(Perm.MANAGE_TOKENS)
+@require_POST
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     me = membership(request)
     token = (

@@ -1,4 +1,4 @@
-"""Password rules against ASVS V6.2 and NIST SP 800-63B rev 4 (STANDARDS.md §1 items 1–6)."""
+"""Password rules against ASVS V6.2 and NIST SP 800-63B rev 4 (STANDARDS.md §1 items 1 to 6)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def test_common_and_breached_passwords_are_refused(password: str) -> None:
     ["Chatrk2026!!!!", "whatsapp-whatsapp", "BlueLanternBakery1", "sam.field.2026!", "ChatrkWhatsApp99"],
 )
 def test_passwords_built_from_context_words_are_refused(password: str) -> None:
-    codes = refusal(password, email="sam.field@example.org", name="Sam Field", workspace="Blue Lantern Bakery")
+    codes = refusal(
+        password, email="sam.field@example.org", name="Sam Field", workspace="Blue Lantern Bakery"
+    )
     assert "password_context_words" in codes
 
 
@@ -74,8 +76,9 @@ def test_unicode_is_normalised_before_hashing() -> None:
 
 @pytest.mark.django_db
 def test_the_workspace_name_of_an_existing_member_is_a_context_word() -> None:
-    from chatrk.testing import add_member, make_workspace
     from django.contrib.auth.password_validation import validate_password
+
+    from chatrk.testing import add_member, make_workspace
 
     user = make_user()
     workspace = make_workspace("Zanzibar Imports")

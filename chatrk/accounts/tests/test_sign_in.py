@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -19,13 +20,13 @@ from chatrk.testing import PASSWORD, add_member, make_user, make_workspace, next
 pytestmark = pytest.mark.django_db
 
 
-def password_step(client: Client, email: str, password: str = PASSWORD) -> object:
+def password_step(client: Client, email: str, password: str = PASSWORD) -> Any:
     return client.post("/login/", {"email": email, "password": password})
 
 
 def full_sign_in(client: Client, user: User) -> None:
     response = password_step(client, user.email)
-    assert response.status_code == 302 and response["Location"] == "/login/verify/"  # type: ignore[attr-defined]
+    assert response.status_code == 302 and response["Location"] == "/login/verify/"
     response = client.post("/login/verify/", {"code": next_code(user)})
     assert response.status_code == 302
 
@@ -67,7 +68,7 @@ def test_without_an_authenticator_the_user_must_enrol_first() -> None:
     workspace = make_workspace()
     add_member(workspace, user)
     client = Client()
-    assert password_step(client, user.email)["Location"] == "/login/enrol/"  # type: ignore[index]
+    assert password_step(client, user.email)["Location"] == "/login/enrol/"
     assert client.get("/login/verify/").status_code == 200  # a form, but no code can pass without a device
     assert client.post("/login/verify/", {"code": "123456"}).status_code == 400
     assert client.get(f"/w/{workspace.slug}/inbox/").status_code == 302
@@ -79,9 +80,14 @@ def test_unknown_account_and_wrong_password_look_alike() -> None:
     user = make_user()
     wrong = password_step(Client(), user.email, "not the password at all")
     unknown = password_step(Client(), "nobody@example.org")
-    assert wrong.status_code == unknown.status_code == 400  # type: ignore[attr-defined]
-    assert b"do not match an account" in wrong.content and b"do not match an account" in unknown.content  # type: ignore[attr-defined]
-    assert actions_logged() == ["2fa.enrolled", "2fa.recovery_codes_replaced", "authn.login_failure", "authn.login_failure"]
+    assert wrong.status_code == unknown.status_code == 400
+    assert b"do not match an account" in wrong.content and b"do not match an account" in unknown.content
+    assert actions_logged() == [
+        "2fa.enrolled",
+        "2fa.recovery_codes_replaced",
+        "authn.login_failure",
+        "authn.login_failure",
+    ]
 
 
 def test_a_totp_code_works_once() -> None:
@@ -96,7 +102,8 @@ def test_a_totp_code_works_once() -> None:
 
 
 def test_recovery_codes_are_hashed_and_single_use() -> None:
-    from chatrk.accounts.actions import Origin, replace_recovery_codes
+    from chatrk.accounts.actions import replace_recovery_codes
+    from chatrk.audit.actions import Origin
 
     user = make_user()
     codes = replace_recovery_codes(user, origin=Origin())
@@ -115,16 +122,16 @@ def test_recovery_codes_are_hashed_and_single_use() -> None:
 def test_failures_earn_growing_delays_that_expire() -> None:
     user = make_user()
     attacker = Client(REMOTE_ADDR="203.0.113.9")
-    statuses = [password_step(attacker, user.email, f"guess number {i}").status_code for i in range(6)]  # type: ignore[attr-defined]
+    statuses = [password_step(attacker, user.email, f"guess number {i}").status_code for i in range(6)]
     assert statuses == [400] * 5 + [429]
     blocked = password_step(attacker, user.email)  # even the right password waits now
-    assert blocked.status_code == 429 and int(blocked["Retry-After"]) >= 1  # type: ignore[index,attr-defined]
+    assert blocked.status_code == 429 and int(blocked["Retry-After"]) >= 1
     with time_machine.travel(now() + timedelta(seconds=3)):
         password_step(attacker, user.email, "another wrong guess")
     with time_machine.travel(now() + timedelta(seconds=4)):
-        assert int(password_step(attacker, user.email)["Retry-After"]) >= 3  # type: ignore[index]
+        assert int(password_step(attacker, user.email)["Retry-After"]) >= 3
     with time_machine.travel(now() + timedelta(minutes=16)):
-        assert password_step(attacker, user.email).status_code == 302  # type: ignore[attr-defined]
+        assert password_step(attacker, user.email).status_code == 302
 
 
 def test_an_attacker_cannot_lock_the_owner_out_of_a_known_device() -> None:
@@ -135,8 +142,8 @@ def test_an_attacker_cannot_lock_the_owner_out_of_a_known_device() -> None:
     attacker = Client(REMOTE_ADDR="203.0.113.9")
     for i in range(12):
         password_step(attacker, user.email, f"guess number {i}")
-    assert password_step(attacker, user.email).status_code == 429  # type: ignore[attr-defined]
-    assert password_step(owner, user.email).status_code == 302  # type: ignore[attr-defined]
+    assert password_step(attacker, user.email).status_code == 429
+    assert password_step(owner, user.email).status_code == 302
 
 
 def test_guessing_second_factor_codes_is_throttled() -> None:
@@ -198,11 +205,15 @@ def test_users_see_and_revoke_their_sessions() -> None:
 def test_changing_the_password_needs_the_current_one_and_ends_other_sessions() -> None:
     user = make_user()
     laptop, phone = signed_in(user), signed_in(user)
-    wrong = laptop.post("/account/password/", {"current_password": "nope nope nope", "new_password": "fresh violet harbour"})
+    wrong = laptop.post(
+        "/account/password/", {"current_password": "nope nope nope", "new_password": "fresh violet harbour"}
+    )
     assert wrong.status_code == 400 and b"current password is not correct" in wrong.content
     weak = laptop.post("/account/password/", {"current_password": PASSWORD, "new_password": "password1234"})
     assert weak.status_code == 400 and b"breached" in weak.content
-    ok = laptop.post("/account/password/", {"current_password": PASSWORD, "new_password": "fresh violet harbour"})
+    ok = laptop.post(
+        "/account/password/", {"current_password": PASSWORD, "new_password": "fresh violet harbour"}
+    )
     assert ok.status_code == 200
     assert phone.get("/account/").status_code == 302
     assert laptop.get("/account/").status_code == 200

@@ -9,7 +9,18 @@ import pytest
 from chatrk.accounts import totp
 
 RFC_SEED = b"12345678901234567890"
-HOTP_VECTORS = ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"]
+HOTP_VECTORS = [
+    "755224",
+    "287082",
+    "359152",
+    "969429",
+    "338314",
+    "254676",
+    "287922",
+    "162583",
+    "399871",
+    "520489",
+]
 
 
 @pytest.mark.parametrize(("counter", "expected"), list(enumerate(HOTP_VECTORS)))
@@ -35,8 +46,13 @@ def test_a_code_is_accepted_once_only() -> None:
 def test_one_step_of_clock_drift_is_tolerated_but_not_two() -> None:
     at = datetime.fromtimestamp(1234567890, tz=UTC)
     code = "005924"
-    assert totp.matching_step(RFC_SEED, code, at=datetime.fromtimestamp(1234567890 + 30, tz=UTC), after_step=-1)
-    assert totp.matching_step(RFC_SEED, code, at=datetime.fromtimestamp(1234567890 + 61, tz=UTC), after_step=-1) is None
+    assert totp.matching_step(
+        RFC_SEED, code, at=datetime.fromtimestamp(1234567890 + 30, tz=UTC), after_step=-1
+    )
+    assert (
+        totp.matching_step(RFC_SEED, code, at=datetime.fromtimestamp(1234567890 + 61, tz=UTC), after_step=-1)
+        is None
+    )
     assert totp.matching_step(RFC_SEED, code, at=at, after_step=-1)
 
 

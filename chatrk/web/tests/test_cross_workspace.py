@@ -1,0 +1,136 @@
+"""A member of one workspace walks every page and API operation of another and gets 404, never data.
+
+The walk reads the URL configuration and the OpenAPI schema, so routes added later are walked too;
+a route with a new kind of id fails here until the walk is given a victim object of that kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from chatrk.accounts.actions import create_api_token
+from chatrk.accounts.scopes import Scope
+from chatrk.api.router import api
+from chatrk.audit.actions import Origin
+from chatrk.core.actions import invite
+from chatrk.core.roles import Role
+from chatrk.testing import (
+    WORKSPACE_PREFIX,
+    add_member,
+    all_routes,
+    fill,
+    make_user,
+    make_workspace,
+    signed_in,
+)
+
+pytestmark = pytest.mark.django_db
+
+type Victim = dict[str, Any]
+type Attacker = tuple[Client, str, str]
+
+# Routes that are not inside a workspace, and why they are safe to leave out of the walk.
+NOT_TENANT_ROUTES = {
+    "accounts:home", "accounts:login", "accounts:verify", "accounts:enrol", "accounts:logout",
+    "accounts:security", "accounts:reauth", "accounts:password", "accounts:email", "accounts:reenrol",
+    "accounts:recovery_codes",  # the signed-in user's own account
+    "accounts:revoke_session", "accounts:revoke_other_sessions",  # own sessions only: tested below
+    "accounts:setup", "accounts:setup_link",  # the first-run secret link
+    "accounts:invitation", "accounts:invitation_link",  # invitation secret links
+    "api:api-root", "api:openapi-json",  # the API is walked through its schema below
+}  # fmt: skip
+
+
+@pytest.fixture
+def victim() -> Victim:
+    workspace = make_workspace("Victim Corp")
+    owner = add_member(workspace, make_user(name="Vera Victim"), Role.OWNER)
+    agent = add_member(workspace, make_user(name="Viktor Victim"), Role.AGENT)
+    invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
+    token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
+    ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk}
+    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
+    return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
+
+
+@pytest.fixture
+def attacker() -> Attacker:
+    workspace = make_workspace("Attacker Ltd")
+    owner = add_member(workspace, role=Role.OWNER)
+    _, token = create_api_token(owner, name="attacker", scopes=list(Scope), days=30, origin=Origin())
+    return signed_in(owner.user), workspace.slug, token
+
+
+def assert_nothing_leaks(response: Any, victim: Victim, where: str) -> None:
+    body = response.content.decode(errors="replace")
+    for secret in victim["secrets"]:
+        assert secret not in body, f"{where} leaked {secret!r}"
+
+
+def test_every_route_is_walked_or_deliberately_left_out() -> None:
+    names = {name for pattern, name in all_routes() if not pattern.startswith(WORKSPACE_PREFIX)}
+    names = {n for n in names if not n.startswith("api:") or n in {"api:api-root", "api:openapi-json"}}
+    assert names - NOT_TENANT_ROUTES == set(), "new non-workspace routes need a decision in NOT_TENANT_ROUTES"
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_pages_of_another_workspace_answer_404(method: str, victim: Victim, attacker: Attacker) -> None:
+    client, own_slug, _ = attacker
+    walked = 0
+    for pattern, name in all_routes():
+        if not pattern.startswith(WORKSPACE_PREFIX):
+            continue
+        ids = victim["ids"]
+        for slug in (victim["workspace"].slug, own_slug):  # their workspace, and their objects through ours
+            if slug == own_slug and pattern.count("<") == 1:
+                continue  # no object id: the page is the attacker's own
+            url = fill(pattern, {"ws": slug, **ids})
+            response = getattr(client, method)(url)
+            if (
+                response.status_code == 405
+            ):  # wrong method on our own route: the answer must not depend on the id
+                nowhere = fill(pattern, {"ws": slug, **dict.fromkeys(ids, "999999")})
+                assert getattr(client, method)(nowhere).status_code == 405
+            else:
+                assert response.status_code == 404, (
+                    f"{method.upper()} {url} ({name}) → {response.status_code}"
+                )
+            assert_nothing_leaks(response, victim, url)
+            walked += 1
+    assert walked >= 10
+
+
+def test_api_operations_never_reach_another_workspace(victim: Victim, attacker: Attacker) -> None:
+    _, _, token = attacker
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    schema = api.get_openapi_schema()
+    walked = 0
+    for path, operations in schema["paths"].items():
+        for method in operations:
+            url = path.replace("/api/v1", "/api/v1", 1)
+            has_ids = "{" in url
+            url = url.replace("{", "<").replace("}", ">")
+            url = fill(url.lstrip("/"), victim["ids"])
+            response = getattr(client, method)(url)
+            if has_ids:
+                assert response.status_code == 404, f"{method.upper()} {url} → {response.status_code}"
+            else:
+                assert response.status_code < 500
+            assert_nothing_leaks(response, victim, url)
+            walked += 1
+    assert walked >= 3
+
+
+def test_a_session_of_another_user_cannot_be_revoked(victim: Victim, attacker: Attacker) -> None:
+    from django.conf import settings
+
+    from chatrk.accounts.views import public_session_id
+
+    client, _, _ = attacker
+    vera = signed_in(make_user(name="Someone Else"))
+    their_id = public_session_id(vera.cookies[settings.SESSION_COOKIE_NAME].value)
+    client.post(f"/account/sessions/{their_id}/revoke/")
+    assert vera.get("/account/").status_code == 200
