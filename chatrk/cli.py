@@ -31,25 +31,30 @@ def _manage(argv: Sequence[str]) -> int:
     return 0
 
 
+def _serve_on(host: str, port: int) -> None:
+    """Links printed by this process (setup, invitations) point where it serves, unless configured."""
+    os.environ.setdefault("CHATRK_PUBLIC_URL", f"http://{host}:{port}")
+
+
 def _web_command(host: str, port: int, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "wsgi",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--no-ws",
-        "chatrk.wsgi:application",
+    """granian serves Django (WSGI) and, straight from disk, the collected static files."""
+    _manage(["collectstatic", "--no-input", "-v", "0"])
+    from django.conf import settings
+
+    static = [
+        "--static-path-route",
+        settings.STATIC_URL.rstrip("/"),
+        "--static-path-mount",
+        str(settings.STATIC_ROOT),
     ]
+    threads = os.environ.get("CHATRK_WEB_THREADS", "2")  # per worker; more only helps while waiting on I/O
+    server = ["--interface", "wsgi", "--workers", str(workers), "--blocking-threads", threads, "--no-ws"]
+    address = ["--host", host, "--port", str(port)]
+    return [sys.executable, "-m", "granian", *server, *address, *static, "chatrk.wsgi:application"]
 
 
 def web(host: str, port: int, workers: int) -> int:
+    _serve_on(host, port)
     return subprocess.call(_web_command(host, port, workers))  # noqa: S603 (our own argv)
 
 
@@ -64,6 +69,7 @@ def worker(threads: int) -> int:
 
 def run(host: str, port: int) -> int:
     """Embedded: one process tree with web and worker; Ctrl-C stops both."""
+    _serve_on(host, port)
     _manage(["migrate", "--no-input", "-v", "0"])
     from chatrk.accounts.actions import announce_setup_link
 

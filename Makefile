@@ -1,0 +1,16 @@
+# The two commands: `make run` starts Chatrk on its embedded default; `make test` runs the tests.
+.PHONY: run test lint
+
+run:
+	@scripts/bootstrap
+	@.venv/bin/chatrk run
+
+test:
+	@scripts/bootstrap --browser
+	@.venv/bin/pytest -n 2 --dist loadfile
+
+lint:
+	@scripts/bootstrap
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy chatrk emulator $(wildcard bench/*.py)
