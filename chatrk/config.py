@@ -69,7 +69,8 @@ def database_from_url(url: str, sqlite_path: Path) -> dict[str, Any]:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
-            "TEST": {"NAME": None},
+            # A file, not :memory:, so the browser tests' live server threads get connections of their own.
+            "TEST": {"NAME": str(sqlite_path.with_name(f"test_{sqlite_path.name}"))},
         }
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
