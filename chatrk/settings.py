@@ -152,9 +152,10 @@ USE_I18N = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-# Invitations and the first-run setup link.
+# Invitations, password-reset links and the first-run setup link.
 INVITATION_TTL = timedelta(days=7)
 SETUP_LINK_TTL = timedelta(hours=24)
+PASSWORD_RESET_TTL = timedelta(hours=24)
 
 LOGGING: dict[str, Any] = {
     "version": 1,

@@ -20,7 +20,15 @@ from django.http import HttpRequest
 
 from chatrk.accounts import recovery, sessions, totp
 from chatrk.accounts.errors import AccountError
-from chatrk.accounts.models import ApiToken, RecoveryCode, SetupLink, TotpDevice, User, UserSession
+from chatrk.accounts.models import (
+    ApiToken,
+    PasswordReset,
+    RecoveryCode,
+    SetupLink,
+    TotpDevice,
+    User,
+    UserSession,
+)
 from chatrk.accounts.passwords import normalise
 from chatrk.accounts.scopes import Scope
 from chatrk.accounts.throttle import (
@@ -32,7 +40,7 @@ from chatrk.accounts.throttle import (
     register_failure,
     retry_after,
 )
-from chatrk.audit.actions import ANONYMOUS, Actor, Origin, keyed_hash, record
+from chatrk.audit.actions import ANONYMOUS, SYSTEM, Actor, Origin, keyed_hash, record
 from chatrk.audit.models import Outcome
 from chatrk.core import tokens
 from chatrk.core.clock import now
@@ -452,6 +460,67 @@ def revoke_member_sessions(request: HttpRequest, by: Membership, member: Members
             details={"sessions_ended": ended},
         )
     return ended
+
+
+def issue_password_reset(user_id: int, *, by: Membership | None, origin: Origin) -> str:
+    """A one-time link for someone who forgot their password, from an admin (or the operator's CLI when
+    ``by`` is None); earlier unused links for them stop working."""
+    secret = tokens.new_secret()
+    with transaction.atomic():
+        PasswordReset.objects.filter(user_id=user_id, used_at__isnull=True).delete()
+        PasswordReset.objects.create(
+            user_id=user_id,
+            token_hash=tokens.digest(secret),
+            issued_by_id=by.user_id if by else None,
+            created_at=now(),
+            expires_at=now() + settings.PASSWORD_RESET_TTL,
+        )
+        record(
+            "account.password_reset_issued",
+            actor=Actor.user(by.user_id) if by else SYSTEM,
+            workspace_id=by.workspace_id if by else None,
+            target=("user", user_id),
+            origin=origin,
+        )
+    return f"{settings.PUBLIC_URL}/reset/{secret}"
+
+
+def usable_password_reset(secret: str) -> PasswordReset | None:
+    found: PasswordReset | None = (
+        PasswordReset.objects.select_related("user")
+        .filter(
+            token_hash=tokens.digest(secret), used_at__isnull=True, expires_at__gt=now(), user__is_active=True
+        )
+        .first()
+    )
+    return found
+
+
+def reset_password(secret: str, *, password: str, code: str, origin: Origin) -> tuple[User | None, int]:
+    """Sets a new password if the member also proves their second factor; ends all their sessions."""
+    reset = usable_password_reset(secret)
+    if reset is None:
+        raise AccountError("This reset link has expired or was already used. Ask an admin for a new one.")
+    user = reset.user
+    validate_password(password, user)
+    factor, wait = check_second_factor(user, code, origin=origin)
+    if not factor:
+        return None, wait
+    with transaction.atomic():
+        if PasswordReset.objects.filter(pk=reset.pk, used_at__isnull=True).update(used_at=now()) != 1:
+            raise AccountError("This reset link was already used.")
+        user.set_password(normalise(password))
+        user.password_changed_at = now()
+        user.save(update_fields=["password", "password_changed_at"])
+        ended = end_other_sessions(user, keep=None)
+        record(
+            "account.password_reset",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            origin=origin,
+            details={"factor": factor, "sessions_ended": ended},
+        )
+    return user, 0
 
 
 # --- API tokens ------------------------------------------------------------------------------------

@@ -110,3 +110,12 @@ class TokenForm(forms.Form):
         label="Scopes", choices=[(s.value, s.value) for s in Scope], widget=forms.CheckboxSelectMultiple
     )
     days = forms.IntegerField(label="Expires after (days)", min_value=1, max_value=365, initial=90)
+
+
+class PasswordResetForm(forms.Form):
+    new_password = password_field("New password", _NEW_PASSWORD)
+    code = forms.CharField(
+        label="Code from your authenticator app, or a recovery code",
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )

@@ -118,3 +118,20 @@ class SetupLink(models.Model):
 
     def __str__(self) -> str:
         return f"setup link {self.pk}"
+
+
+class PasswordReset(models.Model):
+    """A one-time link an admin hands a member who forgot their password.
+
+    It replaces the password only together with the member's second factor, so it never bypasses 2FA.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    issued_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")  # None: CLI
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"password reset {self.pk}"

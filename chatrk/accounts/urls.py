@@ -19,6 +19,8 @@ urlpatterns = [
     path("account/sessions/revoke-others/", views.revoke_other_sessions_view, name="revoke_other_sessions"),
     path("setup/", views.setup_view, name="setup"),
     path("setup/<str:secret>", views.stash_secret(views.SETUP_SECRET, "/setup/"), name="setup_link"),
+    path("reset/", views.password_reset_view, name="password_reset"),
+    path("reset/<str:secret>", views.stash_secret(views.RESET_SECRET, "/reset/"), name="password_reset_link"),
     path("invite/", views.invitation_view, name="invitation"),
     path("invite/<str:secret>", views.stash_secret(views.INVITE_SECRET, "/invite/"), name="invitation_link"),
 ]

@@ -31,6 +31,7 @@ PENDING_AT = "chatrk.pending_at"
 NEXT = "chatrk.next"
 SETUP_SECRET = "chatrk.setup_secret"  # noqa: S105 (a session key name)
 INVITE_SECRET = "chatrk.invite_secret"  # noqa: S105 (a session key name)
+RESET_SECRET = "chatrk.reset_secret"  # noqa: S105 (a session key name)
 PENDING_TTL = timedelta(minutes=10)
 
 type View = Callable[..., HttpResponse]
@@ -436,3 +437,37 @@ def _accept_signed_in(request: HttpRequest, secret: str, slug: str) -> HttpRespo
         )
     request.session.pop(INVITE_SECRET, None)
     return redirect("web:inbox", slug)
+
+
+@require_http_methods(["GET", "POST"])
+def password_reset_view(request: HttpRequest) -> HttpResponse:
+    """A new password from an admin's one-time link, together with the account's second factor."""
+    secret = request.session.get(RESET_SECRET, "")
+    reset = actions.usable_password_reset(secret) if secret else None
+    if reset is None:
+        invalid = {"title": "Reset link not valid", "message": "This link has expired or was already used."}
+        return render(request, "web/error.html", invalid, status=404)
+    form = forms.PasswordResetForm(request.POST or None)
+    context: dict[str, Any] = {"form": form}
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, wait = actions.reset_password(
+                secret,
+                password=form.cleaned_data["new_password"],
+                code=form.cleaned_data["code"],
+                origin=actions.origin_of(request),
+            )
+        except ValidationError as error:
+            form.add_error("new_password", error)
+        except AccountError as error:
+            _add_errors(form, error)
+        else:
+            if wait:
+                return _too_many(request, wait, "accounts/password_reset.html", context)
+            if user is None:
+                form.add_error("code", "That code is not valid. Codes change every 30 seconds and work once.")
+            else:
+                request.session.pop(RESET_SECRET, None)
+                message = "Your password was changed and every session was signed out. Sign in with it now."
+                return render(request, "accounts/done.html", {"message": message, "sign_in": True})
+    return render(request, "accounts/password_reset.html", context, status=400 if form.errors else 200)

@@ -15,6 +15,7 @@ workspace_patterns = [
         views.revoke_member_sessions,
         name="revoke_member_sessions",
     ),
+    path("members/<int:member_id>/password-reset/", views.password_reset_link, name="password_reset_link"),
     path("invitations/<int:invitation_id>/revoke/", views.revoke_invitation, name="revoke_invitation"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/create/", views.create_token, name="create_token"),

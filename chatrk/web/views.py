@@ -146,6 +146,17 @@ def revoke_member_sessions(request: HttpRequest, member_id: int) -> HttpResponse
 
 @workspace_page(Perm.MANAGE_MEMBERS)
 @require_POST
+@recent_auth_required
+def password_reset_link(request: HttpRequest, member_id: int) -> HttpResponse:
+    me, member = membership(request), _member(request, member_id)
+    if member.role == Role.OWNER and not role_allows(me.role, Perm.MANAGE_OWNERS):
+        return _members_page(request, error="Only an owner can reset an owner's password.")
+    link = accounts.issue_password_reset(member.user_id, by=me, origin=accounts.origin_of(request))
+    return _members_page(request, reset_link=link, reset_for=member.user.name)
+
+
+@workspace_page(Perm.MANAGE_MEMBERS)
+@require_POST
 def revoke_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     me = membership(request)
     invitation = queries.open_invitations(me.workspace_id).filter(pk=invitation_id).first()

@@ -40,6 +40,7 @@ NOT_TENANT_ROUTES = {
     "accounts:revoke_session", "accounts:revoke_other_sessions",  # own sessions only: tested below
     "accounts:setup", "accounts:setup_link",  # the first-run secret link
     "accounts:invitation", "accounts:invitation_link",  # invitation secret links
+    "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
     "api:api-root", "api:openapi-json",  # the API is walked through its schema below
 }  # fmt: skip
 
