@@ -274,6 +274,8 @@ def revoke_session_view(request: HttpRequest, session_id: str) -> HttpResponse:
         if public_session_id(row.session_key) == session_id:
             actions.revoke_session(request, user, row.session_key)
             break
+    if request.headers.get("HX-Request"):
+        return HttpResponse("")  # htmx removes the row in place
     return redirect("accounts:security")
 
 

@@ -190,7 +190,7 @@ def test_users_see_and_revoke_their_sessions() -> None:
     user = make_user()
     laptop, phone = signed_in(user), signed_in(user)
     page = laptop.get("/account/")
-    assert page.content.count(b"/revoke/") == 1  # the other session, not this one
+    assert page.content.count(b'hx-post="/account/sessions/') == 1  # the other session, not this one
     phone_key = phone.cookies[settings.SESSION_COOKIE_NAME].value
     assert phone_key.encode() not in page.content
     import re
@@ -271,3 +271,15 @@ def test_session_rows_hold_who_and_when() -> None:
     row = UserSession.objects.get(session_key=client.cookies[settings.SESSION_COOKIE_NAME].value)
     assert row.user_id == user.pk and row.ip == "192.0.2.44" and row.user_agent == "TestBrowser/1.0"
     assert row.created_at is not None
+
+
+def test_revoking_a_session_with_htmx_answers_an_empty_fragment() -> None:
+    import re
+
+    user = make_user()
+    laptop, phone = signed_in(user), signed_in(user)
+    found = re.search(rb'hx-post="(/account/sessions/[^"]+/revoke/)"', laptop.get("/account/").content)
+    assert found is not None
+    response = laptop.post(found.group(1).decode(), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response.content == b""
+    assert phone.get("/account/").status_code == 302

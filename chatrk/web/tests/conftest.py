@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,24 @@ def screenshot() -> object:
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
     return take
+
+
+AXE = Path(__file__).resolve().parents[3] / "tools" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture
+def axe_violations() -> object:
+    """Serious and critical axe-core findings on the page (inject needs a context with bypass_csp=True)."""
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `scripts/bootstrap --browser`")
+
+    def check(page: Any) -> list[str]:
+        page.add_script_tag(path=str(AXE))
+        results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        return [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in results["violations"]
+            if v["impact"] in {"serious", "critical"}
+        ]
+
+    return check
