@@ -1,0 +1,177 @@
+"""Online rotation, as Vault does it: rotate (new version active at once) -> rewrap in batches -> retire.
+
+Batches are keyset-paginated (``pk > cursor ORDER BY pk LIMIT n``) and commit their cursor with their
+writes, so memory stays flat and an interrupted run resumes where it stopped. Rewrapping a workspace
+key touches subject keys (a key, not data) and the values that sit directly under the workspace key;
+data under subject keys is not re-encrypted, its keys are rewrapped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models, transaction
+
+from chatrk.audit.actions import Actor
+from chatrk.core.clock import now
+from chatrk.crypto import actions, envelope, keyring
+from chatrk.crypto.envelope import Sealed
+from chatrk.crypto.errors import CryptoError
+from chatrk.crypto.fields import EncryptedField, binding_for, encrypted_fields, scope_of
+from chatrk.crypto.keyring import LoadedKey
+from chatrk.crypto.models import DataKey, KeyKind, KeyState, RotationJob
+from chatrk.crypto.registry import workspace_keyed_models
+
+type Progress = Callable[[int, int], None]
+
+
+def _no_progress(done: int, total: int) -> None:
+    return None
+
+
+def rotate_workspace(
+    workspace_id: int, *, actor: Actor, batch_size: int = 2000, progress: Progress = _no_progress
+) -> RotationJob:
+    """Starts (or resumes) a rotation of the workspace key and runs it to the end."""
+    job = _unfinished(workspace_id) or actions.start_workspace_rotation(workspace_id, actor=actor)
+    _wait_for_caches(job)
+    new_key = keyring.load_key(int(job.new_key))
+    old_ids = list(
+        DataKey.objects.filter(workspace_id=workspace_id, kind=KeyKind.WORKSPACE, state=KeyState.DECRYPT_ONLY)
+        .values_list("pk", flat=True)
+    )  # fmt: skip
+    models_to_do = workspace_keyed_models()
+    total = (
+        job.done
+        + _count_subject_keys(old_ids)
+        + sum(_rows_after_cursor(job, model).count() for model in models_to_do)
+    )
+
+    def report(done: int) -> None:
+        progress(done, total)
+
+    report(job.done)
+    _rewrap_subject_keys(job, old_ids, new_key, batch_size, report)
+    for model in models_to_do:
+        _reencrypt_model(job, model, set(old_ids), new_key, batch_size, report)
+    actions.retire_workspace_versions(job, actor=actor)
+    progress(total, total)
+    return job
+
+
+def rotate_kek(*, actor: Actor, batch_size: int = 500, progress: Progress = _no_progress) -> RotationJob:
+    """Starts (or resumes) a KEK rotation: every KEK-wrapped data key is rewrapped under the new primary."""
+    job = RotationJob.objects.filter(target="kek", finished_at__isnull=True).first()
+    job = job or actions.start_kek_rotation(actor=actor)
+    stale = (
+        DataKey.objects.filter(parent__isnull=True)
+        .exclude(kek_id=job.new_key)
+        .exclude(state=KeyState.DESTROYED)
+    )
+    total = stale.count()
+    done = 0
+    progress(done, total)
+    while batch := list(stale.order_by("pk")[:batch_size]):
+        for row in batch:
+            material = keyring.unwrap(row)
+            keyring.wrap_into(row, material, None)
+            if row.kek_id != job.new_key:
+                raise CryptoError("the KEK provider's primary changed during rotation; run it again")
+        with transaction.atomic():
+            DataKey.objects.bulk_update(batch, ["parent", "kek_id", "wrapped"])
+            done = _advance(job, "kek", batch[-1].pk, len(batch))
+        progress(done, total)
+    actions.retire_kek_versions(job, actor=actor)
+    return job
+
+
+def _unfinished(workspace_id: int) -> RotationJob | None:
+    return RotationJob.objects.filter(
+        workspace_id=workspace_id, target="workspace", finished_at__isnull=True
+    ).first()
+
+
+def _wait_for_caches(job: RotationJob) -> None:
+    """Other processes may write under the old version until their key cache expires; start after that."""
+    ready_at = job.started_at.timestamp() + settings.CRYPTO_KEY_CACHE_SECONDS
+    delay = ready_at - now().timestamp()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def _count_subject_keys(old_ids: list[int]) -> int:
+    return DataKey.objects.filter(parent_id__in=old_ids).exclude(state=KeyState.DESTROYED).count()
+
+
+def _rewrap_subject_keys(
+    job: RotationJob, old_ids: list[int], new_key: LoadedKey, batch_size: int, report: Callable[[int], None]
+) -> None:
+    pending = DataKey.objects.filter(parent_id__in=old_ids).exclude(state=KeyState.DESTROYED).order_by("pk")
+    while batch := list(pending.filter(pk__gt=job.cursor.get("subject-keys", 0))[:batch_size]):
+        for row in batch:
+            keyring.wrap_into(row, keyring.unwrap(row), new_key)
+        with transaction.atomic():
+            DataKey.objects.bulk_update(batch, ["parent", "kek_id", "wrapped"])
+            done = _advance(job, "subject-keys", batch[-1].pk, len(batch))
+        report(done)
+
+
+def _reencrypt_model(
+    job: RotationJob, model: type[models.Model], old_ids: set[int], new_key: LoadedKey, batch_size: int,
+    report: Callable[[int], None],
+) -> None:  # fmt: skip
+    scope, fields = scope_of(model), encrypted_fields(model)
+    columns = ["pk", *(field.attname for field in fields)]
+    while True:
+        with transaction.atomic():
+            page = _rows_after_cursor(job, model).order_by("pk")
+            if connection.features.has_select_for_update:
+                page = page.select_for_update()  # a concurrent save must not be overwritten by the old value
+            batch = list(page.values_list(*columns)[:batch_size])
+            if not batch:
+                return
+            changed = [_reencrypted(model, scope.workspace, row, fields, old_ids, new_key) for row in batch]
+            model._default_manager.bulk_update(
+                [instance for instance in changed if instance is not None], [field.name for field in fields]
+            )
+            done = _advance(job, _step(model), batch[-1][0], len(batch))
+        report(done)
+
+
+def _step(model: type[models.Model]) -> str:
+    return f"values:{model._meta.label}"
+
+
+def _rows_after_cursor(job: RotationJob, model: type[models.Model]) -> models.QuerySet[Any]:
+    rows = model._default_manager.filter(**{scope_of(model).workspace: job.workspace_id})
+    return rows.filter(pk__gt=job.cursor.get(_step(model), 0))
+
+
+def _reencrypted(
+    model: type[models.Model], workspace_attr: str, row: tuple[Any, ...], fields: list[EncryptedField],
+    old_ids: set[int], new_key: LoadedKey,
+) -> models.Model | None:  # fmt: skip
+    """The row with every value under an old key re-encrypted (no others), or None if none was."""
+    pk, values = row[0], row[1:]
+    workspace_id = new_key.workspace_id
+    assert workspace_id is not None
+    instance = model(pk=pk, **{workspace_attr: workspace_id})
+    touched = False
+    for field, value in zip(fields, values, strict=True):
+        sealed = None if value is None else Sealed(bytes(value))
+        if sealed is not None and envelope.key_id_of(sealed) in old_ids:
+            binding = binding_for(instance, field)
+            sealed = envelope.encrypt(envelope.decrypt(sealed, binding, subject=""), new_key, binding)
+            touched = True
+        setattr(instance, field.attname, sealed)
+    return instance if touched else None
+
+
+def _advance(job: RotationJob, step: str, last_pk: int, count: int) -> int:
+    job.cursor[step] = last_pk
+    job.done += count
+    job.save(update_fields=["cursor", "done"])
+    return job.done
