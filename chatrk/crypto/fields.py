@@ -177,6 +177,8 @@ class BlindIndexField(models.BigIntegerField):  # type: ignore[type-arg]
         return getattr(model_instance, self.attname)
 
     def value_for(self, workspace_id: int, plaintext: str) -> int:
+        if not isinstance(plaintext, str):
+            raise CryptoError(f"{self.model._meta.label}.{self.name} indexes text only")
         normalised = blind.NORMALISERS[self.normaliser](plaintext)
         return blind.index_value(
             workspace_id, self.model._meta.db_table, _column(self), normalised, self.bits
@@ -214,11 +216,12 @@ def seal_pending(instance: models.Model) -> None:
             for index in indexes:
                 setattr(instance, index.attname, None)
             continue
+        plaintext = field.encode(value)  # type checks come before anything is derived from the value
         key = key or scope_of(model).key_for(instance)
         binding = binding_for(instance, field)
         for index in indexes:
             setattr(instance, index.attname, index.value_for(binding.workspace_id, value))
-        setattr(instance, field.attname, envelope.encrypt(field.encode(value), key, binding))
+        setattr(instance, field.attname, envelope.encrypt(plaintext, key, binding))
 
 
 def open_for_system(instance: models.Model, field_name: str) -> Any:
