@@ -30,9 +30,10 @@ class NormalisationError(CryptoError, ValueError):
 
 
 def e164(value: str) -> str:
-    """A phone number in E.164; WhatsApp ids arrive without the "+", so digits-only input gets one."""
+    """A phone number in E.164. Numbers are always international (WhatsApp ids arrive as digits without
+    the "+"), so a missing "+" is added rather than guessing a national region."""
     raw = value.strip()
-    if raw.isdigit():
+    if not raw.startswith("+"):
         raw = "+" + raw
     try:
         number = phonenumbers.parse(raw, None)
