@@ -18,7 +18,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -35,6 +35,14 @@ FORMAT_FILE_V1 = 0x11
 CHUNK_BYTES = 64 * 1024
 MAX_FILE_BYTES = 100 * 1024 * 1024
 _HEADER = struct.Struct(">BQ16s")
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +67,7 @@ class FileBinding:
         return f"{self.purpose} file {self.file_id}"
 
 
-def encrypt_stream(source: BinaryIO, sink: BinaryIO, *, binding: FileBinding) -> int:
+def encrypt_stream(source: Readable, sink: Writable, *, binding: FileBinding) -> int:
     """Encrypts ``source`` into ``sink``; returns the plaintext size. Over 100 MB raises FileTooLarge."""
     key = _active_key(binding)
     salt = os.urandom(16)
@@ -80,7 +88,7 @@ def encrypt_stream(source: BinaryIO, sink: BinaryIO, *, binding: FileBinding) ->
         current, index = following, index + 1
 
 
-def decrypt_chunks(source: BinaryIO, *, binding: FileBinding) -> Iterator[bytes]:
+def decrypt_chunks(source: Readable, *, binding: FileBinding) -> Iterator[bytes]:
     header = _read_full(source, _HEADER.size)
     if len(header) < _HEADER.size:
         raise DecryptionFailed(f"{binding.describe()}: header is truncated")
@@ -106,7 +114,7 @@ def decrypt_chunks(source: BinaryIO, *, binding: FileBinding) -> Iterator[bytes]
         current, index = following, index + 1
 
 
-def decrypt_stream(source: BinaryIO, sink: BinaryIO, *, binding: FileBinding) -> int:
+def decrypt_stream(source: Readable, sink: Writable, *, binding: FileBinding) -> int:
     total = 0
     for chunk in decrypt_chunks(source, binding=binding):
         sink.write(chunk)
@@ -126,7 +134,7 @@ def _nonce(index: int, *, last: bool) -> bytes:
     return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def _read_full(source: BinaryIO, size: int) -> bytes:
+def _read_full(source: Readable, size: int) -> bytes:
     """Reads exactly ``size`` bytes unless the stream ends first (sockets and pipes return short reads)."""
     parts: list[bytes] = []
     wanted = size

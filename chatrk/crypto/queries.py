@@ -10,7 +10,9 @@ from chatrk.crypto.errors import CryptoError
 from chatrk.crypto.fields import BlindIndexField, open_for_system, scope_of
 
 
-def find_by_blind_index[M: models.Model](model: type[M], workspace_id: int, index: str, value: str) -> list[M]:
+def find_by_blind_index[M: models.Model](
+    model: type[M], workspace_id: int, index: str, value: str
+) -> list[M]:
     """Rows of one workspace whose ``index``'s source equals ``value`` after normalisation.
 
     One indexed equality lookup (a B-tree, so O(log n)) returns the few candidates that share the
@@ -21,7 +23,9 @@ def find_by_blind_index[M: models.Model](model: type[M], workspace_id: int, inde
         raise CryptoError(f"{model._meta.label}.{index} is not a blind index")
     wanted = field.value_for(workspace_id, value)
     normalise = _normaliser(field)
-    candidates = model._default_manager.filter(**{scope_of(model).workspace: workspace_id, field.attname: wanted})
+    candidates = model._default_manager.filter(
+        **{scope_of(model).workspace: workspace_id, field.attname: wanted}
+    )
     target = normalise(value)
     return [row for row in candidates if _matches(row, field.source, target, normalise)]
 

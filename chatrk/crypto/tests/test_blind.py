@@ -29,7 +29,9 @@ def test_tiny_tables_get_no_index() -> None:
         bits_for(4)
 
 
-@pytest.mark.parametrize("spelling", ["+44 7700 900123", "447700900123", "+44-7700-900-123", " +447700900123 "])
+@pytest.mark.parametrize(
+    "spelling", ["+44 7700 900123", "447700900123", "+44-7700-900-123", " +447700900123 "]
+)
 def test_phone_numbers_normalise_to_e164(spelling: str) -> None:
     assert e164(spelling) == "+447700900123"
 
@@ -57,9 +59,9 @@ def test_exact_lookup_finds_the_row_by_any_spelling(workspace: Workspace) -> Non
 def test_email_lookup_is_case_insensitive(workspace: Workspace) -> None:
     target = Person(workspace=workspace, phone="+14155550100", email="Ada@Example.org")
     target.save()
-    assert [row.pk for row in find_by_blind_index(Person, workspace.pk, "email_index", "ADA@example.ORG")] == [
-        target.pk
-    ]
+    assert [
+        row.pk for row in find_by_blind_index(Person, workspace.pk, "email_index", "ADA@example.ORG")
+    ] == [target.pk]
 
 
 @pytest.mark.django_db
@@ -77,7 +79,8 @@ def test_index_is_truncated_to_the_declared_width(workspace: Workspace) -> None:
     row = Person(workspace=workspace, phone="+447700900123")
     row.save()
     field = Person._meta.get_field("phone_index")
-    assert row.phone_index is not None and 0 <= row.phone_index < 2**18
+    assert row.phone_index is not None
+    assert 0 <= row.phone_index < 2**18
     assert getattr(field, "bits", None) == 18
 
 

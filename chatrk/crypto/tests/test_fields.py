@@ -67,15 +67,17 @@ def test_the_database_holds_only_a_versioned_ciphertext(workspace: Workspace) ->
 def test_same_plaintext_encrypts_differently(workspace: Workspace) -> None:
     subject = person(workspace)
     first, second = note(subject), note(subject)
-    assert raw("crypto_test_note", "body", first.pk)[HEADER_BYTES:] != raw("crypto_test_note", "body", second.pk)[
-        HEADER_BYTES:
-    ]
+    assert (
+        raw("crypto_test_note", "body", first.pk)[HEADER_BYTES:]
+        != raw("crypto_test_note", "body", second.pk)[HEADER_BYTES:]
+    )
 
 
 def test_loaded_values_never_print_their_plaintext(workspace: Workspace) -> None:
     loaded = Note.objects.get(pk=note(person(workspace)).pk)
     assert isinstance(loaded.body, Sealed)
-    assert "Baker" not in repr(loaded.body) and "Baker" not in str(loaded.body)
+    assert "Baker" not in repr(loaded.body)
+    assert "Baker" not in str(loaded.body)
     assert "sealed" in repr(loaded.body)
 
 
@@ -117,8 +119,13 @@ def test_ciphertext_moved_to_another_table_fails(workspace: Workspace) -> None:
         open_for_system(Note.objects.get(pk=moved.pk), "body")
 
 
-def test_ciphertext_moved_to_another_workspace_fails(workspace: Workspace, other_workspace: Workspace) -> None:
-    mine, theirs = Secret(workspace=workspace, value="mine"), Secret(workspace=other_workspace, value="theirs")
+def test_ciphertext_moved_to_another_workspace_fails(
+    workspace: Workspace, other_workspace: Workspace
+) -> None:
+    mine, theirs = (
+        Secret(workspace=workspace, value="mine"),
+        Secret(workspace=other_workspace, value="theirs"),
+    )
     mine.save()
     theirs.save()
     write_raw("crypto_test_secret", "value", theirs.pk, raw("crypto_test_secret", "value", mine.pk))
@@ -203,8 +210,10 @@ def test_subject_rows_use_the_subject_key_and_workspace_rows_the_workspace_key(w
     secret.save()
     subject_key = DataKey.objects.get(pk=key_id_of(raw("crypto_test_person", "phone", subject.pk)))
     workspace_key = DataKey.objects.get(pk=key_id_of(raw("crypto_test_secret", "value", secret.pk)))
-    assert subject_key.kind == KeyKind.SUBJECT and subject_key.parent_id == workspace_key.pk
-    assert workspace_key.kind == KeyKind.WORKSPACE and workspace_key.parent_id is None
+    assert subject_key.kind == KeyKind.SUBJECT
+    assert subject_key.parent_id == workspace_key.pk
+    assert workspace_key.kind == KeyKind.WORKSPACE
+    assert workspace_key.parent_id is None
     assert workspace_key.kek_id == "file:1"
     assert note(subject).body[:HEADER_BYTES] == raw("crypto_test_person", "phone", subject.pk)[:HEADER_BYTES]
 
@@ -217,7 +226,7 @@ def test_a_model_without_a_preassigned_id_is_rejected_by_checks() -> None:
 
     with isolate_apps("chatrk.crypto"):
 
-        class Careless(models.Model):
+        class Careless(models.Model):  # noqa: DJ008
             body = EncryptedTextField()
 
             class Meta:

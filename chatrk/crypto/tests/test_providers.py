@@ -48,7 +48,10 @@ def test_file_rotation_keeps_old_version_until_retired(key_dir: Path) -> None:
     old_id, old_blob = provider.wrap(SECRET, context="ctx")
     assert provider.rotate() == "file:2"
     assert provider.wrap(SECRET, context="ctx")[0] == "file:2"
-    assert [(v.id, v.state) for v in provider.versions()] == [("file:1", "decrypt-only"), ("file:2", "active")]
+    assert [(v.id, v.state) for v in provider.versions()] == [
+        ("file:1", "decrypt-only"),
+        ("file:2", "active"),
+    ]
     assert provider.unwrap(old_id, old_blob, context="ctx") == SECRET
     assert provider.retire(old_id)
     with pytest.raises(KeyDestroyed):
@@ -86,7 +89,8 @@ def test_env_provider_round_trip_and_previous_keys() -> None:
 def test_env_key_id_reveals_nothing_of_the_key() -> None:
     key = b"\x07" * 32
     kek_id = EnvKekProvider(base64.b64encode(key).decode(), ()).primary_id()
-    assert kek_id.startswith("env:") and key.hex()[:16] not in kek_id
+    assert kek_id.startswith("env:")
+    assert key.hex()[:16] not in kek_id
 
 
 @pytest.mark.parametrize("raw", ["", "bm90IDMyIGJ5dGVz", "%%%"])
@@ -109,7 +113,8 @@ def test_kms_wraps_and_unwraps_with_the_real_client(kms: Any) -> None:
     key_id = kms.create_key(Description="chatrk test")["KeyMetadata"]["KeyId"]
     provider = AwsKmsKekProvider(key_id, client=kms)
     kek_id, blob = provider.wrap(SECRET, context="ctx")
-    assert kek_id == provider.primary_id() and kek_id.startswith("aws-kms:arn:aws:kms:")
+    assert kek_id == provider.primary_id()
+    assert kek_id.startswith("aws-kms:arn:aws:kms:")
     assert provider.unwrap(kek_id, blob, context="ctx") == SECRET
     with pytest.raises(DecryptionFailed):
         provider.unwrap(kek_id, blob, context="another row")

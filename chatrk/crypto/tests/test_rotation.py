@@ -53,7 +53,7 @@ def workspace_keys(workspace: Workspace) -> list[tuple[int, str]]:
 
 
 def test_encrypt_rotate_rewrap_decrypt_and_retired_version_fails(workspace: Workspace) -> None:
-    secrets, notes = populate(workspace)
+    secrets, _ = populate(workspace)
     old_key = key_id_of(raw("crypto_test_secret", "value", secrets[0].pk))
     stale_copy = raw("crypto_test_secret", "value", secrets[0].pk)
 
@@ -67,7 +67,9 @@ def test_encrypt_rotate_rewrap_decrypt_and_retired_version_fails(workspace: Work
         assert open_for_system(secret, "extra") == {"n": n}
     subject_key = DataKey.objects.get(workspace=workspace, kind=KeyKind.SUBJECT)
     assert subject_key.parent_id == new_key
-    assert [open_for_system(row, "body") for row in Note.objects.order_by("pk")] == [f"note {n}" for n in range(7)]
+    assert [open_for_system(row, "body") for row in Note.objects.order_by("pk")] == [
+        f"note {n}" for n in range(7)
+    ]
     assert DataKey.objects.get(pk=old_key).wrapped in (b"", memoryview(b""))
 
     # A value still under the retired version (e.g. from a restored backup) fails loudly.
@@ -84,7 +86,8 @@ def test_new_data_uses_the_new_version_at_once(workspace: Workspace) -> None:
     assert key_id_of(raw("crypto_test_secret", "value", fresh.pk)) == int(job.new_key)
     assert workspace_keys(workspace) == [(1, KeyState.DECRYPT_ONLY), (2, KeyState.ACTIVE)]
     old = Secret.objects.filter(workspace=workspace).exclude(pk=fresh.pk).first()
-    assert old is not None and open_for_system(old, "value") == "secret 0"  # old version still decrypts
+    assert old is not None
+    assert open_for_system(old, "value") == "secret 0"
 
 
 class Crash(Exception):
@@ -103,12 +106,17 @@ def test_interrupted_rotation_resumes_where_it_stopped(workspace: Workspace) -> 
     with pytest.raises(Crash):
         rotation.rotate_workspace(workspace.pk, actor=SYSTEM, batch_size=4, progress=crash_after_two_batches)
     job = RotationJob.objects.get(workspace=workspace)
-    assert job.finished_at is None and job.done == 5  # the subject key, then one batch of four secrets
+    assert job.finished_at is None
+    assert job.done == 5
     seen: list[tuple[int, int]] = []
-    rotation.rotate_workspace(workspace.pk, actor=SYSTEM, batch_size=4, progress=lambda d, t: seen.append((d, t)))
+    rotation.rotate_workspace(
+        workspace.pk, actor=SYSTEM, batch_size=4, progress=lambda d, t: seen.append((d, t))
+    )
     job.refresh_from_db()
-    assert job.finished_at is not None and job.done == 11  # nothing done twice
-    assert seen[0] == (5, 11) and seen[-1] == (11, 11)
+    assert job.finished_at is not None
+    assert job.done == 11
+    assert seen[0] == (5, 11)
+    assert seen[-1] == (11, 11)
     assert all(open_for_system(row, "value") for row in Secret.objects.all())
     assert workspace_keys(workspace) == [(1, KeyState.DESTROYED), (2, KeyState.ACTIVE)]
 
@@ -135,8 +143,11 @@ def test_files_survive_workspace_rotation(workspace: Workspace) -> None:
 def test_rotation_is_audited(workspace: Workspace) -> None:
     populate(workspace, 1)
     rotation.rotate_workspace(workspace.pk, actor=SYSTEM)
-    actions_logged = list(AuditEvent.objects.filter(workspace_id=workspace.pk).values_list("action", flat=True))
-    assert "crypto.key.rotate" in actions_logged and "crypto.key.retire" in actions_logged
+    actions_logged = list(
+        AuditEvent.objects.filter(workspace_id=workspace.pk).values_list("action", flat=True)
+    )
+    assert "crypto.key.rotate" in actions_logged
+    assert "crypto.key.retire" in actions_logged
 
 
 def test_kek_rotation_rewraps_and_retires_the_old_kek(workspace: Workspace) -> None:
@@ -149,7 +160,10 @@ def test_kek_rotation_rewraps_and_retires_the_old_kek(workspace: Workspace) -> N
     keyring.clear_cache()
 
     assert set(DataKey.objects.filter(parent__isnull=True).values_list("kek_id", flat=True)) == {"file:2"}
-    assert [(v.id, v.state) for v in get_provider().versions()] == [("file:1", "destroyed"), ("file:2", "active")]
+    assert [(v.id, v.state) for v in get_provider().versions()] == [
+        ("file:1", "destroyed"),
+        ("file:2", "active"),
+    ]
     assert unseal(sealed, context="totp:1") == b"totp seed"
     assert open_for_system(Secret.objects.get(pk=secrets[0].pk), "value") == "secret 0"
     assert open_for_system(Note.objects.get(pk=notes[2].pk), "body") == "note 2"
@@ -166,7 +180,11 @@ def test_kms_kek_rotation_moves_keys_to_the_new_kms_key(workspace: Workspace, km
     first = kms.create_key()["KeyMetadata"]["KeyId"]
     second = kms.create_key()["KeyMetadata"]["KeyId"]
     endpoint = kms.meta.endpoint_url
-    kms_settings = {"CRYPTO_KEK_PROVIDER": "aws-kms", "CRYPTO_KMS_ENDPOINT_URL": endpoint, "CRYPTO_KMS_REGION": "us-east-1"}
+    kms_settings = {
+        "CRYPTO_KEK_PROVIDER": "aws-kms",
+        "CRYPTO_KMS_ENDPOINT_URL": endpoint,
+        "CRYPTO_KMS_REGION": "us-east-1",
+    }
     with override_settings(**kms_settings, CRYPTO_KMS_KEY_ID=first):
         secrets, _ = populate(workspace, 2)
         assert set(DataKey.objects.values_list("kek_id", flat=True)) - {""} == {get_provider().primary_id()}
@@ -184,12 +202,15 @@ def test_keys_command_rotates_and_reports(workspace: Workspace, capsys: pytest.C
     call_command("keys", "rotate", "--workspace", workspace.slug, "--batch-size", "2")
     out, err = capsys.readouterr()
     assert "now on key v2" in out
-    assert "re-encrypt [" in err and "4/4" in err
+    assert "re-encrypt [" in err
+    assert "4/4" in err
     call_command("keys", "rotate", "--kek")
     call_command("keys", "status")
     out, _ = capsys.readouterr()
-    assert "KEK file:2: active" in out and "KEK file:1: destroyed" in out
-    assert "workspace keys destroyed: 1" in out and "workspace keys active: 1" in out
+    assert "KEK file:2: active" in out
+    assert "KEK file:1: destroyed" in out
+    assert "workspace keys destroyed: 1" in out
+    assert "workspace keys active: 1" in out
 
 
 def test_keys_command_rejects_unknown_workspace() -> None:

@@ -55,7 +55,10 @@ def test_shredding_makes_every_field_of_the_subject_unreadable(workspace: Worksp
 
     assert actions.shred_subject(workspace.pk, ref(person), actor=SYSTEM, reason="dsar-17") == 1
 
-    for row, name in [(Person.objects.get(pk=person.pk), "phone"), (Person.objects.get(pk=person.pk), "profile")]:
+    for row, name in [
+        (Person.objects.get(pk=person.pk), "phone"),
+        (Person.objects.get(pk=person.pk), "profile"),
+    ]:
         with pytest.raises(SubjectShredded):
             open_for_system(row, name)
     with pytest.raises(SubjectShredded):
@@ -63,7 +66,8 @@ def test_shredding_makes_every_field_of_the_subject_unreadable(workspace: Worksp
     assert open_for_system(Note.objects.get(pk=their_note.pk), "body") == BODY
     assert open_for_system(Person.objects.get(pk=bystander.pk), "phone") == "+14155550100"
     key = DataKey.objects.get(workspace=workspace, subject=str(ref(person)))
-    assert key.state == KeyState.DESTROYED and bytes(key.wrapped) == b""
+    assert key.state == KeyState.DESTROYED
+    assert bytes(key.wrapped) == b""
 
 
 @pytest.mark.django_db
@@ -71,7 +75,8 @@ def test_shredding_clears_blind_indexes(workspace: Workspace) -> None:
     person, _ = subject_with_data(workspace)
     actions.shred_subject(workspace.pk, ref(person), actor=SYSTEM)
     row = Person.objects.get(pk=person.pk)
-    assert row.phone_index is None and row.email_index is None
+    assert row.phone_index is None
+    assert row.email_index is None
     assert find_by_blind_index(Person, workspace.pk, "phone_index", PHONE) == []
 
 
@@ -111,7 +116,8 @@ def test_shredding_is_audited_without_personal_data(workspace: Workspace) -> Non
         Outcome.SUCCESS, "person", str(person.pk), "7",
     )  # fmt: skip
     assert event.details == {"keys": 1, "index_rows_cleared": 1}
-    assert PHONE not in str(event.details) and "Grace" not in str(event.details)
+    assert PHONE not in str(event.details)
+    assert "Grace" not in str(event.details)
 
 
 @pytest.mark.django_db
@@ -123,7 +129,8 @@ def test_legal_hold_refuses_shredding_and_the_refusal_is_audited(workspace: Work
         actions.shred_subject(workspace.pk, ref(person), actor=Actor.user(dpo.pk))
     assert open_for_system(Note.objects.get(pk=note.pk), "body") == BODY
     denied = AuditEvent.objects.get(action="crypto.subject.shred")
-    assert denied.outcome == Outcome.DENIED and denied.reason == "legal hold"
+    assert denied.outcome == Outcome.DENIED
+    assert denied.reason == "legal hold"
 
     actions.release_hold(hold, by_user_id=dpo.pk)
     actions.shred_subject(workspace.pk, ref(person), actor=Actor.user(dpo.pk))
@@ -136,7 +143,9 @@ def test_legal_hold_refuses_shredding_and_the_refusal_is_audited(workspace: Work
 @pytest.mark.django_db
 def test_hold_on_another_subject_does_not_block(workspace: Workspace) -> None:
     person, _ = subject_with_data(workspace)
-    actions.place_hold(workspace.pk, SubjectRef("person", person.pk + 1), by_user_id=staff().pk, reason="case 1")
+    actions.place_hold(
+        workspace.pk, SubjectRef("person", person.pk + 1), by_user_id=staff().pk, reason="case 1"
+    )
     assert actions.shred_subject(workspace.pk, ref(person), actor=SYSTEM) == 1
 
 
@@ -202,8 +211,10 @@ def test_raw_database_before_and_after_erasure(tmp_path: Path) -> None:
     for image in (before, after):  # no plaintext, ever, in either copy
         for secret in (BODY.encode(), PHONE.encode(), b"Grace Hopper", b"grace@example.org"):
             assert not leaks(image, secret)
-    assert leaks(before, stored_body) and leaks(after, stored_body)  # the ciphertext is still there...
-    assert leaks(before, wrapped_key) and not leaks(after, wrapped_key)  # ...its key is not
+    assert leaks(before, stored_body)
+    assert leaks(after, stored_body)
+    assert leaks(before, wrapped_key)
+    assert not leaks(after, wrapped_key)
 
     # Restoring the old copy's key row does not bring the data back: the erasure ledger outlives it.
     keyring.clear_cache()

@@ -15,7 +15,8 @@ SEED = b"JBSWY3DPEHPK3PXP-totp-seed"
 
 def test_round_trip_and_no_plaintext() -> None:
     blob = seal(SEED, context="totp:1")
-    assert SEED not in blob and blob[0] == 0x02
+    assert SEED not in blob
+    assert blob[0] == 0x02
     assert unseal(blob, context="totp:1") == SEED
 
 
@@ -23,7 +24,9 @@ def test_uses_one_system_key_wrapped_by_the_kek() -> None:
     seal(SEED, context="a")
     seal(SEED, context="b")
     key = DataKey.objects.get(kind=KeyKind.SYSTEM)
-    assert key.workspace_id is None and key.kek_id == "file:1" and key.parent_id is None
+    assert key.workspace_id is None
+    assert key.kek_id == "file:1"
+    assert key.parent_id is None
 
 
 def test_context_binds_the_secret() -> None:
