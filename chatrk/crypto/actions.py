@@ -134,10 +134,11 @@ def shred_subject(workspace_id: int, subject: SubjectRef, *, actor: Actor, reaso
                 workspace_id=workspace_id, kind=KeyKind.SUBJECT, subject=str(subject)
             )
         )
+        if _held(workspace_id, subject):  # a hold placed since the first check: the row locks serialise us
+            raise LegalHoldActive(f"{subject} in workspace {workspace_id} is under legal hold")
         if not keys:
-            keys = [
-                _tombstone(workspace_id, subject)
-            ]  # nothing written yet; refuse future writes all the same
+            # Nothing written yet; the tombstone refuses future writes all the same.
+            keys = [_tombstone(workspace_id, subject)]
         for row in keys:
             ledger.record_erasure(row.pk)  # before commit: a crash leaves the data unreadable, not readable
             row.state, row.wrapped, row.state_changed_at = KeyState.DESTROYED, b"", now()
@@ -154,15 +155,28 @@ def shred_subject(workspace_id: int, subject: SubjectRef, *, actor: Actor, reaso
 
 def _refuse_if_held(workspace_id: int, subject: SubjectRef, *, actor: Actor) -> bool:
     with transaction.atomic():
-        held = LegalHold.objects.filter(
-            workspace_id=workspace_id, subject=str(subject), released_at__isnull=True
-        ).exists()
+        held = _held(workspace_id, subject)
         if held:
             record(
                 "crypto.subject.shred", actor=actor, workspace_id=workspace_id,
                 target=(subject.kind, subject.id), outcome=Outcome.DENIED, reason="legal hold",
             )  # fmt: skip
     return held
+
+
+def _held(workspace_id: int, subject: SubjectRef) -> bool:
+    holds = LegalHold.objects.filter(
+        workspace_id=workspace_id, subject=str(subject), released_at__isnull=True
+    )
+    return holds.exists()
+
+
+def _lock_subject_keys(workspace_id: int, subject: SubjectRef) -> None:
+    """Takes the same row locks as shredding, so placing a hold and an erasure cannot interleave."""
+    keys = DataKey.objects.select_for_update().filter(
+        workspace_id=workspace_id, kind=KeyKind.SUBJECT, subject=str(subject)
+    )
+    list(keys.values_list("pk", flat=True))
 
 
 def _tombstone(workspace_id: int, subject: SubjectRef) -> DataKey:
@@ -192,6 +206,7 @@ def _clear_blind_indexes(workspace_id: int, subject: SubjectRef) -> int:
 
 def place_hold(workspace_id: int, subject: SubjectRef, *, by_user_id: int, reason: str) -> LegalHold:
     with transaction.atomic():
+        _lock_subject_keys(workspace_id, subject)
         hold = LegalHold.objects.create(
             workspace_id=workspace_id,
             subject=str(subject),

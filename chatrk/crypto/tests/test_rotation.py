@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
@@ -218,3 +219,21 @@ def test_keys_command_rejects_unknown_workspace() -> None:
 
     with pytest.raises(CommandError, match="no workspace"):
         call_command("keys", "rotate", "--workspace", "nope")
+
+
+def test_env_kek_rotation_moves_keys_to_the_new_environment_key(workspace: Workspace) -> None:
+    old, new = base64.b64encode(b"\x11" * 32).decode(), base64.b64encode(b"\x22" * 32).decode()
+    with override_settings(CRYPTO_KEK_PROVIDER="env", CRYPTO_KEK_SECRET=old, CRYPTO_KEK_PREVIOUS_SECRETS=[]):
+        secrets, _ = populate(workspace, 2)
+        old_id = get_provider().primary_id()
+    keyring.clear_cache()
+    with override_settings(
+        CRYPTO_KEK_PROVIDER="env", CRYPTO_KEK_SECRET=new, CRYPTO_KEK_PREVIOUS_SECRETS=[old]
+    ):
+        job = rotation.rotate_kek(actor=SYSTEM)
+        assert job.new_key != old_id
+        assert set(DataKey.objects.values_list("kek_id", flat=True)) - {""} == {job.new_key}
+    keyring.clear_cache()
+    # The operator then drops the old key from CHATRK_KEK_PREVIOUS; everything still reads.
+    with override_settings(CRYPTO_KEK_PROVIDER="env", CRYPTO_KEK_SECRET=new, CRYPTO_KEK_PREVIOUS_SECRETS=[]):
+        assert open_for_system(Secret.objects.get(pk=secrets[0].pk), "value") == "secret 0"
