@@ -16,6 +16,7 @@ the subject's key (or the workspace key when the scope names no subject), bound 
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,9 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         return None if value is None else Sealed(bytes(value))
 
     def to_python(self, value: Any) -> Any:
+        # Serialised fixtures (dumpdata) carry the ciphertext as base64 text: it stays a ciphertext.
+        if isinstance(value, str):
+            return Sealed(base64.b64decode(value.encode("ascii")))
         return value
 
     def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:

@@ -122,25 +122,36 @@ class FileKekProvider:
         return ring
 
     def _create_once(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
+        """Writes a complete keyring under a temporary name, then links it into place: another process
+        sees either no file or a whole one, and only one first run wins (link fails if it exists)."""
+        if self.path.exists():
             return
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         ring = {"format": self._FORMAT, "primary": "file:1", "keys": [_new_file_entry("file:1")]}
-        with os.fdopen(fd, "w") as handle:
-            json.dump(ring, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
+        tmp = self._write_temp(ring)
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            pass
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
-    def _write(self, ring: dict[str, Any]) -> None:
-        """Atomic replace: a crash leaves either the old or the new keyring, never half of one."""
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".kek-")
+    def _write_temp(self, ring: dict[str, Any]) -> str:
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".kek-")  # mkstemp creates it 0600
         try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(ring, handle, indent=1)
                 handle.flush()
                 os.fsync(handle.fileno())
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _write(self, ring: dict[str, Any]) -> None:
+        """Atomic replace: a crash leaves either the old or the new keyring, never half of one."""
+        tmp = self._write_temp(ring)
+        try:
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

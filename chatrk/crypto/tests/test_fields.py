@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import FieldError
 from django.db import connection, transaction
 
+from chatrk.core.ids import new_id
 from chatrk.core.models import Workspace
 from chatrk.crypto.envelope import HEADER_BYTES, Sealed, key_id_of
 from chatrk.crypto.errors import CryptoError, DecryptionFailed, UnknownFormat
@@ -239,3 +240,25 @@ def test_a_model_without_a_preassigned_id_is_rejected_by_checks() -> None:
 def test_text_field_refuses_non_text(workspace: Workspace) -> None:
     with pytest.raises(CryptoError, match="takes text"):
         Person(workspace=workspace, phone=12345).save()
+
+
+def test_serialised_rows_keep_their_ciphertext(workspace: Workspace) -> None:
+    from django.core import serializers
+
+    saved = note(person(workspace))
+    dumped = serializers.serialize("json", [Note.objects.get(pk=saved.pk)])
+    assert BODY not in dumped
+    Note.objects.filter(pk=saved.pk).delete()
+    for restored in serializers.deserialize("json", dumped):
+        restored.save()
+    assert open_for_system(Note.objects.get(pk=saved.pk), "body") == BODY
+
+
+def test_copying_a_row_to_a_new_id_does_not_carry_readable_values(workspace: Workspace) -> None:
+    original = note(person(workspace))
+    copy = Note.objects.get(pk=original.pk)
+    copy.pk = None
+    copy.id = new_id()
+    copy.save(force_insert=True)
+    with pytest.raises(DecryptionFailed):
+        open_for_system(Note.objects.get(pk=copy.pk), "body")

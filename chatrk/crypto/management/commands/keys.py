@@ -26,7 +26,7 @@ from chatrk.crypto.providers import get_provider
 
 
 class ProgressBar:
-    """A plain stderr progress line, redrawn in place; quiet when stderr is not a terminal."""
+    """A plain stderr progress line, redrawn in place at most five times a second."""
 
     def __init__(self, label: str, *, width: int = 30) -> None:
         self.label, self.width, self.started = label, width, time.monotonic()
