@@ -74,13 +74,16 @@ def rotate_kek(*, actor: Actor, batch_size: int = 500, progress: Progress = _no_
     total = stale.count()
     done = 0
     progress(done, total)
-    while batch := list(stale.order_by("pk")[:batch_size]):
-        for row in batch:
-            material = keyring.unwrap(row)
-            keyring.wrap_into(row, material, None)
-            if row.kek_id != job.new_key:
-                raise CryptoError("the KEK provider's primary changed during rotation; run it again")
+    while True:
         with transaction.atomic():
+            # Locked, so a key shredded meanwhile is not written back by its rewrap.
+            batch = list(_locked(stale.order_by("pk"))[:batch_size])
+            if not batch:
+                break
+            for row in batch:
+                keyring.wrap_into(row, keyring.unwrap(row), None)
+                if row.kek_id != job.new_key:
+                    raise CryptoError("the KEK provider's primary changed during rotation; run it again")
             _update_columns(DataKey, ["parent_id", "kek_id", "wrapped"], batch)
             done = _advance(job, "kek", batch[-1].pk, len(batch))
         progress(done, total)
@@ -110,13 +113,22 @@ def _rewrap_subject_keys(
     job: RotationJob, old_ids: list[int], new_key: LoadedKey, batch_size: int, report: Callable[[int], None]
 ) -> None:
     pending = DataKey.objects.filter(parent_id__in=old_ids).exclude(state=KeyState.DESTROYED).order_by("pk")
-    while batch := list(pending.filter(pk__gt=job.cursor.get("subject-keys", 0))[:batch_size]):
-        for row in batch:
-            keyring.wrap_into(row, keyring.unwrap(row), new_key)
+    while True:
         with transaction.atomic():
+            # Locked, so a subject shredded meanwhile does not get its key written back.
+            batch = list(_locked(pending.filter(pk__gt=job.cursor.get("subject-keys", 0)))[:batch_size])
+            if not batch:
+                return
+            for row in batch:
+                keyring.wrap_into(row, keyring.unwrap(row), new_key)
             _update_columns(DataKey, ["parent_id", "kek_id", "wrapped"], batch)
             done = _advance(job, "subject-keys", batch[-1].pk, len(batch))
         report(done)
+
+
+def _locked[M: models.Model](rows: models.QuerySet[M]) -> models.QuerySet[M]:
+    """FOR UPDATE where the database has it; SQLite's IMMEDIATE transactions already serialise writers."""
+    return rows.select_for_update() if connection.features.has_select_for_update else rows
 
 
 def _reencrypt_model(
@@ -127,9 +139,8 @@ def _reencrypt_model(
     columns = ["pk", *(field.attname for field in fields)]
     while True:
         with transaction.atomic():
-            page = _rows_after_cursor(job, model).order_by("pk")
-            if connection.features.has_select_for_update:
-                page = page.select_for_update()  # a concurrent save must not be overwritten by the old value
+            # Locked, so a concurrent save is not overwritten by the re-encrypted old value.
+            page = _locked(_rows_after_cursor(job, model).order_by("pk"))
             batch = list(page.values_list(*columns)[:batch_size])
             if not batch:
                 return
@@ -157,9 +168,7 @@ def _reencrypted(
 ) -> models.Model | None:  # fmt: skip
     """The row with every value under an old key re-encrypted (no others), or None if none was."""
     pk, values = row[0], row[1:]
-    workspace_id = new_key.workspace_id
-    assert workspace_id is not None
-    instance = model(pk=pk, **{workspace_attr: workspace_id})
+    instance = model(pk=pk, **{workspace_attr: new_key.workspace_id})
     touched = False
     for field, value in zip(fields, values, strict=True):
         sealed = None if value is None else Sealed(bytes(value))
