@@ -125,7 +125,7 @@ def _keys_of(workspace_id: int | None, kind: str, subject: str) -> models.QueryS
 
 def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:
     if kind == KeyKind.SUBJECT:
-        if _keys_of(workspace_id, kind, subject).exists():
+        if _keys_of(workspace_id, kind, subject).filter(state=KeyState.DESTROYED).exists():
             raise SubjectErased(f"the key of {subject} in workspace {workspace_id} was destroyed")
         parent: LoadedKey | None = active_key(workspace_id, KeyKind.WORKSPACE)
     else:
