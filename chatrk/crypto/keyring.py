@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 
 from chatrk.core.clock import now
 from chatrk.crypto import ledger
@@ -35,6 +35,9 @@ class LoadedKey:
 _lock = threading.Lock()
 _material: dict[int, tuple[float, LoadedKey]] = {}
 _active: dict[tuple[int | None, str, str], tuple[float, int]] = {}
+# Keys created inside a transaction that has not committed yet. Caching one as "active" would let a
+# later transaction encrypt under a key whose row was rolled back, leaving data nobody can ever read.
+_uncommitted: set[int] = set()
 
 
 def clear_cache() -> None:
@@ -107,8 +110,9 @@ def active_key(workspace_id: int | None, kind: str, subject: str = "") -> Loaded
         return load_key(cached_id)
     row = _active_row(workspace_id, kind, subject) or _create_first(workspace_id, kind, subject)
     loaded = load_key(row.pk)
-    with _lock:
-        _active[slot] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, row.pk)
+    if row.pk not in _uncommitted:
+        with _lock:
+            _active[slot] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, row.pk)
     return loaded
 
 
@@ -142,6 +146,9 @@ def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:
         if existing is None:
             raise
         return existing
+    if connection.in_atomic_block:  # the caller's transaction may still roll the new key back
+        _uncommitted.add(row.pk)
+        transaction.on_commit(lambda: _uncommitted.discard(row.pk))
     return row
 
 

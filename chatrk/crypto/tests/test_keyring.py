@@ -118,3 +118,28 @@ def test_error_messages_never_carry_plaintext(workspace: Workspace) -> None:
         open_for_system(Secret.objects.get(pk=other.pk), "value")
     assert "hunter2" not in str(caught.value)
     assert f"row {other.pk}" in str(caught.value)
+
+
+class Rollback(Exception):
+    pass
+
+
+def test_a_key_created_in_a_rolled_back_transaction_is_never_reused(
+    workspace: Workspace, settings: Any
+) -> None:
+    from django.db import transaction
+
+    settings.CRYPTO_KEY_CACHE_SECONDS = 60
+
+    def write_then_fail() -> None:
+        with transaction.atomic():
+            Secret(workspace=workspace, value="lost").save()
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        write_then_fail()
+    assert not DataKey.objects.filter(workspace=workspace).exists()
+    kept = Secret(workspace=workspace, value="kept")
+    kept.save()
+    keyring.clear_cache()  # as another process, or this one a minute later, would read it
+    assert open_for_system(Secret.objects.get(pk=kept.pk), "value") == "kept"
