@@ -91,6 +91,35 @@ def rotate_kek(*, actor: Actor, batch_size: int = 500, progress: Progress = _no_
     return job
 
 
+def workspaces_with_unfinalised_erasures() -> list[int]:
+    """Workspaces where a subject key was shredded after their active workspace key was made.
+
+    Until the workspace key that wrapped a shredded key is itself destroyed, and the KEK version that
+    wrapped *that* is destroyed too, an old copy of the database (a backup, PostgreSQL's dead tuples
+    and WAL, SQLite's free pages) plus the live KEK could still unwrap the shredded key.
+    """
+    shredded = DataKey.objects.filter(kind=KeyKind.SUBJECT, state=KeyState.DESTROYED)
+    latest = dict(shredded.values_list("workspace_id").annotate(last=models.Max("state_changed_at")))
+    active = DataKey.objects.filter(
+        kind=KeyKind.WORKSPACE, state=KeyState.ACTIVE, workspace_id__in=list(latest)
+    )
+    made = dict(active.values_list("workspace_id", "created_at"))
+    return sorted(ws for ws, last in latest.items() if ws is not None and (ws not in made or made[ws] < last))
+
+
+def finalise_erasures(
+    *, actor: Actor, progress_for: Callable[[str], Progress] = lambda label: _no_progress
+) -> list[int]:
+    """Makes past erasures final against old copies of the database: rotates (and so destroys) every
+    workspace key that wrapped a shredded key, then rotates the KEK, destroying the version that wrapped
+    those workspace keys. Returns the workspaces rotated."""
+    rotated = workspaces_with_unfinalised_erasures()
+    for workspace_id in rotated:
+        rotate_workspace(workspace_id, actor=actor, progress=progress_for(f"workspace {workspace_id}"))
+    rotate_kek(actor=actor, progress=progress_for("kek"))
+    return rotated
+
+
 def _unfinished(workspace_id: int) -> RotationJob | None:
     return RotationJob.objects.filter(
         workspace_id=workspace_id, target="workspace", finished_at__isnull=True

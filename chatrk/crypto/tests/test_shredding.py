@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -17,9 +18,9 @@ from chatrk.audit.actions import SYSTEM, Actor
 from chatrk.audit.models import AuditEvent, Outcome
 from chatrk.core.clock import now
 from chatrk.core.models import Workspace
-from chatrk.crypto import actions, keyring
+from chatrk.crypto import actions, keyring, rotation
 from chatrk.crypto.actions import SubjectRef
-from chatrk.crypto.errors import LegalHoldActive, SubjectErased, SubjectShredded
+from chatrk.crypto.errors import KeyDestroyed, LegalHoldActive, SubjectErased, SubjectShredded
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.files import FileBinding, decrypt_stream, encrypt_stream
 from chatrk.crypto.models import DataKey, KeyKind, KeyState
@@ -173,27 +174,38 @@ def leaks(image: bytes, secret: bytes) -> bool:
     return secret in image or secret.hex().encode() in image
 
 
-def restore_key_row(before: Path, key_id: int) -> None:
-    """Puts the wrapped subject key back as it was in the old copy (a restore of that backup)."""
+def key_row_in_copy(before: Path, key_id: int) -> dict[str, Any]:
+    """A crypto_datakey row as the old copy holds it."""
     if connection.vendor == "sqlite":
         with sqlite3.connect(before) as old:
-            wrapped, state = old.execute(
-                "SELECT wrapped, state FROM crypto_datakey WHERE id = ?", [key_id]
-            ).fetchone()
-    else:
-        wrapped, state = _wrapped_from_dump(before.read_text(), key_id)
-    DataKey.objects.filter(pk=key_id).update(wrapped=wrapped, state=state)
+            old.row_factory = sqlite3.Row
+            row = old.execute("SELECT * FROM crypto_datakey WHERE id = ?", [key_id]).fetchone()
+            return dict(row)
+    return _row_from_dump(before.read_text(), key_id)
 
 
-def _wrapped_from_dump(dump: str, key_id: int) -> tuple[bytes, str]:
+def _row_from_dump(dump: str, key_id: int) -> dict[str, Any]:
     section = dump.split("COPY public.crypto_datakey ", 1)[1]
     header, rows = section.split("\n", 1)
     columns = header[header.index("(") + 1 : header.index(")")].split(", ")
     for line in rows.splitlines():
-        values = dict(zip(columns, line.split("\t"), strict=True))
+        values: dict[str, Any] = dict(zip(columns, line.split("\t"), strict=True))
         if values["id"] == str(key_id):
-            return bytes.fromhex(values["wrapped"].removeprefix("\\\\x")), values["state"]
+            values["wrapped"] = bytes.fromhex(values["wrapped"].removeprefix("\\\\x"))
+            values["parent_id"] = None if values["parent_id"] == "\\N" else int(values["parent_id"])
+            return values
     raise AssertionError("key row not in the dump")
+
+
+def restore_key_row(before: Path, key_id: int, *, state: str | None = None) -> None:
+    """Puts a key row back as it was in the old copy (what restoring that backup would do)."""
+    old = key_row_in_copy(before, key_id)
+    DataKey.objects.filter(pk=key_id).update(
+        wrapped=bytes(old["wrapped"]),
+        state=state or old["state"],
+        kek_id=old["kek_id"],
+        parent_id=old["parent_id"],
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -220,5 +232,51 @@ def test_raw_database_before_and_after_erasure(tmp_path: Path) -> None:
     keyring.clear_cache()
     restore_key_row(tmp_path / "before.db", key.pk)
     assert bytes(DataKey.objects.get(pk=key.pk).wrapped) == wrapped_key
+    assert DataKey.objects.get(pk=key.pk).state == KeyState.ACTIVE
     with pytest.raises(SubjectShredded):
         open_for_system(Note.objects.get(pk=note.pk), "body")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_finalised_erasure_defeats_a_pre_erasure_copy_even_without_the_ledger(
+    tmp_path: Path, key_dir: Path
+) -> None:
+    """The ledger protects restores done through Chatrk. Someone holding an old copy of the database
+    (a backup, PostgreSQL dead tuples or WAL) and the live KEK could bypass it, until the erasure is
+    finalised: then the workspace key and KEK version the old copy needs are destroyed."""
+    workspace = make_workspace("initech")
+    person, note = subject_with_data(workspace)
+    subject_key = DataKey.objects.get(workspace=workspace, kind=KeyKind.SUBJECT)
+    workspace_key = DataKey.objects.get(workspace=workspace, kind=KeyKind.WORKSPACE)
+    snapshot(tmp_path / "before.db")
+    actions.shred_subject(workspace.pk, ref(person), actor=SYSTEM)
+
+    def attack(workspace_key_state: str | None = None) -> str:
+        (key_dir / "erasures.log").unlink(missing_ok=True)  # the attacker is not bound by Chatrk's ledger
+        restore_key_row(tmp_path / "before.db", subject_key.pk)
+        restore_key_row(tmp_path / "before.db", workspace_key.pk, state=workspace_key_state)
+        keyring.clear_cache()
+        return str(open_for_system(Note.objects.get(pk=note.pk), "body"))
+
+    assert rotation.workspaces_with_unfinalised_erasures() == [workspace.pk]
+    assert attack() == BODY  # the documented window: erased, but not yet final against old copies
+
+    actions.shred_subject(workspace.pk, ref(person), actor=SYSTEM)
+    assert rotation.finalise_erasures(actor=SYSTEM) == [workspace.pk]
+    assert rotation.workspaces_with_unfinalised_erasures() == []
+    with pytest.raises(KeyDestroyed, match="KEK file:1"):
+        attack(workspace_key_state=KeyState.DECRYPT_ONLY)  # v2 is the active one now
+
+
+@pytest.mark.django_db
+def test_keys_command_finalises_erasures(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    from django.core.management import call_command
+
+    person, _ = subject_with_data(workspace)
+    _, their_note = subject_with_data(workspace, phone="+14155550100")
+    actions.shred_subject(workspace.pk, ref(person), actor=SYSTEM)
+    call_command("keys", "finalise-erasures")
+    assert "1 workspace key(s) and the KEK rotated" in capsys.readouterr().out
+    keyring.clear_cache()
+    assert open_for_system(Note.objects.get(pk=their_note.pk), "body") == BODY  # everyone else still reads
+    assert rotation.workspaces_with_unfinalised_erasures() == []

@@ -3,6 +3,7 @@
     chatrk keys status
     chatrk keys rotate --kek
     chatrk keys rotate --workspace SLUG [--batch-size N]
+    chatrk keys finalise-erasures
 
 Rotation is online and resumable: run the same command again after an interruption.
 """
@@ -59,11 +60,17 @@ class Command(BaseCommand):
         target.add_argument("--kek", action="store_true")
         target.add_argument("--workspace", metavar="SLUG")
         rotate.add_argument("--batch-size", type=int, default=2000)
+        sub.add_parser(
+            "finalise-erasures",
+            help="rotate every workspace key that wrapped a shredded key, then the KEK (see docs/keys.md)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["action"] == "status":
                 self._status()
+            elif options["action"] == "finalise-erasures":
+                self._finalise()
             elif options["kek"]:
                 self._rotate_kek(options["batch_size"])
             else:
@@ -79,6 +86,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{row['kind']} keys {row['state']}: {row['n']}")
         for job in RotationJob.objects.filter(finished_at__isnull=True):
             self.stdout.write(f"unfinished rotation {job.pk} of {job.target} ({job.done:,} done)")
+
+    def _finalise(self) -> None:
+        rotated = rotation.finalise_erasures(actor=SYSTEM, progress_for=ProgressBar)
+        self.stdout.write(f"erasures final: {len(rotated)} workspace key(s) and the KEK rotated")
 
     def _rotate_kek(self, batch_size: int) -> None:
         job = rotation.rotate_kek(actor=SYSTEM, batch_size=batch_size, progress=ProgressBar("rewrap"))
