@@ -275,6 +275,8 @@ def test_keys_command_finalises_erasures(workspace: Workspace, capsys: pytest.Ca
     person, _ = subject_with_data(workspace)
     _, their_note = subject_with_data(workspace, phone="+14155550100")
     actions.shred_subject(workspace.pk, ref(person), actor=SYSTEM)
+    call_command("keys", "status")
+    assert "erasures not yet final: 1" in capsys.readouterr().out
     call_command("keys", "finalise-erasures")
     assert "1 workspace key(s) and the KEK rotated" in capsys.readouterr().out
     keyring.clear_cache()

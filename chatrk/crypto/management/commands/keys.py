@@ -84,6 +84,8 @@ class Command(BaseCommand):
         counts = DataKey.objects.values("kind", "state").annotate(n=Count("pk")).order_by("kind", "state")
         for row in counts:
             self.stdout.write(f"{row['kind']} keys {row['state']}: {row['n']}")
+        pending = rotation.workspaces_with_unfinalised_erasures()
+        self.stdout.write(f"workspaces with erasures not yet final: {len(pending)}")
         for job in RotationJob.objects.filter(finished_at__isnull=True):
             self.stdout.write(f"unfinished rotation {job.pk} of {job.target} ({job.done:,} done)")
 
