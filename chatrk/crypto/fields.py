@@ -94,6 +94,10 @@ class EncryptedField(models.BinaryField):  # type: ignore[type-arg]
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
+    def get_default(self) -> Any:
+        # BinaryField defaults to b"", which would be "encrypted" as a value; no value means NULL.
+        return super().get_default() if self.has_default() else None
+
     def encode(self, value: Any) -> bytes:
         raise NotImplementedError
 

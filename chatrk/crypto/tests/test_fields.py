@@ -262,3 +262,11 @@ def test_copying_a_row_to_a_new_id_does_not_carry_readable_values(workspace: Wor
     copy.save(force_insert=True)
     with pytest.raises(DecryptionFailed):
         open_for_system(Note.objects.get(pk=copy.pk), "body")
+
+
+def test_a_missing_required_value_is_refused_not_encrypted(workspace: Workspace) -> None:
+    from django.db import IntegrityError
+
+    subject = person(workspace)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Note(workspace=workspace, person=subject).save()
