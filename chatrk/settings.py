@@ -164,3 +164,16 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": os.environ.get("CHATRK_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# Keys and encryption (docs/keys.md). The KEK never enters the database.
+CRYPTO_KEK_PROVIDER = os.environ.get("CHATRK_KEK_PROVIDER", "file")  # file | env | aws-kms
+CRYPTO_KEK_FILE = Path(os.environ.get("CHATRK_KEK_FILE") or VAR_DIR / "keys" / "kek.json")
+CRYPTO_KEK_SECRET = os.environ.get("CHATRK_KEK", "")
+CRYPTO_KEK_PREVIOUS_SECRETS = env_list("CHATRK_KEK_PREVIOUS", default=[])
+CRYPTO_KMS_KEY_ID = os.environ.get("CHATRK_KMS_KEY_ID", "")
+CRYPTO_KMS_REGION = os.environ.get("CHATRK_KMS_REGION") or os.environ.get("AWS_REGION", "us-east-1")
+CRYPTO_KMS_ENDPOINT_URL = os.environ.get("CHATRK_KMS_ENDPOINT_URL", "")
+# Ids of crypto-shredded keys, kept beside the KEK so a restored pre-erasure backup stays unreadable.
+CRYPTO_ERASURE_LEDGER = Path(os.environ.get("CHATRK_ERASURE_LEDGER") or VAR_DIR / "keys" / "erasures.log")
+# How long a process caches unwrapped data keys; rotation waits this long before its final sweep.
+CRYPTO_KEY_CACHE_SECONDS = env_int("CHATRK_KEY_CACHE_SECONDS", default=5)

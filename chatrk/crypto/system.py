@@ -1,37 +1,43 @@
-"""Sealing of system secrets (TOTP seeds, tokens of connected numbers) under the key-encryption key.
+"""Sealing of system secrets (TOTP seeds, the audit checkpoint signing key, tokens of connected numbers).
 
-``seal``/``unseal`` are the interface other apps use; the key provider behind them is the crypto app's.
+``seal``/``unseal`` are the interface other apps use. Secrets are sealed under the SYSTEM data key,
+which the KEK provider wraps, so rotating the KEK rewraps one key and every sealed secret stays valid.
+
+Format: ``0x02 | system key id (8 bytes) | nonce (12) | ciphertext | tag``; the AAD is the header and
+``context``, so a secret sealed for one purpose cannot be unsealed for another.
 """
 
 from __future__ import annotations
 
-import os
-from functools import cache
+import struct
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.conf import settings
+from chatrk.crypto.aead import open_bytes, seal_bytes
+from chatrk.crypto.errors import DecryptionFailed, UnknownFormat
+from chatrk.crypto.keyring import active_key, load_key
+from chatrk.crypto.models import KeyKind
 
-_VERSION = b"\x01"
-
-
-@cache
-def _kek() -> bytes:
-    path = settings.VAR_DIR / "kek.key"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(AESGCM.generate_key(bit_length=256))
-    return path.read_bytes()
+_FORMAT = 0x02
+_HEADER = struct.Struct(">BQ")
 
 
 def seal(plaintext: bytes, *, context: str) -> bytes:
-    nonce = os.urandom(12)
-    return _VERSION + nonce + AESGCM(_kek()).encrypt(nonce, plaintext, context.encode())
+    key = active_key(None, KeyKind.SYSTEM)
+    header = _HEADER.pack(_FORMAT, key.id)
+    return header + seal_bytes(key.material, plaintext, _aad(header, context))
 
 
 def unseal(blob: bytes, *, context: str) -> bytes:
-    if blob[:1] != _VERSION:
-        raise ValueError("unknown sealed-secret version")
-    return AESGCM(_kek()).decrypt(blob[1:13], blob[13:], context.encode())
+    if len(blob) < _HEADER.size:
+        raise DecryptionFailed("sealed secret is truncated")
+    version, key_id = _HEADER.unpack_from(blob)
+    if version != _FORMAT:
+        raise UnknownFormat(f"sealed-secret format {version} is unknown")
+    key = load_key(key_id)
+    if key.kind != KeyKind.SYSTEM:
+        raise DecryptionFailed("sealed secret names a key that is not the system key")
+    header = blob[: _HEADER.size]
+    return open_bytes(key.material, blob[_HEADER.size :], _aad(header, context), what="sealed secret")
+
+
+def _aad(header: bytes, context: str) -> bytes:
+    return header + b"|" + context.encode()

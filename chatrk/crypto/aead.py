@@ -1,0 +1,33 @@
+"""The two AES-256-GCM calls everything else is built on; nonces are random and never chosen by callers."""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from chatrk.crypto.errors import DecryptionFailed
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+TAG_BYTES = 16
+
+
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def seal_bytes(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """``nonce || ciphertext || tag``; 96-bit random nonces are safe for far more than 2^32 values per key."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def open_bytes(key: bytes, blob: bytes, aad: bytes, *, what: str) -> bytes:
+    if len(blob) < NONCE_BYTES + TAG_BYTES:
+        raise DecryptionFailed(f"{what}: ciphertext is truncated")
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise DecryptionFailed(f"{what}: authentication failed") from None

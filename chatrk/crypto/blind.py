@@ -1,0 +1,79 @@
+"""Blind indexes: truncated HMAC-SHA256 of a normalised value under a per-workspace, per-column key.
+
+The per-column key is derived by HKDF from the workspace's INDEX key (wrapped by the KEK, and not
+changed by workspace-key rotation, so indexes stay valid). Truncation follows CipherSweet's leakage
+rule: with R expected rows and L bits, the expected number of coincidences C = R / 2^L must satisfy
+2 <= C < sqrt(R). Several rows share each index value, so a lookup returns candidates that are then
+confirmed by decrypting; an attacker holding the index learns little about which rows are equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
+
+import phonenumbers
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from chatrk.crypto.errors import CryptoError
+from chatrk.crypto.keyring import active_key
+from chatrk.crypto.models import KeyKind
+
+
+class NormalisationError(CryptoError, ValueError):
+    """The value cannot be normalised (for example, not a valid phone number); the value is not echoed."""
+
+
+def e164(value: str) -> str:
+    """A phone number in E.164. Numbers are always international (WhatsApp ids arrive as digits without
+    the "+"), so a missing "+" is added rather than guessing a national region."""
+    raw = value.strip()
+    if not raw.startswith("+"):
+        raw = "+" + raw
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        raise NormalisationError("not a phone number in international format") from None
+    if not phonenumbers.is_possible_number(number):
+        raise NormalisationError("not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def email(value: str) -> str:
+    return unicodedata.normalize("NFKC", value.strip()).lower()
+
+
+def exact(value: str) -> str:
+    return value
+
+
+NORMALISERS: dict[str, Callable[[str], str]] = {"e164": e164, "email": email, "exact": exact}
+
+
+def bits_for(expected_rows: int) -> int:
+    """The largest L (fewest false positives) that still meets 2 <= R / 2^L < sqrt(R)."""
+    if expected_rows < 16:
+        raise CryptoError("a blind index needs at least 16 expected rows to leak less than it finds")
+    largest = math.floor(math.log2(expected_rows / 2))
+    smallest = math.floor(math.log2(expected_rows) / 2) + 1
+    if largest < smallest:
+        raise CryptoError(f"no index width satisfies the leakage rule for {expected_rows} rows")
+    return min(largest, 62)
+
+
+@lru_cache(maxsize=1024)
+def _column_key(root_key_id: int, root: bytes, table: str, column: str) -> bytes:
+    info = f"chatrk-blind-index/1|{table}|{column}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(root)
+
+
+def index_value(workspace_id: int, table: str, column: str, normalised: str, bits: int) -> int:
+    root = active_key(workspace_id, KeyKind.INDEX)
+    key = _column_key(root.id, root.material, table, column)
+    digest = hmac.new(key, normalised.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - bits)

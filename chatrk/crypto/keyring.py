@@ -1,0 +1,188 @@
+"""Loading, unwrapping and caching data keys. Only this module and ``actions`` touch key material.
+
+Unwrapped keys are cached per process for ``CRYPTO_KEY_CACHE_SECONDS`` (a KMS round trip per value
+would be far too slow). The price: another process may keep using a key for up to that long after
+it was destroyed; rotation waits that long before its final sweep for the same reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, connection, models, transaction
+
+from chatrk.core.clock import now
+from chatrk.crypto import ledger
+from chatrk.crypto.aead import new_key, open_bytes, seal_bytes
+from chatrk.crypto.errors import KeyDestroyed, KeyUnavailable, SubjectErased, SubjectShredded
+from chatrk.crypto.models import DataKey, KeyKind, KeyState
+from chatrk.crypto.providers import get_provider
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedKey:
+    id: int
+    workspace_id: int | None
+    kind: str
+    subject: str
+    version: int
+    material: bytes = field(repr=False)
+
+
+_lock = threading.Lock()
+_material: dict[int, tuple[float, LoadedKey]] = {}
+_active: dict[tuple[int | None, str, str], tuple[float, int]] = {}
+# Keys created inside a transaction that has not committed yet. Caching one as "active" would let a
+# later transaction encrypt under a key whose row was rolled back, leaving data nobody can ever read.
+_uncommitted: set[int] = set()
+
+
+def clear_cache() -> None:
+    with _lock:
+        _material.clear()
+        _active.clear()
+
+
+def forget(key_id: int) -> None:
+    with _lock:
+        _material.pop(key_id, None)
+        for slot, (_, cached_id) in list(_active.items()):
+            if cached_id == key_id:
+                del _active[slot]
+
+
+def wrap_context(row: DataKey) -> str:
+    """Binds a wrapped key to its own row, so wrapped keys cannot be swapped between rows."""
+    return f"chatrk-datakey/1|{row.pk}|{row.workspace_id or 0}|{row.kind}|{row.subject}|{row.version}"
+
+
+def load_key(key_id: int) -> LoadedKey:
+    """The key a ciphertext names; fails loudly if it was retired, shredded or never existed."""
+    if ledger.is_erased(key_id):
+        raise SubjectShredded(f"data key {key_id} was crypto-shredded")
+    cached = _cache_get(_material, key_id)
+    if cached is not None:
+        return cached
+    try:
+        row = DataKey.objects.get(pk=key_id)
+    except DataKey.DoesNotExist:
+        raise KeyUnavailable(f"data key {key_id} does not exist") from None
+    return _remember(row)
+
+
+def _remember(row: DataKey) -> LoadedKey:
+    if row.state == KeyState.DESTROYED and row.kind == KeyKind.SUBJECT:
+        raise SubjectShredded(f"subject key {row.pk} was crypto-shredded")
+    if row.state == KeyState.DESTROYED:
+        raise KeyDestroyed(f"{row.kind} key {row.pk} v{row.version} is destroyed")
+    loaded = LoadedKey(row.pk, row.workspace_id, row.kind, row.subject, row.version, unwrap(row))
+    with _lock:
+        _material[row.pk] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, loaded)
+    return loaded
+
+
+def unwrap(row: DataKey) -> bytes:
+    blob = bytes(row.wrapped)
+    if row.parent_id is None:
+        return get_provider().unwrap(row.kek_id, blob, context=wrap_context(row))
+    parent = load_key(row.parent_id)
+    return open_bytes(parent.material, blob, wrap_context(row).encode(), what=f"data key {row.pk}")
+
+
+def wrap_into(row: DataKey, material: bytes, parent: LoadedKey | None) -> None:
+    """Sets ``row``'s wrapping: under the KEK's primary version, or under ``parent``."""
+    if parent is None:
+        row.parent_id, row.kek_id = None, ""
+        row.kek_id, row.wrapped = get_provider().wrap(material, context=wrap_context(row))
+    else:
+        row.parent_id, row.kek_id = parent.id, ""
+        row.wrapped = seal_bytes(parent.material, material, wrap_context(row).encode())
+
+
+def active_key(workspace_id: int | None, kind: str, subject: str = "") -> LoadedKey:
+    """The key new data of this workspace/subject is encrypted under, created on first use."""
+    slot = (workspace_id, kind, subject)
+    cached_id = _cache_get(_active, slot)
+    if cached_id is not None:
+        return load_key(cached_id)
+    row = _active_row(workspace_id, kind, subject) or _create_first(workspace_id, kind, subject)
+    loaded = load_key(row.pk)
+    if row.pk not in _uncommitted:
+        with _lock:
+            _active[slot] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, row.pk)
+    return loaded
+
+
+def _active_row(workspace_id: int | None, kind: str, subject: str) -> DataKey | None:
+    return _keys_of(workspace_id, kind, subject).filter(state=KeyState.ACTIVE).first()
+
+
+def _keys_of(workspace_id: int | None, kind: str, subject: str) -> models.QuerySet[DataKey]:
+    rows = DataKey.objects.filter(kind=kind, subject=subject)
+    if workspace_id is None:
+        return rows.filter(workspace__isnull=True)  # "= NULL" matches nothing in SQL
+    return rows.filter(workspace_id=workspace_id)
+
+
+def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:
+    if kind == KeyKind.SUBJECT:
+        if _keys_of(workspace_id, kind, subject).filter(state=KeyState.DESTROYED).exists():
+            raise SubjectErased(f"the key of {subject} in workspace {workspace_id} was destroyed")
+        parent: LoadedKey | None = active_key(workspace_id, KeyKind.WORKSPACE)
+    else:
+        parent = None
+    row = new_key_row(workspace_id, kind, subject, version=1, parent=parent)
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+            if kind != KeyKind.SUBJECT:
+                _audit_creation(row)  # subject keys are too many to audit one by one
+    except IntegrityError:
+        # Another worker created it first; use theirs.
+        existing = _active_row(workspace_id, kind, subject)
+        if existing is None:
+            raise
+        return existing
+    if connection.in_atomic_block:  # the caller's transaction may still roll the new key back
+        _uncommitted.add(row.pk)
+        transaction.on_commit(lambda: _uncommitted.discard(row.pk))
+    return row
+
+
+def new_key_row(
+    workspace_id: int | None, kind: str, subject: str, *, version: int, parent: LoadedKey | None
+) -> DataKey:
+    stamp = now()
+    row = DataKey(
+        workspace_id=workspace_id, kind=kind, subject=subject, version=version, state=KeyState.ACTIVE,
+        created_at=stamp, state_changed_at=stamp,
+    )  # fmt: skip
+    wrap_into(row, new_key(), parent)
+    return row
+
+
+def _audit_creation(row: DataKey) -> None:
+    from chatrk.audit.actions import SYSTEM, record
+
+    details: dict[str, str | int] = {"kind": row.kind, "version": row.version, "kek": row.kek_id}
+    record(
+        "crypto.key.generate",
+        actor=SYSTEM,
+        workspace_id=row.workspace_id,
+        target=("datakey", row.pk),
+        details=details,
+    )
+
+
+def _cache_get[K, V](cache: dict[K, tuple[float, V]], slot: K) -> V | None:
+    with _lock:
+        hit = cache.get(slot)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            del cache[slot]
+            return None
+        return hit[1]

@@ -1,0 +1,55 @@
+"""The erasure ledger: ids of crypto-shredded keys, kept outside the database beside the KEK.
+
+Destroying a subject key wipes its wrapped bytes from the database, but a database backup taken
+before the erasure still holds them, wrapped under keys that are still alive. The ledger closes that
+gap: the keyring refuses any key id listed here, so restoring an old backup cannot bring erased data
+back. Lines are ``<key id> <UTC time>``; ids only, nothing personal.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+from chatrk.core.clock import now
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[tuple[int, int], frozenset[int]]] = {}
+
+
+def _path() -> Path:
+    return Path(settings.CRYPTO_ERASURE_LEDGER)
+
+
+def record_erasure(key_id: int) -> None:
+    """Appends and fsyncs before the database commits, so a crash errs towards unreadable (fail closed)."""
+    path = _path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        handle.write(f"{key_id} {now().isoformat()}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def is_erased(key_id: int) -> bool:
+    return key_id in _erased_ids()
+
+
+def _erased_ids() -> frozenset[int]:
+    path = _path()
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return frozenset()
+    signature = (info.st_mtime_ns, info.st_size)
+    with _lock:
+        cached = _cache.get(str(path))
+        if cached and cached[0] == signature:
+            return cached[1]
+        ids = frozenset(int(line.split()[0]) for line in path.read_text().splitlines() if line.strip())
+        _cache[str(path)] = (signature, ids)
+        return ids

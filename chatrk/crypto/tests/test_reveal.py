@@ -1,0 +1,133 @@
+"""reveal(): permission-checked, workspace-checked, and one audit event per page of rows."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+
+from chatrk.audit.actions import SYSTEM, Origin
+from chatrk.audit.models import AuditEvent, Outcome
+from chatrk.core.models import Workspace
+from chatrk.core.roles import Perm, Role
+from chatrk.crypto import actions
+from chatrk.crypto.actions import SubjectRef
+from chatrk.crypto.errors import CryptoError, DecryptionFailed
+from chatrk.crypto.reveal import ERASED, reveal
+from chatrk.crypto.tests.conftest import make_member
+from chatrk.crypto.tests.models import Note, Person
+
+pytestmark = pytest.mark.django_db
+
+
+def page(workspace: Workspace, count: int = 3) -> tuple[Person, list[Note]]:
+    person = Person(workspace=workspace, phone="+447700900123")
+    person.save()
+    notes = [
+        Note(workspace=workspace, person=person, body=f"body {n}", title=f"title {n}") for n in range(count)
+    ]
+    Note.objects.bulk_create(notes)
+    return person, list(Note.objects.filter(person=person).order_by("pk"))
+
+
+def reveal_events() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action="crypto.reveal").order_by("seq"))
+
+
+def test_agent_reads_a_page_with_one_audit_event(workspace: Workspace) -> None:
+    _, notes = page(workspace)
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    shown = reveal(user, membership, notes, ["body", "title"], origin=Origin(ip="203.0.113.9"))
+    assert shown == [{"body": f"body {n}", "title": f"title {n}"} for n in range(3)]
+    [event] = reveal_events()
+    assert (event.outcome, event.actor_id, event.workspace_id) == (
+        Outcome.SUCCESS,
+        str(user.pk),
+        workspace.pk,
+    )
+    assert event.details["rows"] == 3
+    assert event.details["fields"] == "body,title"
+    assert event.details["ids"] == ",".join(str(row.pk) for row in notes)
+    assert "body 0" not in str(event.details)
+    assert event.ip_hmac
+    assert "203.0.113.9" not in event.ip_hmac
+
+
+def test_role_without_permission_is_refused_and_the_refusal_recorded(workspace: Workspace) -> None:
+    _, notes = page(workspace)
+    user, membership = make_member(workspace, Role.MARKETER, "marketer@example.org")
+    with pytest.raises(PermissionDenied):
+        reveal(user, membership, notes, ["body"])
+    [event] = reveal_events()
+    assert event.outcome == Outcome.DENIED
+    assert "inbox.read" in event.reason
+
+
+def test_rows_of_another_workspace_are_refused(workspace: Workspace, other_workspace: Workspace) -> None:
+    _, theirs = page(other_workspace)
+    user, membership = make_member(workspace, Role.OWNER, "owner@example.org")
+    with pytest.raises(PermissionDenied, match="another workspace"):
+        reveal(user, membership, theirs, ["body"])
+    assert reveal_events()[0].outcome == Outcome.DENIED
+
+
+def test_someone_elses_membership_is_refused(workspace: Workspace) -> None:
+    _, notes = page(workspace)
+    _, agents_membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    intruder, _ = make_member(workspace, Role.AUDITOR, "auditor@example.org")
+    with pytest.raises(PermissionDenied, match="not a member"):
+        reveal(intruder, agents_membership, notes, ["body"])
+
+
+def test_inactive_user_is_refused(workspace: Workspace) -> None:
+    _, notes = page(workspace)
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    user.is_active = False
+    with pytest.raises(PermissionDenied):
+        reveal(user, membership, notes, ["body"])
+
+
+def test_another_permission_can_be_required(workspace: Workspace) -> None:
+    _, notes = page(workspace, 1)
+    agent, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    with pytest.raises(PermissionDenied):
+        reveal(agent, membership, notes, ["body"], perm=Perm.MANAGE_COMPLIANCE)
+    officer, officer_membership = make_member(workspace, Role.COMPLIANCE, "dpo@example.org")
+    assert reveal(officer, officer_membership, notes, ["body"], perm=Perm.MANAGE_COMPLIANCE) == [
+        {"body": "body 0"}
+    ]
+
+
+def test_shredded_subject_reads_as_erased(workspace: Workspace) -> None:
+    person, notes = page(workspace, 2)
+    actions.shred_subject(workspace.pk, SubjectRef("person", person.pk), actor=SYSTEM)
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    assert reveal(user, membership, list(Note.objects.filter(pk__in=[n.pk for n in notes])), ["body"]) == [
+        {"body": ERASED},
+        {"body": ERASED},
+    ]
+
+
+def test_tampered_value_raises_instead_of_hiding(workspace: Workspace) -> None:
+    _, notes = page(workspace, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE crypto_test_note SET body = title WHERE id = %s", [notes[1].pk])
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    with pytest.raises(DecryptionFailed):
+        reveal(user, membership, list(Note.objects.filter(pk__in=[n.pk for n in notes])), ["body"])
+    assert reveal_events() == []  # nothing was shown, so no read is recorded
+
+
+def test_only_encrypted_fields_of_one_model(workspace: Workspace) -> None:
+    person, notes = page(workspace, 1)
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    with pytest.raises(CryptoError, match="not an encrypted field"):
+        reveal(user, membership, notes, ["person"])
+    with pytest.raises(CryptoError, match="one model"):
+        reveal(user, membership, [notes[0], person], ["body"])
+
+
+def test_empty_page_is_still_one_recorded_read(workspace: Workspace) -> None:
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    assert reveal(user, membership, [], ["body"]) == []
+    assert len(reveal_events()) == 1
