@@ -44,6 +44,19 @@ def e164(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def whatsapp_id(value: str) -> str:
+    """E.164, with the two legacy forms WhatsApp still reports folded into the current one, so either
+    finds the same contact: Brazilian mobiles without the ninth digit (+55 DD 8xxxxxxx becomes
+    +55 DD 98xxxxxxx) and Mexican mobiles with the old "1" after +52 (+52 1 xxxxxxxxxx)."""
+    digits = value.strip().removeprefix("+")
+    if digits.startswith("521") and len(digits) == 13:
+        digits = "52" + digits[3:]  # phonenumbers no longer accepts the old Mexican form at all
+    number = e164(digits)
+    if number.startswith("+55") and len(number) == 13 and number[5] in "6789":
+        return f"{number[:5]}9{number[5:]}"
+    return number
+
+
 def email(value: str) -> str:
     return unicodedata.normalize("NFKC", value.strip()).lower()
 
@@ -52,7 +65,12 @@ def exact(value: str) -> str:
     return value
 
 
-NORMALISERS: dict[str, Callable[[str], str]] = {"e164": e164, "email": email, "exact": exact}
+NORMALISERS: dict[str, Callable[[str], str]] = {
+    "e164": e164,
+    "whatsapp_id": whatsapp_id,
+    "email": email,
+    "exact": exact,
+}
 
 
 def bits_for(expected_rows: int) -> int:

@@ -105,3 +105,20 @@ def test_lookup_uses_the_btree_index(workspace: Workspace) -> None:
             cursor.execute("SET LOCAL enable_seqscan = off")
         plan = query.explain()
     assert "index" in plan.lower()
+
+
+@pytest.mark.parametrize(
+    ("reported", "canonical"),
+    [
+        ("5511987654321", "+5511987654321"),  # Brazil, current nine-digit mobile
+        ("551187654321", "+5511987654321"),  # Brazil, legacy eight-digit form
+        ("551133334444", "+551133334444"),  # Brazil landline (starts 2-5): left alone
+        ("5215512345678", "+525512345678"),  # Mexico, legacy "1" form
+        ("525512345678", "+525512345678"),
+        ("16505551234", "+16505551234"),
+    ],
+)
+def test_whatsapp_ids_fold_brazil_and_mexico_legacy_forms(reported: str, canonical: str) -> None:
+    from chatrk.crypto.blind import whatsapp_id
+
+    assert whatsapp_id(reported) == canonical

@@ -1,0 +1,165 @@
+"""WhatsApp numbers, the people who write to them, conversations and messages.
+
+Personal data (a contact's WhatsApp id and name, message bodies and payloads) is encrypted under the
+contact's key, so erasing a contact shreds all of it; a channel's credentials under the workspace key.
+Every model here is a tenant row with an id assigned before INSERT (it is bound into each ciphertext).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from chatrk.core.ids import new_id
+from chatrk.core.models import TenantModel
+from chatrk.crypto.fields import BlindIndexField, EncryptedJSONField, EncryptedTextField, EncryptionScope
+
+
+class Channel(TenantModel):
+    """One connected WhatsApp Business phone number."""
+
+    class Health(models.TextChoices):
+        CONNECTED = "connected"
+        REAUTHORISE = "reauthorise", "Re-authorisation needed"
+        RESTRICTED = "restricted"
+        DISCONNECTED = "disconnected"
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    name = models.CharField(max_length=80)
+    phone_number_id = models.CharField(max_length=32, unique=True)  # Meta's id; inbound events name it
+    waba_id = models.CharField(max_length=32)
+    display_phone_number = models.CharField(max_length=32)  # the business's own public number
+    graph_url = models.URLField(default="https://graph.facebook.com")
+    api_version = models.CharField(max_length=8, default="v23.0")
+    # Meta's webhook for this number is /webhooks/whatsapp/<webhook_key>: the key picks the app secret
+    # that must sign the body, before a byte of it is parsed.
+    webhook_key = models.CharField(max_length=43, unique=True)
+    access_token = EncryptedTextField()
+    app_secret = EncryptedTextField()
+    verify_token = EncryptedTextField()
+    health = models.CharField(max_length=16, choices=Health.choices, default=Health.CONNECTED)
+    quality_rating = models.CharField(max_length=16, blank=True)  # GREEN, YELLOW, RED, UNKNOWN
+    throughput_level = models.CharField(
+        max_length=16, default="STANDARD"
+    )  # STANDARD (80/s) or HIGH (1,000/s)
+    messaging_tier = models.CharField(max_length=24, blank=True)  # TIER_250 … TIER_UNLIMITED
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    encryption = EncryptionScope()
+
+    def __str__(self) -> str:
+        return f"channel {self.pk}"
+
+
+class Contact(TenantModel):
+    """A customer on WhatsApp. Their own key protects everything about them."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    wa_id = EncryptedTextField()
+    wa_id_index = BlindIndexField(source="wa_id", normaliser="whatsapp_id", expected_rows=10_000_000)
+    profile_name = EncryptedTextField(null=True)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    encryption = EncryptionScope(subject_kind="contact", subject="id")
+
+    def __str__(self) -> str:
+        return f"contact {self.pk}"
+
+
+class Conversation(TenantModel):
+    """The thread between one channel and one contact; resolved threads reopen on a new message."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        PENDING = "pending"
+        SNOOZED = "snoozed"
+        RESOLVED = "resolved"
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    number = models.PositiveIntegerField()  # shown to people: #1, #2 … per workspace
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # The customer-service window: free-form replies are allowed for 24 h after the last inbound message.
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField()
+    unread = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "contact"], name="one_conversation_per_contact_and_channel"
+            ),
+            models.UniqueConstraint(fields=["workspace", "number"], name="conversation_number_per_workspace"),
+        ]
+        indexes = [models.Index(fields=["workspace", "-last_message_at", "id"], name="conversation_recent")]
+
+    def __str__(self) -> str:
+        return f"conversation #{self.number}"
+
+
+class Message(TenantModel):
+    class Direction(models.TextChoices):
+        INBOUND = "in"
+        OUTBOUND = "out"
+
+    class Status(models.TextChoices):
+        """Outbound progress is monotonic: a later status never goes back to an earlier one."""
+
+        RECEIVED = "received"  # inbound
+        QUEUED = "queued"  # outbound, in the outbox
+        SENT = "sent"
+        DELIVERED = "delivered"
+        READ = "read"
+        FAILED = "failed"
+        DELETED = "deleted"
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    kind = models.CharField(max_length=24)  # Meta's message type: text, image, template, reaction, …
+    body = EncryptedTextField(null=True)  # the text a person reads: text body, caption, button title
+    payload = EncryptedJSONField(null=True)  # everything else about the message, typed per kind
+    # Meta's id, unique per channel; NULL (not "") until sent, as NULLs never collide in the constraint.
+    wamid = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    reply_to_wamid = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=200, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)  # Meta's timestamp for inbound, ours for outbound
+    status_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    encryption = EncryptionScope(subject_kind="contact", subject="contact_id")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "wamid"], name="wamid_unique_per_channel")]
+        indexes = [models.Index(fields=["conversation", "-created_at", "id"], name="message_thread")]
+
+    def __str__(self) -> str:
+        return f"message {self.pk}"
+
+
+class Counter(TenantModel):
+    """Per-workspace sequences (conversation numbers) without PostgreSQL-only sequences."""
+
+    name = models.CharField(max_length=32)
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="one_counter_per_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"

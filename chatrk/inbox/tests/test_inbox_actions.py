@@ -1,0 +1,90 @@
+"""Contacts found by WhatsApp id through the blind index, conversations numbered per workspace."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from chatrk.audit.actions import Origin
+from chatrk.core.clock import now
+from chatrk.core.roles import Role
+from chatrk.crypto.fields import open_for_system
+from chatrk.inbox.actions import (
+    ChannelSettings,
+    connect_channel,
+    contact_for,
+    conversation_for,
+    window_is_open,
+)
+from chatrk.inbox.errors import InboxError
+from chatrk.inbox.models import Channel, Contact
+from chatrk.testing import add_member, make_workspace
+
+pytestmark = pytest.mark.django_db
+
+
+def channel(phone_number_id: str = "106540352242922") -> Channel:
+    owner = add_member(make_workspace(), role=Role.OWNER)
+    spec = ChannelSettings(
+        "Support", phone_number_id, "102290129340398", "+1 555 078 3881", "EAAG-token", "app-secret"
+    )
+    return connect_channel(owner, spec, origin=Origin())
+
+
+def test_credentials_are_encrypted_at_rest() -> None:
+    connected = channel()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT access_token, app_secret, verify_token FROM inbox_channel")
+        stored = b"".join(bytes(value) for value in cursor.fetchone())
+    assert b"EAAG-token" not in stored and b"app-secret" not in stored
+    assert open_for_system(connected, "access_token") == "EAAG-token"
+    assert len(open_for_system(connected, "verify_token")) >= 43
+
+
+def test_a_phone_number_id_connects_once() -> None:
+    channel(phone_number_id="1111")
+    with pytest.raises(InboxError):
+        channel(phone_number_id="1111")
+
+
+def test_contacts_are_found_by_any_form_of_their_number() -> None:
+    connected = channel()
+    first = contact_for(connected.workspace_id, "551187654321", profile_name="Ana")
+    assert contact_for(connected.workspace_id, "5511987654321").pk == first.pk
+    assert contact_for(connected.workspace_id, "+55 11 98765-4321", profile_name="Ana Clara").pk == first.pk
+    first.refresh_from_db()
+    assert open_for_system(first, "profile_name") == "Ana Clara"
+    assert Contact.objects.count() == 1
+    other_workspace = make_workspace()
+    assert contact_for(other_workspace.pk, "5511987654321").pk != first.pk
+
+
+def test_no_number_or_name_in_clear_in_the_contact_table() -> None:
+    connected = channel()
+    contact_for(connected.workspace_id, "16505551234", profile_name="Sheena Nelson")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM inbox_contact")
+        row = b"|".join(
+            bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode() for v in cursor.fetchone()
+        )
+    assert b"16505551234" not in row and b"Sheena" not in row
+
+
+def test_conversations_are_numbered_per_workspace_and_reused() -> None:
+    connected = channel()
+    a = contact_for(connected.workspace_id, "16505551234")
+    b = contact_for(connected.workspace_id, "16505551235")
+    first, second = conversation_for(connected, a), conversation_for(connected, b)
+    assert (first.number, second.number) == (1, 2)
+    assert conversation_for(connected, a).pk == first.pk
+
+
+def test_the_customer_service_window_lasts_24_hours_from_the_last_inbound() -> None:
+    connected = channel()
+    conversation = conversation_for(connected, contact_for(connected.workspace_id, "16505551234"))
+    assert not window_is_open(conversation)
+    conversation.last_inbound_at = now()
+    assert window_is_open(conversation, now() + timedelta(hours=23, minutes=59))
+    assert not window_is_open(conversation, now() + timedelta(hours=24, seconds=1))
