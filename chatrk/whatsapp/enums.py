@@ -227,3 +227,49 @@ class MarketingPreference(MetaEnum):
     RESUME = "resume"
     SIGNUP = "signup"
     UNKNOWN = "unknown"
+
+
+class ComponentType(MetaEnum):
+    HEADER = "HEADER"
+    BODY = "BODY"
+    FOOTER = "FOOTER"
+    BUTTONS = "BUTTONS"
+    CAROUSEL = "CAROUSEL"
+    LIMITED_TIME_OFFER = "LIMITED_TIME_OFFER"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, raw: str) -> Self:
+        return super().parse(raw.upper())
+
+
+class HeaderFormat(MetaEnum):
+    TEXT = "TEXT"
+    IMAGE = "IMAGE"
+    VIDEO = "VIDEO"
+    DOCUMENT = "DOCUMENT"
+    GIF = "GIF"
+    LOCATION = "LOCATION"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, raw: str) -> Self:
+        return super().parse(raw.upper())
+
+
+class ButtonType(MetaEnum):
+    QUICK_REPLY = "QUICK_REPLY"
+    URL = "URL"
+    PHONE_NUMBER = "PHONE_NUMBER"
+    COPY_CODE = "COPY_CODE"
+    OTP = "OTP"
+    FLOW = "FLOW"
+    VOICE_CALL = "VOICE_CALL"
+    MPM = "MPM"
+    SPM = "SPM"
+    CATALOG = "CATALOG"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, raw: str) -> Self:
+        return super().parse(raw.upper())
