@@ -593,3 +593,8 @@ _CHANGE_PARSERS: dict[str, Callable[[Obj], Change]] = {
     "phone_number_quality_update": _phone_quality,
     "account_update": _account_update,
 }
+
+
+def parse_error_object(raw: bytes) -> ErrorDetail:
+    """One error object as Meta puts in ``errors[]`` (or the inner part of a synchronous ``error``)."""
+    return error_detail(Obj(decode_json(raw, limit=MAX_BODY_BYTES), "$"))
