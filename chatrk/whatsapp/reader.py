@@ -7,6 +7,7 @@ never the offending value: values are customers' messages, names and numbers.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -101,7 +102,10 @@ class Obj:
         value = self.data.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._fail(key, "a number")
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):  # json reads 1e999 as infinity
+            raise self._fail(key, "a finite number")
+        return number
 
     def opt_bool(self, key: str) -> bool | None:
         value = self.data.get(key)
