@@ -322,9 +322,14 @@ _PARAMETER_NAME = re.compile(r"[a-z0-9_]{1,64}")
 _FORBIDDEN_IN_PARAMETER = re.compile(r"[\n\t]| {5,}")
 
 
+def _check_name(name: str | None) -> None:
+    _check(
+        name is None or _PARAMETER_NAME.fullmatch(name) is not None, "parameter names are lower_snake_case"
+    )
+
+
 def _named(parameter: Json, name: str | None) -> Json:
     if name is not None:
-        _check(_PARAMETER_NAME.fullmatch(name) is not None, "parameter names are lower_snake_case")
         parameter["parameter_name"] = name
     return parameter
 
@@ -339,6 +344,7 @@ class TextParam:
         _check(
             _FORBIDDEN_IN_PARAMETER.search(self.text) is None, "no new lines, tabs or 5+ spaces in parameters"
         )
+        _check_name(self.name)
 
     def payload(self) -> Json:
         return _named({"type": "text", "text": self.text}, self.name)
@@ -353,6 +359,7 @@ class CurrencyParam:
 
     def __post_init__(self) -> None:
         _check(re.fullmatch(r"[A-Z]{3}", self.code) is not None, "currency code is ISO 4217")
+        _check_name(self.name)
 
     def payload(self) -> Json:
         currency: Json = {
@@ -367,6 +374,9 @@ class CurrencyParam:
 class DateTimeParam:
     fallback_value: str
     name: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
 
     def payload(self) -> Json:
         return _named({"type": "date_time", "date_time": {"fallback_value": self.fallback_value}}, self.name)
