@@ -398,6 +398,9 @@ class MediaParam:
         _check(
             self.filename is None or self.media_kind is MediaKind.DOCUMENT, "only documents have a filename"
         )
+        if self.media_id is not None:
+            _check_id(self.media_id, "media id")
+        _check_name(self.name)
 
     def payload(self) -> Json:
         media: Json = {"id": self.media_id} if self.media_id is not None else {"link": self.link}

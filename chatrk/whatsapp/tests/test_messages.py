@@ -210,6 +210,7 @@ def test_template_without_parameters() -> None:
         lambda: HeaderParameters(()),
         lambda: MediaParam(MediaKind.IMAGE),
         lambda: MediaParam(MediaKind.IMAGE, media_id="1", link="https://x"),
+        lambda: MediaParam(MediaKind.IMAGE, media_id="1", name="Logo Image"),
         lambda: TemplateMessage("bad name!", "en_US"),
         lambda: TemplateMessage(
             "ok", "en_US", (ButtonParameters("url", 0, ()), ButtonParameters("url", 0, ()))

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chatrk.whatsapp.client import graph_error_from_response
 from chatrk.whatsapp.enums import (
     AccountEvent,
     ButtonType,
@@ -31,6 +32,17 @@ from chatrk.whatsapp.enums import (
     TemplateStatus,
 )
 from chatrk.whatsapp.errors import FailureKind, RetryClass
+from chatrk.whatsapp.messages import (
+    BodyParameters,
+    ButtonParameters,
+    CurrencyParam,
+    DateTimeParam,
+    HeaderParameters,
+    MediaParam,
+    PayloadParam,
+    TemplateMessage,
+    TextParam,
+)
 from chatrk.whatsapp.parsing import parse_error_object, parse_webhook
 from chatrk.whatsapp.payloads import (
     AccountUpdate,
@@ -604,8 +616,6 @@ def test_error_object_131053() -> None:
 
 
 def test_error_object_190_as_a_graph_response() -> None:
-    from chatrk.whatsapp.client import graph_error_from_response
-
     body = b'{"error": ' + sample_bytes("pywa__error_object_190_expired_token.json") + b"}"
     error = graph_error_from_response(401, body)
     assert error.kind is FailureKind.API
@@ -705,18 +715,6 @@ def test_template_limited_time_offer() -> None:
 
 
 def test_template_send_object_matches_our_builder() -> None:
-    from chatrk.whatsapp.messages import (
-        BodyParameters,
-        ButtonParameters,
-        CurrencyParam,
-        DateTimeParam,
-        HeaderParameters,
-        MediaParam,
-        PayloadParam,
-        TemplateMessage,
-        TextParam,
-    )
-
     sample = json.loads(sample_bytes("whatsapp-nodejs-sdk__template_object_example.json"))
     message = TemplateMessage(
         name="TEMPLATE_NAME",
