@@ -261,7 +261,8 @@ def test_errors_never_contain_personal_data() -> None:
 
 FUZZ = settings(
     max_examples=150,
-    derandomize=True,
+    derandomize=True,  # the same examples every run: CI never flakes on a fresh draw
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
