@@ -374,6 +374,26 @@ class GraphClient:
             content=content, mime_type=base_mime(content_type), sha256_hex=hashlib.sha256(content).hexdigest()
         )
 
+    def fetch_media(
+        self,
+        media_id: str,
+        *,
+        expected_mime: str | None = None,
+        max_bytes: int | None = None,
+        phone_number_id: str | None = None,
+    ) -> DownloadedMedia:
+        """A webhook's media id to its bytes: look up the short-lived URL, then download it.
+
+        ``expected_mime`` is the type the webhook announced; by default the type Meta reports now.
+        A file Meta says is too large is refused before any byte is fetched.
+        """
+        info = self.get_media(media_id, phone_number_id=phone_number_id)
+        expected = expected_mime or info.mime_type
+        cap = self._download_cap(expected, None, max_bytes)
+        if info.file_size is not None and info.file_size > cap:
+            raise _limit()
+        return self.download_media(info.url, expected_mime=expected, max_bytes=max_bytes)
+
     def _check_media_url(self, url: str) -> None:
         parts = urlsplit(url)
         allowed_hosts = {*self.settings.media_hosts, self._base_host}

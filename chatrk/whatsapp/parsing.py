@@ -84,6 +84,7 @@ from chatrk.whatsapp.payloads import (
     UserPreference,
     UserPreferencesChange,
     Webhook,
+    WelcomeRequest,
 )
 from chatrk.whatsapp.reader import Obj, decode_json
 
@@ -372,6 +373,10 @@ def _unsupported(msg: Obj) -> Content:
     return Unsupported(raw_type="unsupported", unsupported_type=hint.opt_string("type") if hint else None)
 
 
+def _welcome(msg: Obj) -> Content:
+    return WelcomeRequest()
+
+
 _CONTENT_PARSERS: dict[str, Callable[[Obj], Content]] = {
     "text": _text,
     "image": _media(MediaKind.IMAGE),
@@ -389,6 +394,7 @@ _CONTENT_PARSERS: dict[str, Callable[[Obj], Content]] = {
     "revoke": _revoke,
     "edit": _edit,
     "unsupported": _unsupported,
+    "request_welcome": _welcome,
 }
 # Types whose body is optional by nature: missing body is not "malformed".
 _BODY_OPTIONAL = {"unsupported", "request_welcome"}
@@ -454,6 +460,7 @@ def _status(obj: Obj) -> Status:
         recipient_user_id=obj.opt_ident("recipient_user_id"),
         recipient_type=obj.opt_enum("recipient_type", RecipientType) or RecipientType.INDIVIDUAL,
         recipient_participant_id=obj.opt_ident("recipient_participant_id"),
+        recipient_participant_user_id=obj.opt_ident("recipient_participant_user_id"),
         biz_opaque_callback_data=obj.opt_string("biz_opaque_callback_data"),
         conversation=_conversation(conversation) if conversation else None,
         pricing=_pricing(pricing) if pricing else None,

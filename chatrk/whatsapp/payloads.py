@@ -292,6 +292,11 @@ class Edit:
 
 
 @dataclass(frozen=True, slots=True)
+class WelcomeRequest:
+    """The customer opened a chat with the business for the first time (``request_welcome``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Unsupported:
     """A type we do not model, or a known type whose body is missing. Never silently dropped."""
 
@@ -313,6 +318,7 @@ type Content = (
     | System
     | Revoke
     | Edit
+    | WelcomeRequest
     | Unsupported
 )
 
@@ -358,7 +364,8 @@ class Status:
     recipient_id: str | None
     recipient_user_id: str | None = None
     recipient_type: RecipientType = RecipientType.INDIVIDUAL
-    recipient_participant_id: str | None = None
+    recipient_participant_id: str | None = None  # the member of a group the status is about
+    recipient_participant_user_id: str | None = None
     biz_opaque_callback_data: str | None = None
     conversation: Conversation | None = None
     pricing: Pricing | None = None

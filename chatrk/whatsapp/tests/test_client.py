@@ -570,3 +570,38 @@ def test_phone_number_info_with_new_values(make_client: Any) -> None:
     assert number.quality_rating is QualityScore.UNKNOWN
     assert number.throughput is ThroughputLevel.UNKNOWN
     assert number.messaging_limit_tier is MessagingLimitTier.UNKNOWN
+
+
+def media_api(info: dict[str, Any], content: bytes, content_type: str) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "lookaside.fbsbx.com":
+            return httpx.Response(200, content=content, headers={"content-type": content_type})
+        return httpx.Response(200, json=info)
+
+    return handler
+
+
+MEDIA_INFO = {"url": MEDIA_URL, "mime_type": "audio/ogg", "sha256": "x", "file_size": 4, "id": "55"}
+
+
+def test_fetch_media_looks_up_the_url_then_downloads(make_client: Any) -> None:
+    client, seen = make_client(media_api(MEDIA_INFO, b"OggS", "audio/ogg"))
+    media = client.fetch_media("55", expected_mime="audio/ogg; codecs=opus")
+    assert media.content == b"OggS"
+    assert [r.url.host for r in seen.requests] == ["graph.facebook.com", "lookaside.fbsbx.com"]
+
+
+def test_fetch_media_refuses_what_meta_says_is_too_large(make_client: Any) -> None:
+    huge = {**MEDIA_INFO, "mime_type": "image/jpeg", "file_size": 200 * 1024 * 1024}
+    client, seen = make_client(media_api(huge, b"", "image/jpeg"))
+    with pytest.raises(GraphError) as raised:
+        client.fetch_media("55")
+    assert raised.value.kind is FailureKind.LIMIT
+    assert len(seen.requests) == 1  # the file itself was never requested
+
+
+def test_fetch_media_refuses_a_type_swap(make_client: Any) -> None:
+    client, _ = make_client(media_api(MEDIA_INFO, b"<html>", "application/pdf"))
+    with pytest.raises(GraphError) as raised:
+        client.fetch_media("55", expected_mime="audio/ogg")
+    assert raised.value.kind is FailureKind.LIMIT

@@ -30,6 +30,7 @@ from chatrk.whatsapp.payloads import (
     UnknownChange,
     Unsupported,
     Webhook,
+    WelcomeRequest,
 )
 from chatrk.whatsapp.tests.conftest import samples_dir
 
@@ -357,3 +358,10 @@ def test_fuzz_mutated_samples(webhook_samples: list[Any], data: st.DataObject) -
         delete = bool(path) and data.draw(st.booleans())
         document = mutate(document, path, data.draw(json_values), delete)
     parses_or_refuses(json.dumps(document).encode())
+
+
+def test_request_welcome_has_its_own_record() -> None:
+    change = only_messages_change(envelope("messages", message_value(type="request_welcome", text=None)))
+    message = change.messages[0]
+    assert message.type is MessageType.REQUEST_WELCOME
+    assert message.content == WelcomeRequest()

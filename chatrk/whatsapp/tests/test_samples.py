@@ -311,6 +311,7 @@ def test_status_for_a_group() -> None:
     assert status.recipient_type is RecipientType.GROUP
     assert status.recipient_id == "fowefinoewcnw"
     assert status.recipient_participant_id == "<GROUP_PARTICIPANT_USER_PHONE_NUMBER>"
+    assert status.recipient_participant_user_id == "US.123456"
     assert status.status is StatusKind.READ
     contact = messages_change("pywa__message_status__group.json").contacts[0]
     assert (contact.user_id, contact.username) == ("US.123456", "<USERNAME>")
