@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -43,6 +44,7 @@ from chatrk.whatsapp.templates import TemplateDefinition, parse_template
 logger = logging.getLogger(__name__)
 
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024  # JSON answers; a template page is well under this
+MAX_ERROR_BODY_BYTES = 64 * 1024  # an error answer to a download is read only this far
 _PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MESSAGE_TITLE = re.compile(r"\(#\d+\)\s*(.+)")
 TEMPLATE_FIELDS = "id,name,status,category,language,components,parameter_format,quality_score"
@@ -63,6 +65,8 @@ class GraphSettings:
     # Hosts that may receive our bearer token when downloading media, besides the base URL's host.
     media_hosts: tuple[str, ...] = ("lookaside.fbsbx.com",)
     max_template_pages: int = 100
+    # httpx's read timeout is per chunk; a server dripping bytes must not hold a worker for ever.
+    max_download_seconds: float = 120.0
 
     def timeout(self) -> httpx.Timeout:
         return httpx.Timeout(
@@ -203,6 +207,8 @@ class GraphClient:
         settings: GraphSettings | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        if not token or token != token.strip() or any(c.isspace() for c in token):
+            raise InvalidRequest("the access token is missing or malformed")
         self.settings = settings or GraphSettings()
         base = f"{self.settings.base_url.rstrip('/')}/{self.settings.api_version}/"
         self._base_host = urlsplit(base).hostname or ""
@@ -293,8 +299,8 @@ class GraphClient:
             body["biz_opaque_callback_data"] = callback_data
         answer = self._call("POST", f"{_path_id(phone_number_id)}/messages", json=body)
         try:
-            sent = answer.objs("messages", limit=1)
-            contacts = answer.objs("contacts", limit=10)
+            sent = answer.objs("messages")
+            contacts = answer.objs("contacts")
             return SendResult(
                 wamid=sent[0].ident("id"),
                 wa_id=contacts[0].opt_ident("wa_id") if contacts else None,
@@ -360,14 +366,13 @@ class GraphClient:
         response = self._send(request, stream=True)
         try:
             if not response.is_success:
-                response.read()
-                raise graph_error_from_response(response.status_code, response.content)
+                raise graph_error_from_response(response.status_code, self._error_body(response))
             content_type = response.headers.get("content-type", "")
             cap = self._download_cap(content_type, expected_mime, max_bytes)
             declared = _loose_int(response.headers.get("content-length", ""))
             if declared is not None and declared > cap:
                 raise _limit()
-            content = self._read_capped(response, cap)
+            content = self._read_capped(response, cap, self.settings.max_download_seconds)
         finally:
             response.close()
         return DownloadedMedia(
@@ -410,15 +415,24 @@ class GraphClient:
             raise _limit()
         return min(limit, max_bytes) if max_bytes is not None else limit
 
+    def _error_body(self, response: httpx.Response) -> bytes:
+        try:
+            return self._read_capped(response, MAX_ERROR_BODY_BYTES, self.settings.read_timeout)
+        except GraphError:
+            return b""  # too big or too slow to be Meta's error object: classify by status alone
+
     @staticmethod
-    def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    def _read_capped(response: httpx.Response, cap: int, max_seconds: float) -> bytes:
         chunks: list[bytes] = []
         received = 0
+        deadline = time.monotonic() + max_seconds
         try:
             for chunk in response.iter_bytes():
                 received += len(chunk)
                 if received > cap:
                     raise _limit()
+                if time.monotonic() > deadline:
+                    raise GraphError(kind=FailureKind.TIMEOUT, retry_class=RetryClass.RETRY_BACKOFF)
                 chunks.append(chunk)
         except httpx.TimeoutException:
             raise GraphError(kind=FailureKind.TIMEOUT, retry_class=RetryClass.RETRY_BACKOFF) from None

@@ -605,3 +605,43 @@ def test_fetch_media_refuses_a_type_swap(make_client: Any) -> None:
     with pytest.raises(GraphError) as raised:
         client.fetch_media("55", expected_mime="audio/ogg")
     assert raised.value.kind is FailureKind.LIMIT
+
+
+@pytest.mark.parametrize("token", ["", " padded", "two words", "line\nbreak"])
+def test_a_missing_or_malformed_token_is_refused(token: str) -> None:
+    with pytest.raises(InvalidRequest):
+        GraphClient(token)
+
+
+def test_download_media_stops_a_server_that_drips(make_client: Any) -> None:
+    def dripping() -> Iterator[bytes]:
+        yield b"\xff\xd8"
+        yield b"more"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=dripping(), headers={"content-type": "image/jpeg"})
+
+    client, _ = make_client(handler, GraphSettings(max_download_seconds=-1.0))
+    with pytest.raises(GraphError) as raised:
+        client.download_media(MEDIA_URL)
+    assert (raised.value.kind, raised.value.retry_class) == (FailureKind.TIMEOUT, RetryClass.RETRY_BACKOFF)
+
+
+def test_download_error_bodies_are_read_only_so_far(make_client: Any) -> None:
+    huge = json.dumps(graph_error(131052)).encode() + b" " * (128 * 1024)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, stream=httpx.ByteStream(huge))
+
+    client, _ = make_client(handler)
+    with pytest.raises(GraphError) as raised:
+        client.download_media(MEDIA_URL)
+    assert raised.value.kind is FailureKind.HTTP  # the oversized body was not parsed
+    assert raised.value.retry_class is RetryClass.REAUTHORISE
+
+
+def test_download_error_object_is_read_when_small(make_client: Any) -> None:
+    client, _ = make_client(answer(graph_error(131052, message="(#131052) Media download error"), status=400))
+    with pytest.raises(GraphError) as raised:
+        client.download_media(MEDIA_URL)
+    assert (raised.value.code, raised.value.retry_class) == (131052, RetryClass.FINAL)
