@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from chatrk.whatsapp.client import graph_error_from_response
 from chatrk.whatsapp.enums import (
     AccountEvent,
@@ -72,6 +74,7 @@ from chatrk.whatsapp.payloads import (
     UserPreferencesChange,
 )
 from chatrk.whatsapp.templates import TemplateDefinition, parse_template
+from chatrk.whatsapp.tests import conftest
 from chatrk.whatsapp.tests.conftest import sample_bytes, samples_dir
 
 
@@ -734,3 +737,15 @@ def test_template_send_object_matches_our_builder() -> None:
         ),
     )
     assert message.payload()["template"] == sample
+
+
+def test_missing_samples_fail_under_ci_and_skip_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(conftest, "SAMPLES_DIR", tmp_path / "absent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        conftest.samples_dir()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        conftest.samples_dir()
