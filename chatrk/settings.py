@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "chatrk.accounts",
     "chatrk.audit",
     "chatrk.crypto",
+    "chatrk.whatsapp",
     "chatrk.inbox",
     "chatrk.web",
 ]
