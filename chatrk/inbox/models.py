@@ -163,3 +163,24 @@ class Counter(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class Media(TenantModel):
+    """A file of a message, stored encrypted under the contact's key (``chatrk.crypto.files``)."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    meta_media_id = models.CharField(max_length=64, blank=True)  # Meta's id (inbound, or after upload)
+    mime_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(null=True, blank=True)  # bytes, once stored
+    sha256 = models.CharField(max_length=64, blank=True)  # of the plaintext, as Meta reports it
+    filename = EncryptedTextField(null=True)
+    stored_at = models.DateTimeField(null=True, blank=True)  # None: not downloaded (yet)
+    error = models.CharField(max_length=200, blank=True)  # why it could not be stored, in words
+    created_at = models.DateTimeField()
+
+    encryption = EncryptionScope(subject_kind="contact", subject="contact_id")
+
+    def __str__(self) -> str:
+        return f"media {self.pk}"

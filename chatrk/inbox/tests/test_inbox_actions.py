@@ -88,3 +88,23 @@ def test_the_customer_service_window_lasts_24_hours_from_the_last_inbound() -> N
     conversation.last_inbound_at = now()
     assert window_is_open(conversation, now() + timedelta(hours=23, minutes=59))
     assert not window_is_open(conversation, now() + timedelta(hours=24, seconds=1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_are_published_after_commit_only() -> None:
+    from django.db import transaction
+
+    from chatrk.inbox import events
+
+    heard: list[events.Event] = []
+    unsubscribe = events.subscribe(42, heard.append)
+    try:
+        with transaction.atomic():
+            events.publish(42, "message.new", message_id=7)
+            assert heard == []
+        with pytest.raises(RuntimeError), transaction.atomic():
+            events.publish(42, "message.new", message_id=8)
+            raise RuntimeError("roll back")
+    finally:
+        unsubscribe()
+    assert heard == [{"kind": "message.new", "workspace_id": 42, "message_id": 7}]
