@@ -163,3 +163,10 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": os.environ.get("CHATRK_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# Audit log (docs/audit.md): the log's origin line and checkpoint key name, how often a signed
+# checkpoint is published, and where it is exported outside the database (file:/path or syslog).
+AUDIT_LOG_ORIGIN = os.environ.get("CHATRK_AUDIT_ORIGIN") or f"{_PUBLIC_HOST}/chatrk/audit"
+AUDIT_CHECKPOINT_EVERY = env_int("CHATRK_AUDIT_CHECKPOINT_EVERY", default=1000)
+AUDIT_CHECKPOINT_MINUTES = env_int("CHATRK_AUDIT_CHECKPOINT_MINUTES", default=10)
+AUDIT_SINK = os.environ.get("CHATRK_AUDIT_SINK") or f"file:{VAR_DIR / 'audit-checkpoints.jsonl'}"

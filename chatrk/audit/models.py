@@ -1,4 +1,10 @@
-"""The audit log: append-only events that hold ids and HMACs, never personal data in clear."""
+"""The audit log: append-only events that hold ids and HMACs, never personal data in clear.
+
+Each event is one leaf of an RFC 6962 Merkle tree: ``seq`` is its leaf index (0, 1, 2, … with no
+gaps), and ``leaf_hash`` is SHA-256(0x00 ‖ canonical JSON of the event) — see ``entries.py``.
+Checkpoints sign the tree's root at a size. Both tables refuse UPDATE, DELETE and TRUNCATE at the
+database (``guard.py``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ class Outcome(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    seq = models.BigAutoField(primary_key=True)
+    # Assigned by ``record`` under the append lock: the leaf index, not a database sequence, so a
+    # rolled-back transaction leaves no hole in the tree.
+    seq = models.BigIntegerField(primary_key=True)
     occurred_at = models.DateTimeField()
     # A plain integer, not a foreign key: the log outlives what it speaks of.
     workspace_id = models.BigIntegerField(null=True, db_index=True)
@@ -26,6 +34,37 @@ class AuditEvent(models.Model):
     ip_hmac = models.CharField(max_length=64, blank=True)
     user_agent_hmac = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict)
+    leaf_hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace_id", "occurred_at"], name="audit_event_ws_time")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.outcome}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the tree's size and root (a C2SP tlog-checkpoint signed note)."""
+
+    tree_size = models.BigIntegerField(primary_key=True)
+    root_hash = models.BinaryField(max_length=32)
+    # The compact range at this size, so the next checkpoint extends it without re-reading the log.
+    # Verification never trusts it: it recomputes every root from the events.
+    frontier = models.BinaryField()
+    note = models.TextField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"checkpoint @{self.tree_size}"
+
+
+class AuditSigningKey(models.Model):
+    """The Ed25519 checkpoint key: the private half sealed under the key-encryption key."""
+
+    name = models.CharField(max_length=200, unique=True)
+    public_key = models.BinaryField(max_length=32)
+    sealed_private_key = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"audit signing key {self.name}"
