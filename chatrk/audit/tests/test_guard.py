@@ -1,0 +1,46 @@
+"""The audit tables refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL) at the database."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from chatrk.audit.checkpoints import publish_checkpoint
+from chatrk.audit.models import AuditCheckpoint, AuditEvent
+from chatrk.audit.tests.conftest import write_events
+
+pytestmark = pytest.mark.django_db
+
+
+def _refused(sql: str) -> None:
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+
+
+def test_events_cannot_be_updated_or_deleted() -> None:
+    write_events(3)
+    _refused("UPDATE audit_auditevent SET action = 'nothing' WHERE seq = 1")
+    _refused("DELETE FROM audit_auditevent WHERE seq = 2")
+    _refused("DELETE FROM audit_auditevent")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(seq=0).update(reason="hidden")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.count() == 3
+    assert AuditEvent.objects.get(seq=1).action != "nothing"
+
+
+def test_checkpoints_and_keys_cannot_be_updated_or_deleted() -> None:
+    write_events(2)
+    publish_checkpoint()
+    _refused("UPDATE audit_auditcheckpoint SET note = 'forged'")
+    _refused("DELETE FROM audit_auditcheckpoint")
+    _refused("DELETE FROM audit_auditsigningkey")
+    assert AuditCheckpoint.objects.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no TRUNCATE")
+def test_truncate_is_refused_on_postgresql() -> None:
+    write_events(1)
+    _refused("TRUNCATE audit_auditevent")
+    _refused("TRUNCATE audit_auditcheckpoint")
