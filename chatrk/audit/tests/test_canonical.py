@@ -6,7 +6,7 @@ from chatrk.audit.canonical import NotCanonicalError, canonical_json
 
 
 def test_sorted_keys_no_whitespace_utf8() -> None:
-    value = {"b": 1, "a": {"d": True, "c": None}, "é": "x"} | {"s": "ünïcode\n\"q\" \\ \x01 \x7f"}
+    value = {"b": 1, "a": {"d": True, "c": None}, "é": "x"} | {"s": 'ünïcode\n"q" \\ \x01 \x7f'}
     with pytest.raises(NotCanonicalError):
         canonical_json(value)  # "é" is not an ASCII key
     del value["é"]
@@ -22,4 +22,5 @@ def test_values_outside_the_subset_are_refused(bad: object) -> None:
 
 
 def test_largest_safe_integer_is_plain_decimal() -> None:
-    assert canonical_json({"n": 2**53 - 1, "m": -(2**53 - 1)}) == b'{"m":-9007199254740991,"n":9007199254740991}'
+    expected = b'{"m":-9007199254740991,"n":9007199254740991}'
+    assert canonical_json({"n": 2**53 - 1, "m": -(2**53 - 1)}) == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 from chatrk.audit.checkpoints import publish_checkpoint
 from chatrk.audit.models import AuditCheckpoint, AuditEvent
@@ -13,7 +14,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _refused(sql: str) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor, pytest.raises(DatabaseError, match="append-only"):
+        _execute_in_savepoint(cursor, sql)
+
+
+def _execute_in_savepoint(cursor: CursorWrapper, sql: str) -> None:
+    with transaction.atomic():
         cursor.execute(sql)
 
 

@@ -32,12 +32,17 @@ def test_seq_is_the_leaf_index_from_zero_without_gaps() -> None:
 
 def test_a_rolled_back_transaction_leaves_no_hole() -> None:
     write_events(2)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        record("role_changed", actor=SYSTEM, workspace_id=1)
-        raise RuntimeError("the change failed, so its event must vanish with it")
+    with pytest.raises(RuntimeError):
+        _change_that_fails_after_recording()
     after = record("role_changed", actor=SYSTEM, workspace_id=1)
     assert after.seq == 2
     assert AuditEvent.objects.count() == 3
+
+
+def _change_that_fails_after_recording() -> None:
+    with transaction.atomic():
+        record("role_changed", actor=SYSTEM, workspace_id=1)
+        raise RuntimeError("the change failed, so its event must vanish with it")
 
 
 def test_leaf_hash_is_over_the_canonical_entry_including_seq() -> None:

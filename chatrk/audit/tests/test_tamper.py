@@ -154,13 +154,14 @@ def test_rewritten_history_under_an_exported_checkpoint_is_a_split_view(checkpoi
 def test_a_checkpoint_re_signed_with_a_key_the_provider_never_sealed_is_rejected() -> None:
     _sql("UPDATE audit_auditevent SET actor_id = '999' WHERE seq = 10")
     _rehash_every_leaf()
-    leaves = list(AuditEvent.objects.order_by("seq").values_list("leaf_hash", flat=True)[:16])
-    forged = sign_note(
-        Checkpoint("test.chatrk.example/audit", 16, root_hash(bytes(leaf) for leaf in leaves)),
-        "test.chatrk.example/audit",
-        Ed25519PrivateKey.generate(),
+    leaves = AuditEvent.objects.order_by("seq").values_list("leaf_hash", flat=True)[:16]
+    forged_root = root_hash(bytes(leaf) for leaf in leaves)
+    origin = "test.chatrk.example/audit"
+    forged = sign_note(Checkpoint(origin, 16, forged_root), origin, Ed25519PrivateKey.generate())
+    _sql(
+        "UPDATE audit_auditcheckpoint SET note = %s, root_hash = %s WHERE tree_size = 16",
+        [forged, forged_root],
     )
-    _sql("UPDATE audit_auditcheckpoint SET note = %s, root_hash = %s WHERE tree_size = 16", [forged, b"x" * 32])
     with pytest.raises(VerificationError, match="no valid signature"):
         verify_log()
 
@@ -169,5 +170,3 @@ def test_stored_checkpoint_columns_must_match_the_signed_note() -> None:
     _sql("UPDATE audit_auditcheckpoint SET root_hash = %s WHERE tree_size = 8", [b"\x00" * 32])
     with pytest.raises(VerificationError, match="differs from its signed note"):
         verify_log()
-
-
