@@ -74,7 +74,7 @@ class VerifierKey:
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
         try:
-            name, key_hash, encoded = text.strip().rsplit("+", 2)
+            name, key_hash, encoded = text.strip().split("+", 2)  # names hold no "+"; base64 may
             raw = base64.b64decode(encoded, validate=True)
         except ValueError:
             raise CheckpointError("a verifier key reads name+hash+base64key") from None

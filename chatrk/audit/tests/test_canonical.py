@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from chatrk.audit.canonical import NotCanonicalError, canonical_json
+from chatrk.audit.canonical import Canonical, NotCanonicalError, canonical_json
 
 
 def test_sorted_keys_no_whitespace_utf8() -> None:
-    value = {"b": 1, "a": {"d": True, "c": None}, "é": "x"} | {"s": 'ünïcode\n"q" \\ \x01 \x7f'}
+    value: dict[str, Canonical] = {
+        "b": 1,
+        "a": {"d": True, "c": None},
+        "é": "x",
+        "s": 'ünïcode\n"q" \\ \x01 \x7f',
+    }
     with pytest.raises(NotCanonicalError):
         canonical_json(value)  # "é" is not an ASCII key
     del value["é"]

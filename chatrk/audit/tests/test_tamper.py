@@ -36,7 +36,7 @@ def signed_log() -> None:
     remove_guards(connection)
 
 
-def _sql(statement: str, params: Sequence[object] = ()) -> None:
+def _sql(statement: str, params: Sequence[str | int | bytes] = ()) -> None:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
 
