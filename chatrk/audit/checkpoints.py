@@ -29,6 +29,7 @@ from django.db import IntegrityError, connections, router, transaction
 from chatrk.audit.entries import ENTRY_COLUMNS, row_leaf_hash, utc_timestamp
 from chatrk.audit.merkle import HASH_SIZE, Frontier
 from chatrk.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
+from chatrk.audit.sequencer import sequence_pending, sequenced_size
 from chatrk.core.clock import now
 from chatrk.crypto.system import seal, unseal
 
@@ -195,22 +196,17 @@ def verifier_key() -> VerifierKey:
 # --- publishing ---------------------------------------------------------------------------------
 
 
-def committed_size() -> int:
-    """Events committed so far; they are always seq 0..n-1 (see ``actions``)."""
-    last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
-    return 0 if last is None else last + 1
-
-
 def latest_checkpoint() -> AuditCheckpoint | None:
     return AuditCheckpoint.objects.order_by("-tree_size").first()
 
 
 def publish_checkpoint() -> AuditCheckpoint | None:
-    """Sign the tree at its committed size and export it; None when nothing is new since the last."""
+    """Sequence what is pending, sign the tree at its size and export it; None when nothing is new."""
+    sequence_pending()
     with transaction.atomic():
         _take_checkpoint_lock()
         previous = latest_checkpoint()
-        size = committed_size()
+        size = sequenced_size()
         if size == 0 or (previous is not None and previous.tree_size >= size):
             return None
         frontier = Frontier.unpack(previous.tree_size, bytes(previous.frontier)) if previous else Frontier()
@@ -231,8 +227,9 @@ def publish_checkpoint() -> AuditCheckpoint | None:
 
 def publish_if_due() -> AuditCheckpoint | None:
     """Publish when ``AUDIT_CHECKPOINT_EVERY`` events or ``AUDIT_CHECKPOINT_MINUTES`` have passed."""
+    sequence_pending()
     previous = latest_checkpoint()
-    size = committed_size()
+    size = sequenced_size()
     if previous is None:
         return publish_checkpoint() if size else None
     events_due = size - previous.tree_size >= settings.AUDIT_CHECKPOINT_EVERY
@@ -257,7 +254,7 @@ def _extend(frontier: Frontier, size: int) -> None:
         .values_list(*ENTRY_COLUMNS, "leaf_hash")
     )
     for row in rows.iterator(chunk_size=2000):
-        seq, stored = row[0], bytes(row[-1])
+        seq, stored = row[0], bytes(row[-1] or b"")
         if seq != frontier.size:
             raise LogIntegrityError(f"seq {frontier.size} is missing; refusing to sign a checkpoint")
         if row_leaf_hash(row[:-1]) != stored:

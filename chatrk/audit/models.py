@@ -1,9 +1,10 @@
 """The audit log: append-only events that hold ids and HMACs, never personal data in clear.
 
-Each event is one leaf of an RFC 6962 Merkle tree: ``seq`` is its leaf index (0, 1, 2, … with no
-gaps), and ``leaf_hash`` is SHA-256(0x00 ‖ canonical JSON of the event) — see ``entries.py``.
-Checkpoints sign the tree's root at a size. Both tables refuse UPDATE, DELETE and TRUNCATE at the
-database (``guard.py``).
+Each event becomes one leaf of an RFC 6962 Merkle tree. ``record`` inserts it with ``seq`` and
+``leaf_hash`` empty; the sequencer (``sequencer.py``) then sets both exactly once: ``seq`` is the leaf
+index (0, 1, 2, … with no gaps) and ``leaf_hash`` is SHA-256(0x00 ‖ canonical JSON of the event, seq
+included) — see ``entries.py``. Checkpoints sign the tree's root at a size. The database refuses
+every other UPDATE, and every DELETE and TRUNCATE, on these tables (``guard.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ class Outcome(models.TextChoices):
 
 
 class AuditEvent(models.Model):
-    # Assigned by ``record`` under the append lock: the leaf index, not a database sequence, so a
-    # rolled-back transaction leaves no hole in the tree.
-    seq = models.BigIntegerField(primary_key=True)
+    # Arrival order; rolled-back transactions leave gaps here, never in ``seq``.
+    id = models.BigAutoField(primary_key=True)
+    # The leaf index, set once by the sequencer after the event's transaction committed.
+    seq = models.BigIntegerField(null=True, unique=True)
     occurred_at = models.DateTimeField()
     # A plain integer, not a foreign key: the log outlives what it speaks of.
     workspace_id = models.BigIntegerField(null=True, db_index=True)
@@ -34,13 +36,17 @@ class AuditEvent(models.Model):
     ip_hmac = models.CharField(max_length=64, blank=True)
     user_agent_hmac = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict)
-    leaf_hash = models.BinaryField(max_length=32)
+    leaf_hash = models.BinaryField(max_length=32, null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["workspace_id", "occurred_at"], name="audit_event_ws_time")]
+        indexes = [
+            models.Index(fields=["workspace_id", "occurred_at"], name="audit_event_ws_time"),
+            # The sequencer's work queue: only events still waiting for their leaf index.
+            models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="audit_event_pending"),
+        ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.outcome}"
+        return f"#{self.seq if self.seq is not None else 'pending'} {self.action} {self.outcome}"
 
 
 class AuditCheckpoint(models.Model):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatrk.audit import merkle
-from chatrk.audit.checkpoints import committed_size
 from chatrk.audit.entries import ENTRY_COLUMNS, entry_bytes
 from chatrk.audit.models import AuditEvent
+from chatrk.audit.sequencer import sequenced_size
 
 
 class ProofRequestError(ValueError):
@@ -39,16 +39,18 @@ class ConsistencyProof:
 
 def leaf_hashes(size: int) -> list[bytes]:
     """The stored leaf hashes of the first ``size`` events."""
-    if not 0 <= size <= committed_size():
+    if not 0 <= size <= sequenced_size():
         raise ProofRequestError(f"the log has no tree of size {size}")
     hashes = AuditEvent.objects.filter(seq__lt=size).order_by("seq").values_list("leaf_hash", flat=True)
-    leaves = [bytes(leaf) for leaf in hashes.iterator(chunk_size=10000)]
+    leaves = [bytes(leaf or b"") for leaf in hashes.iterator(chunk_size=10000)]
     if len(leaves) != size:
         raise ProofRequestError(f"the log is missing events below seq {size}; run `chatrk audit verify`")
     return leaves
 
 
 def prove_inclusion(event: AuditEvent, tree_size: int) -> InclusionProof:
+    if event.seq is None:
+        raise ProofRequestError("the event is not sequenced into the tree yet")
     if not event.seq < tree_size:
         raise ProofRequestError(f"seq {event.seq} is not in the tree of size {tree_size}")
     leaves = leaf_hashes(tree_size)

@@ -9,6 +9,6 @@ from chatrk.audit import checkpoints
 
 @task
 def publish_checkpoint_if_due() -> int | None:
-    """Run every minute or so: signs and exports a checkpoint when N events or M minutes have passed."""
+    """Run every minute: sequences pending events; signs and exports a checkpoint when due."""
     published = checkpoints.publish_if_due()
     return published.tree_size if published else None

@@ -30,6 +30,7 @@ class VerifyReport:
     tree_size: int
     checkpoints_checked: int
     latest_checkpoint_size: int | None
+    pending: int  # committed events the sequencer has not placed in the tree yet
 
 
 def verify_log(
@@ -41,7 +42,8 @@ def verify_log(
         raise VerificationError("no trusted audit signing key: checkpoints cannot be checked")
     roots = _signed_roots(keys, exported_notes)
     size = _walk_events(roots)
-    return VerifyReport(size, len(roots), max(roots, default=None))
+    pending = AuditEvent.objects.filter(seq__isnull=True).count()
+    return VerifyReport(size, len(roots), max(roots, default=None), pending)
 
 
 def _signed_roots(keys: list[VerifierKey], exported_notes: Iterable[str]) -> dict[int, bytes]:
@@ -76,7 +78,8 @@ def _walk_events(roots: dict[int, bytes]) -> int:
     next_check = 0  # index into sizes
     last_good = 0  # the largest size whose signed root matched
     frontier = Frontier()
-    rows = AuditEvent.objects.order_by("seq").values_list(*ENTRY_COLUMNS, "leaf_hash")
+    sequenced = AuditEvent.objects.filter(seq__isnull=False).order_by("seq")
+    rows = sequenced.values_list(*ENTRY_COLUMNS, "leaf_hash")
     for row in rows.iterator(chunk_size=5000):
         seq = row[0]
         if seq != frontier.size:
@@ -86,7 +89,7 @@ def _walk_events(roots: dict[int, bytes]) -> int:
                 seq=frontier.size,
             )
         leaf = row_leaf_hash(row[:-1])
-        if leaf != bytes(row[-1]):
+        if leaf != bytes(row[-1] or b""):
             raise VerificationError(f"seq {seq} does not match its leaf hash: the event was edited", seq=seq)
         frontier.append(leaf)
         if next_check < len(sizes) and sizes[next_check] == frontier.size:

@@ -37,7 +37,8 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="AuditEvent",
             fields=[
-                ("seq", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("seq", models.BigIntegerField(null=True, unique=True)),
                 ("occurred_at", models.DateTimeField()),
                 ("workspace_id", models.BigIntegerField(db_index=True, null=True)),
                 ("actor_kind", models.CharField(max_length=16)),
@@ -56,10 +57,15 @@ class Migration(migrations.Migration):
                 ("ip_hmac", models.CharField(blank=True, max_length=64)),
                 ("user_agent_hmac", models.CharField(blank=True, max_length=64)),
                 ("details", models.JSONField(default=dict)),
-                ("leaf_hash", models.BinaryField(max_length=32)),
+                ("leaf_hash", models.BinaryField(max_length=32, null=True)),
             ],
             options={
-                "indexes": [models.Index(fields=["workspace_id", "occurred_at"], name="audit_event_ws_time")],
+                "indexes": [
+                    models.Index(fields=["workspace_id", "occurred_at"], name="audit_event_ws_time"),
+                    models.Index(
+                        condition=models.Q(("seq__isnull", True)), fields=["id"], name="audit_event_pending"
+                    ),
+                ],
             },
         ),
     ]

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
+from chatrk.audit import sequencer
 from chatrk.audit.actions import Actor, Origin, record
 from chatrk.audit.models import AuditEvent
+from chatrk.audit.sequencer import sequence_pending
 
 
 @pytest.fixture(autouse=True)
@@ -19,8 +21,15 @@ def checkpoint_sink(tmp_path: Path) -> Iterator[Path]:
         yield sink
 
 
+@pytest.fixture(autouse=True)
+def sequence_on_every_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside tests, a process sequences at most every few milliseconds; here every commit does."""
+    monkeypatch.setattr(sequencer, "SEQUENCE_INTERVAL", 0.0)
+
+
 def write_events(count: int, *, workspace_id: int | None = 1) -> list[AuditEvent]:
-    return [
+    """Record ``count`` events and sequence them (tests run in a transaction: no after-commit hook)."""
+    events = [
         record(
             "authn_login_success" if index % 2 else "authn_login_fail",
             actor=Actor.user(index),
@@ -31,3 +40,5 @@ def write_events(count: int, *, workspace_id: int | None = 1) -> list[AuditEvent
         )
         for index in range(count)
     ]
+    sequence_pending()
+    return [AuditEvent.objects.get(pk=event.pk) for event in events]

@@ -1,4 +1,6 @@
-"""The audit tables refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL) at the database."""
+"""The audit tables refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL) at the database.
+
+The one UPDATE allowed is the sequencer's: setting an event's seq and leaf_hash, once, from empty."""
 
 from __future__ import annotations
 
@@ -6,8 +8,10 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 
+from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.checkpoints import publish_checkpoint
 from chatrk.audit.models import AuditCheckpoint, AuditEvent
+from chatrk.audit.sequencer import sequence_pending
 from chatrk.audit.tests.conftest import write_events
 
 pytestmark = pytest.mark.django_db
@@ -50,3 +54,19 @@ def test_truncate_is_refused_on_postgresql() -> None:
     write_events(1)
     _refused("TRUNCATE audit_auditevent")
     _refused("TRUNCATE audit_auditcheckpoint")
+
+
+def test_seq_and_leaf_hash_are_set_once_and_only_alone() -> None:
+    write_events(1)
+    record("authn_login_fail", actor=SYSTEM)  # pending: seq and leaf_hash still empty
+    _refused("UPDATE audit_auditevent SET seq = 5 WHERE seq = 0")
+    _refused("UPDATE audit_auditevent SET leaf_hash = NULL, seq = NULL WHERE seq = 0")
+    # Sequencing the pending event while also changing what it says is refused…
+    _refused(
+        "UPDATE audit_auditevent SET seq = 1, action = 'x', "
+        "leaf_hash = (SELECT leaf_hash FROM audit_auditevent WHERE seq = 0) WHERE seq IS NULL"
+    )
+    # …and so is setting only one of the two.
+    _refused("UPDATE audit_auditevent SET seq = 1 WHERE seq IS NULL")
+    assert sequence_pending() == 1  # the sequencer's own update is the one that passes
+    _refused("UPDATE audit_auditevent SET seq = 7 WHERE seq = 1")

@@ -7,6 +7,7 @@ import time_machine
 
 from chatrk.audit.actions import Actor, record
 from chatrk.audit.queries import workspace_event, workspace_events
+from chatrk.audit.sequencer import sequence_pending
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -23,6 +24,7 @@ def test_events_are_scoped_to_the_workspace_and_filterable() -> None:
     ):
         with time_machine.travel(START + timedelta(days=day), tick=False):
             record(action, actor=Actor.user(user), workspace_id=workspace)
+    sequence_pending()
     assert [event.seq for event in workspace_events(1)] == [3, 2, 0]
     assert [event.seq for event in workspace_events(1, action="authn_login_success")] == [3, 0]
     assert [event.seq for event in workspace_events(1, actor=Actor.user(6))] == [3, 2]

@@ -155,7 +155,7 @@ def test_a_checkpoint_re_signed_with_a_key_the_provider_never_sealed_is_rejected
     _sql("UPDATE audit_auditevent SET actor_id = '999' WHERE seq = 10")
     _rehash_every_leaf()
     leaves = AuditEvent.objects.order_by("seq").values_list("leaf_hash", flat=True)[:16]
-    forged_root = root_hash(bytes(leaf) for leaf in leaves)
+    forged_root = root_hash(bytes(leaf or b"") for leaf in leaves)
     origin = "test.chatrk.example/audit"
     forged = sign_note(Checkpoint(origin, 16, forged_root), origin, Ed25519PrivateKey.generate())
     _sql(

@@ -72,7 +72,8 @@ class Command(BaseCommand):
             raise CommandError(f"audit log verification FAILED: {error}") from None
         self.stdout.write(
             f"audit log OK: {report.tree_size} events, {report.checkpoints_checked} signed checkpoints "
-            f"consistent (latest at size {report.latest_checkpoint_size})"
+            f"consistent (latest at size {report.latest_checkpoint_size}); "
+            f"{report.pending} committed events not sequenced yet"
         )
 
     def _checkpoint(self, *, if_due: bool) -> None:
