@@ -49,7 +49,7 @@ def sequence_pending() -> int:
     """Give every committed, unsequenced event its leaf index and hash; returns how many."""
     total = 0
     while True:
-        done = _sequence_batch()
+        done, _ = _sequence_batch()
         total += done
         if done < BATCH_SIZE:
             return total
@@ -61,12 +61,17 @@ def sequence_soon() -> bool:
     if started - _throttle.last_run < SEQUENCE_INTERVAL:
         return False
     _throttle.last_run = started
-    before = sequenced_size()
-    sequence_pending()
-    return sequenced_size() // settings.AUDIT_CHECKPOINT_EVERY > before // settings.AUDIT_CHECKPOINT_EVERY
+    while True:
+        done, size = _sequence_batch()
+        every = settings.AUDIT_CHECKPOINT_EVERY
+        if done and size // every > (size - done) // every:
+            return True  # a checkpoint is due; it sequences whatever is left first
+        if done < BATCH_SIZE:
+            return False
 
 
-def _sequence_batch() -> int:
+def _sequence_batch() -> tuple[int, int]:
+    """Sequence up to BATCH_SIZE events; returns how many, and the tree size after them."""
     connection = connections[router.db_for_write(AuditEvent)]
     with transaction.atomic(using=connection.alias):
         if connection.vendor == "postgresql":
@@ -81,4 +86,4 @@ def _sequence_batch() -> int:
             next_seq += 1
         with connection.cursor() as cursor:
             cursor.executemany("UPDATE audit_auditevent SET seq = %s, leaf_hash = %s WHERE id = %s", updates)
-    return len(updates)
+    return len(updates), next_seq
