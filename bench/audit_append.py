@@ -50,9 +50,26 @@ def _rate(threads: int, per_thread: int) -> float:
     return threads * per_thread / (time.perf_counter() - started)
 
 
+def _bare_commits_per_second(count: int = 2000) -> int:
+    """The engine's own ceiling here: one-row INSERT + COMMIT on a scratch table, no audit code."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_scratch (id INTEGER PRIMARY KEY, v TEXT)")
+    started = time.perf_counter()
+    for number in range(count):
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_scratch (id, v) VALUES (%s, 'x')", [number])
+    rate = count / (time.perf_counter() - started)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_scratch")
+    return round(rate)
+
+
 def measure() -> dict[str, Any]:
     from chatrk.audit.verify import verify_log
 
+    bare = _bare_commits_per_second()
     one_writer = _rate(1, EVENTS)
     concurrent = _rate(THREADS, EVENTS // THREADS)
     report = verify_log()
@@ -63,6 +80,7 @@ def measure() -> dict[str, Any]:
         "checkpoints": report.checkpoints_checked,
         "appends_per_second_1_writer": round(one_writer),
         f"appends_per_second_{THREADS}_writers": round(concurrent),
+        "bare_insert_commits_per_second_1_writer": bare,
         "goal_per_second": 2000,
     }
 

@@ -9,13 +9,32 @@ every other UPDATE, and every DELETE and TRUNCATE, on these tables (``guard.py``
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.db import models
+from django.db.models import F
+from django.db.models.expressions import Combinable
 
 
 class Outcome(models.TextChoices):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def order_by(self, *field_names: str | Combinable) -> AuditEventQuerySet:
+        """Ordering by ``seq`` also orders events still waiting for theirs: after (or, with ``-seq``,
+        before) the sequenced ones, in arrival order — which is the order they will be sequenced in."""
+        expanded: list[str | Combinable] = []
+        for name in field_names:
+            if name == "seq":
+                expanded += [F("seq").asc(nulls_last=True), "id"]
+            elif name == "-seq":
+                expanded += [F("seq").desc(nulls_first=True), "-id"]
+            else:
+                expanded.append(name)
+        return super().order_by(*expanded)
 
 
 class AuditEvent(models.Model):
@@ -37,6 +56,8 @@ class AuditEvent(models.Model):
     user_agent_hmac = models.CharField(max_length=64, blank=True)
     details = models.JSONField(default=dict)
     leaf_hash = models.BinaryField(max_length=32, null=True)
+
+    objects: ClassVar[Any] = models.Manager.from_queryset(AuditEventQuerySet)()
 
     class Meta:
         indexes = [

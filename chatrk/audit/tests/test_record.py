@@ -143,3 +143,19 @@ def test_a_failing_checkpoint_never_undoes_the_committed_event(
     assert AuditEvent.objects.count() == 2
     assert not AuditCheckpoint.objects.exists()
     assert "could not be sequenced or checkpointed" in caplog.text
+
+
+def test_ordering_by_seq_puts_events_still_pending_in_arrival_order() -> None:
+    write_events(2)
+    for action in ("c", "d", "e"):
+        record(action, actor=SYSTEM)  # not sequenced: this test's transaction never commits
+    ordered = AuditEvent.objects.order_by("seq").values_list("seq", "action")
+    assert list(ordered) == [
+        (0, "authn_login_fail"),
+        (1, "authn_login_success"),
+        (None, "c"),
+        (None, "d"),
+        (None, "e"),
+    ]
+    newest_first = AuditEvent.objects.order_by("-seq").values_list("action", flat=True)
+    assert list(newest_first) == ["e", "d", "c", "authn_login_success", "authn_login_fail"]
