@@ -40,8 +40,13 @@ def _run_child(script: str, database_url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chatrk-bench-") as var:
         env = {**os.environ, "CHATRK_VAR_DIR": var, "DATABASE_URL": database_url,
                "DJANGO_SETTINGS_MODULE": "chatrk.settings", "PYTHONPATH": str(REPO)}  # fmt: skip
-        done = subprocess.run(
-            [sys.executable, script, "--child"], env=env, cwd=REPO, capture_output=True, text=True, check=False
+        done = subprocess.run(  # noqa: S603 - this interpreter, this script
+            [sys.executable, script, "--child"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     if done.returncode:
         raise SystemExit(f"benchmark child failed:\n{done.stdout}\n{done.stderr}")

@@ -143,7 +143,12 @@ def _parse_body(body: str) -> Checkpoint:
 
 
 def key_name() -> str:
-    return str(settings.AUDIT_LOG_ORIGIN)
+    name = str(settings.AUDIT_LOG_ORIGIN)
+    if not name or any(character.isspace() or character == "+" for character in name):
+        raise ImproperlyConfigured(
+            "CHATRK_AUDIT_ORIGIN must be non-empty, without spaces or '+' (signed-note rule)"
+        )
+    return name
 
 
 def signing_key() -> Ed25519PrivateKey:

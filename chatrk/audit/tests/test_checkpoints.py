@@ -11,14 +11,17 @@ from pathlib import Path
 import pytest
 import time_machine
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import override_settings
 
 from chatrk.audit import checkpoints
+from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.checkpoints import Checkpoint, CheckpointError, LogIntegrityError, VerifierKey
 from chatrk.audit.guard import remove_guards
 from chatrk.audit.merkle import root_hash
 from chatrk.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
+from chatrk.audit.tasks import publish_checkpoint_if_due
 from chatrk.audit.tests.conftest import write_events
 from chatrk.core.clock import now
 from chatrk.crypto.system import unseal
@@ -140,3 +143,18 @@ def test_no_checkpoint_is_signed_over_an_edited_event() -> None:
         cursor.execute("UPDATE audit_auditevent SET action = 'x' WHERE seq = 1")
     with pytest.raises(LogIntegrityError, match="seq 1"):
         checkpoints.publish_checkpoint()
+
+
+@pytest.mark.parametrize("origin", ["", "has space/audit", "a+b/audit"])
+def test_origins_that_cannot_be_a_signed_note_key_name_are_refused(origin: str) -> None:
+    with override_settings(AUDIT_LOG_ORIGIN=origin), pytest.raises(ImproperlyConfigured):
+        checkpoints.key_name()
+
+
+@override_settings(AUDIT_CHECKPOINT_EVERY=1000)
+def test_the_periodic_task_sequences_and_publishes_when_due() -> None:
+    assert publish_checkpoint_if_due.call() is None
+    for _ in range(3):
+        record("authn_login_success", actor=SYSTEM)  # pending: no after-commit hook in this test
+    assert publish_checkpoint_if_due.call() == 3  # the first checkpoint is due at once
+    assert publish_checkpoint_if_due.call() is None
