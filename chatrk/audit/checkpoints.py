@@ -18,6 +18,7 @@ import syslog
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -262,11 +263,20 @@ def _extend(frontier: Frontier, size: int) -> None:
         seq, stored = row[0], bytes(row[-1] or b"")
         if seq != frontier.size:
             raise LogIntegrityError(f"seq {frontier.size} is missing; refusing to sign a checkpoint")
-        if row_leaf_hash(row[:-1]) != stored:
+        if _rehash(row[:-1]) != stored:
             raise LogIntegrityError(f"seq {seq} does not match its leaf hash; refusing to sign a checkpoint")
         frontier.append(stored)
     if frontier.size != size:
         raise LogIntegrityError(f"seq {frontier.size} is missing; refusing to sign a checkpoint")
+
+
+def _rehash(row: tuple[Any, ...]) -> bytes:
+    try:
+        return row_leaf_hash(row)
+    except ValueError:
+        raise LogIntegrityError(
+            f"seq {row[0]} has no canonical form; refusing to sign a checkpoint"
+        ) from None
 
 
 # --- the sink outside the database --------------------------------------------------------------

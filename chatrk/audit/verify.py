@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from chatrk.audit.checkpoints import Checkpoint, CheckpointError, VerifierKey, open_note, trusted_verifiers
 from chatrk.audit.entries import ENTRY_COLUMNS, row_leaf_hash
@@ -88,7 +89,7 @@ def _walk_events(roots: dict[int, bytes]) -> int:
                 "events were deleted, inserted or reordered",
                 seq=frontier.size,
             )
-        leaf = row_leaf_hash(row[:-1])
+        leaf = _rehash(row[:-1])
         if leaf != bytes(row[-1] or b""):
             raise VerificationError(f"seq {seq} does not match its leaf hash: the event was edited", seq=seq)
         frontier.append(leaf)
@@ -103,6 +104,14 @@ def _walk_events(roots: dict[int, bytes]) -> int:
             seq=frontier.size,
         )
     return frontier.size
+
+
+def _rehash(row: tuple[Any, ...]) -> bytes:
+    try:
+        return row_leaf_hash(row)
+    except ValueError:  # e.g. a float or a naive time written behind the application's back
+        message = f"seq {row[0]} no longer has a canonical form: the event was edited"
+        raise VerificationError(message, seq=row[0]) from None
 
 
 def _check_root(frontier: Frontier, signed_root: bytes, last_good: int) -> None:

@@ -71,6 +71,11 @@ def test_edited_event_in_the_unsigned_tail_is_named() -> None:
     _fails_at(18, "seq 18 does not match its leaf hash")
 
 
+def test_event_edited_into_a_non_canonical_form_is_named() -> None:
+    _sql("UPDATE audit_auditevent SET details = %s WHERE seq = 6", ['{"attempt": 1.5}'])
+    _fails_at(6, "seq 6 no longer has a canonical form")
+
+
 def test_edited_and_rehashed_event_breaks_the_signed_checkpoint() -> None:
     _sql("UPDATE audit_auditevent SET actor_id = '999' WHERE seq = 10")
     _rehash_every_leaf()
