@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django.test import override_settings
 
 from chatrk.audit.actions import SYSTEM, record
@@ -35,7 +36,8 @@ def _writer(index: int, errors: list[BaseException]) -> None:
 @pytest.mark.django_db(transaction=True)
 @override_settings(AUDIT_CHECKPOINT_EVERY=7)
 def test_concurrent_appends_have_no_gaps_and_verify() -> None:
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():  # known only once the test DB exists
+    database = connections["default"]  # the wrapper itself, not the proxy
+    if isinstance(database, SQLiteWrapper) and database.is_in_memory_db():  # known once the test DB exists
         pytest.skip("an in-memory SQLite test database cannot host concurrent connections")
     errors: list[BaseException] = []
     threads = [threading.Thread(target=_writer, args=(index, errors)) for index in range(WRITERS)]
