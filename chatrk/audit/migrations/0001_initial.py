@@ -40,10 +40,10 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(primary_key=True, serialize=False)),
                 ("seq", models.BigIntegerField(null=True, unique=True)),
                 ("occurred_at", models.DateTimeField()),
-                ("workspace_id", models.BigIntegerField(db_index=True, null=True)),
+                ("workspace_id", models.BigIntegerField(null=True)),
                 ("actor_kind", models.CharField(max_length=16)),
                 ("actor_id", models.CharField(blank=True, max_length=64)),
-                ("action", models.CharField(db_index=True, max_length=64)),
+                ("action", models.CharField(max_length=64)),
                 ("target_kind", models.CharField(blank=True, max_length=32)),
                 ("target_id", models.CharField(blank=True, max_length=64)),
                 (
