@@ -31,11 +31,16 @@ BEGIN
 END
 $$
 """
-_PG_SEQUENCE_ONCE = """
+
+
+def _pg_sequence_once() -> str:
+    new_row = ", ".join(f"NEW.{column}" for column in EVENT_CONTENT_COLUMNS)
+    old_row = ", ".join(f"OLD.{column}" for column in EVENT_CONTENT_COLUMNS)
+    return f"""
 CREATE OR REPLACE FUNCTION chatrk_audit_sequence_once() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF OLD.seq IS NULL AND OLD.leaf_hash IS NULL AND NEW.seq IS NOT NULL AND NEW.leaf_hash IS NOT NULL
-       AND to_jsonb(NEW) - 'seq' - 'leaf_hash' = to_jsonb(OLD) - 'seq' - 'leaf_hash' THEN
+       AND ({new_row}) IS NOT DISTINCT FROM ({old_row}) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'audit table % is append-only: UPDATE refused', TG_TABLE_NAME
@@ -48,7 +53,7 @@ $$
 def _postgresql_install() -> list[str]:
     statements = [
         _PG_APPEND_ONLY,
-        _PG_SEQUENCE_ONCE,
+        _pg_sequence_once(),
         f"CREATE TRIGGER {EVENT_TABLE}_sequence_once BEFORE UPDATE ON {EVENT_TABLE} "
         "FOR EACH ROW EXECUTE FUNCTION chatrk_audit_sequence_once()",
     ]

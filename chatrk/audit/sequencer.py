@@ -21,6 +21,7 @@ import time
 
 from django.conf import settings
 from django.db import connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from chatrk.audit.entries import ENTRY_COLUMNS, row_leaf_hash
 from chatrk.audit.models import AuditEvent
@@ -84,6 +85,20 @@ def _sequence_batch() -> tuple[int, int]:
         for event_id, *values in pending[:BATCH_SIZE]:
             updates.append((next_seq, row_leaf_hash((next_seq, *values)), event_id))
             next_seq += 1
-        with connection.cursor() as cursor:
-            cursor.executemany("UPDATE audit_auditevent SET seq = %s, leaf_hash = %s WHERE id = %s", updates)
+        if updates:
+            _store(connection, updates)
     return len(updates), next_seq
+
+
+def _store(connection: BaseDatabaseWrapper, updates: list[tuple[int, bytes, int]]) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":  # SQLite runs in-process: one statement per row is cheap
+            cursor.executemany("UPDATE audit_auditevent SET seq = %s, leaf_hash = %s WHERE id = %s", updates)
+            return
+        # One UPDATE … FROM (VALUES …) for the batch: per-row statements cost more than the hashing.
+        rows = ", ".join(["(%s::bigint, %s::bytea, %s::bigint)"] * len(updates))
+        cursor.execute(
+            "UPDATE audit_auditevent SET seq = batch.seq, leaf_hash = batch.leaf_hash "  # noqa: S608
+            f"FROM (VALUES {rows}) AS batch (seq, leaf_hash, id) WHERE audit_auditevent.id = batch.id",
+            [value for update in updates for value in update],
+        )
