@@ -43,6 +43,20 @@ def _populate() -> float:
     return time.perf_counter() - started
 
 
+def _proof_seconds() -> tuple[float, float]:
+    """One inclusion and one consistency proof at the full size, in process (the API's cost)."""
+    from chatrk.audit.models import AuditEvent
+    from chatrk.audit.proofs import prove_consistency, prove_inclusion
+
+    event = AuditEvent.objects.get(seq=EVENTS // 3)
+    started = time.perf_counter()
+    prove_inclusion(event, EVENTS)
+    inclusion = time.perf_counter() - started
+    started = time.perf_counter()
+    prove_consistency(EVENTS // 2 + 1, EVENTS)
+    return inclusion, time.perf_counter() - started
+
+
 def measure() -> dict[str, Any]:
     populate_seconds = _populate()
     started = time.perf_counter()
@@ -53,12 +67,15 @@ def measure() -> dict[str, Any]:
     verify_seconds = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(done.stderr)
+    inclusion_seconds, consistency_seconds = _proof_seconds()
     return {
         "engine": engine(),
         "events": EVENTS,
         "checkpoints": EVENTS // BATCH,
         "verify_seconds": round(verify_seconds, 2),
         "goal_seconds": 10,
+        "inclusion_proof_seconds": round(inclusion_seconds, 3),
+        "consistency_proof_seconds": round(consistency_seconds, 3),
         "verify_output": done.stdout.strip(),
         "populate_seconds": round(populate_seconds, 1),
     }
