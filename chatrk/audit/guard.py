@@ -54,15 +54,15 @@ def _postgresql_install() -> list[str]:
     statements = [
         _PG_APPEND_ONLY,
         _pg_sequence_once(),
-        f"CREATE TRIGGER {EVENT_TABLE}_sequence_once BEFORE UPDATE ON {EVENT_TABLE} "
+        f"CREATE OR REPLACE TRIGGER {EVENT_TABLE}_sequence_once BEFORE UPDATE ON {EVENT_TABLE} "
         "FOR EACH ROW EXECUTE FUNCTION chatrk_audit_sequence_once()",
     ]
     for table in GUARDED_TABLES:
         operations = "DELETE" if table == EVENT_TABLE else "UPDATE OR DELETE"
         statements += [
-            f"CREATE TRIGGER {table}_append_only BEFORE {operations} ON {table} "
+            f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE {operations} ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION chatrk_audit_append_only()",
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION chatrk_audit_append_only()",
         ]
     return statements
@@ -79,7 +79,8 @@ def _sqlite_install() -> list[str]:
         for operation in ("update", "delete"):
             when = f"WHEN NOT ({sequencing}) " if (table, operation) == (EVENT_TABLE, "update") else ""
             statements.append(
-                f"CREATE TRIGGER {table}_no_{operation} BEFORE {operation.upper()} ON {table} {when}"
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation} "
+                f"BEFORE {operation.upper()} ON {table} {when}"
                 f"BEGIN SELECT RAISE(ABORT, 'audit table {table} is append-only: {operation} refused'); END"
             )
     return statements
@@ -112,7 +113,28 @@ def _remove_sql(vendor: str) -> list[str]:
     ]
 
 
+def _trigger_names(vendor: str) -> set[str]:
+    if vendor == "postgresql":
+        names = {f"{table}_{suffix}" for table in GUARDED_TABLES for suffix in ("append_only", "no_truncate")}
+        return names | {f"{EVENT_TABLE}_sequence_once"}
+    return {f"{table}_no_{operation}" for table in GUARDED_TABLES for operation in ("update", "delete")}
+
+
+def missing_guards(connection: BaseDatabaseWrapper) -> list[str]:
+    """Guard triggers that are not installed (an auditor wants to know the database is guarded)."""
+    query = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        if connection.vendor == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query)
+        present = {str(row[0]) for row in cursor.fetchall()}
+    return sorted(_trigger_names(connection.vendor) - present)
+
+
 def install_guards(connection: BaseDatabaseWrapper) -> None:
+    """Install (or reinstall: idempotent) the guards."""
     with connection.cursor() as cursor:
         for statement in _install_sql(connection.vendor):
             cursor.execute(statement)

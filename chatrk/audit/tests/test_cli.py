@@ -41,6 +41,18 @@ def test_verify_fails_naming_the_first_bad_seq() -> None:
         _run("verify")
 
 
+def test_verify_warns_when_the_guards_are_missing() -> None:
+    write_events(2)
+    remove_guards(connection)
+    errors = StringIO()
+    call_command("audit", "verify", stdout=StringIO(), stderr=errors)
+    assert "WARNING: append-only guards missing: audit_auditcheckpoint" in errors.getvalue()
+    assert _run("guard") == "append-only guards installed\n"
+    errors = StringIO()
+    call_command("audit", "verify", stdout=StringIO(), stderr=errors)
+    assert errors.getvalue() == ""
+
+
 def test_verify_against_the_exported_file_and_a_pinned_key(checkpoint_sink: Path) -> None:
     write_events(4)
     _run("checkpoint")

@@ -10,6 +10,7 @@ from django.db.backends.utils import CursorWrapper
 
 from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.checkpoints import publish_checkpoint
+from chatrk.audit.guard import install_guards, missing_guards, remove_guards
 from chatrk.audit.models import AuditCheckpoint, AuditEvent
 from chatrk.audit.sequencer import sequence_pending
 from chatrk.audit.tests.conftest import write_events
@@ -70,3 +71,13 @@ def test_seq_and_leaf_hash_are_set_once_and_only_alone() -> None:
     _refused("UPDATE audit_auditevent SET seq = 1 WHERE seq IS NULL")
     assert sequence_pending() == 1  # the sequencer's own update is the one that passes
     _refused("UPDATE audit_auditevent SET seq = 7 WHERE seq = 1")
+
+
+def test_guards_can_be_reinstalled_and_their_absence_is_reported() -> None:
+    assert missing_guards(connection) == []
+    install_guards(connection)  # idempotent: a second install changes nothing
+    remove_guards(connection)
+    event_delete_guards = {"audit_auditevent_append_only", "audit_auditevent_no_delete"}  # PostgreSQL, SQLite
+    assert event_delete_guards & set(missing_guards(connection))
+    install_guards(connection)
+    assert missing_guards(connection) == []

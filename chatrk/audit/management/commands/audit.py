@@ -5,6 +5,7 @@
     chatrk audit prove inclusion SEQ [--size N]
     chatrk audit prove consistency FIRST SECOND
     chatrk audit public-key
+    chatrk audit guard
 
 ``verify`` exits 1 and names the first bad seq if anything is wrong.
 """
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections, router
 
 from chatrk.audit import checkpoints, merkle
 from chatrk.audit.checkpoints import CheckpointError, LogIntegrityError, VerifierKey
+from chatrk.audit.guard import install_guards, missing_guards
 from chatrk.audit.models import AuditEvent
 from chatrk.audit.proofs import ProofRequestError, prove_consistency, prove_inclusion
 from chatrk.audit.verify import VerificationError, verify_log
@@ -46,6 +49,7 @@ class Command(BaseCommand):
         consistency.add_argument("first", type=int)
         consistency.add_argument("second", type=int)
         sub.add_parser("public-key", help="print the checkpoint verifier key to pin")
+        sub.add_parser("guard", help="(re)install the append-only triggers")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -58,6 +62,9 @@ class Command(BaseCommand):
                     self._prove_inclusion(options["seq"], options["size"])
                 case "prove":
                     self._prove_consistency(options["first"], options["second"])
+                case "guard":
+                    install_guards(connections[router.db_for_write(AuditEvent)])
+                    self.stdout.write("append-only guards installed")
                 case _:
                     self.stdout.write(str(checkpoints.verifier_key()))
         except (CheckpointError, LogIntegrityError, ProofRequestError, merkle.ProofError) as error:
@@ -70,6 +77,11 @@ class Command(BaseCommand):
             report = verify_log(exported_notes=notes, verifiers=verifiers)
         except VerificationError as error:
             raise CommandError(f"audit log verification FAILED: {error}") from None
+        missing = missing_guards(connections[router.db_for_write(AuditEvent)])
+        if missing:
+            self.stderr.write(
+                f"WARNING: append-only guards missing: {', '.join(missing)} (`chatrk audit guard` reinstalls them)"
+            )
         self.stdout.write(
             f"audit log OK: {report.tree_size} events, {report.checkpoints_checked} signed checkpoints "
             f"consistent (latest at size {report.latest_checkpoint_size}); "
