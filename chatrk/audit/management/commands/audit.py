@@ -79,8 +79,9 @@ class Command(BaseCommand):
             raise CommandError(f"audit log verification FAILED: {error}") from None
         missing = missing_guards(connections[router.db_for_write(AuditEvent)])
         if missing:
+            names = ", ".join(missing)
             self.stderr.write(
-                f"WARNING: append-only guards missing: {', '.join(missing)} (`chatrk audit guard` reinstalls them)"
+                f"WARNING: append-only guards missing: {names} (`chatrk audit guard` reinstalls them)"
             )
         self.stdout.write(
             f"audit log OK: {report.tree_size} events, {report.checkpoints_checked} signed checkpoints "
