@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -89,3 +92,26 @@ def test_prove_inclusion_and_consistency_print_verifiable_json() -> None:
         _run("prove", "inclusion", "70")
     with pytest.raises(CommandError, match="no tree of size 8"):
         _run("prove", "consistency", "3", "8")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_chatrk_command_exits_non_zero_naming_the_seq() -> None:
+    """A real ``chatrk audit verify`` process against the committed test database (PostgreSQL)."""
+    database = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQLite test database is not reachable through DATABASE_URL")
+    write_events(3)
+    _run("checkpoint")
+    remove_guards(connection)  # committed; the teardown's flush reinstalls them
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = 'nothing to see' WHERE seq = 1")
+    url = f"postgresql://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT']}/"
+    done = subprocess.run(
+        [sys.executable, "-m", "chatrk", "audit", "verify"],
+        env={**os.environ, "DATABASE_URL": url + database["NAME"]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "audit log verification FAILED: seq 1 does not match its leaf hash" in done.stderr
