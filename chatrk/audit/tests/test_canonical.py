@@ -20,12 +20,12 @@ def test_sorted_keys_no_whitespace_utf8() -> None:
     )
 
 
-@pytest.mark.parametrize("bad", [1.5, [1], 2**53, -(2**53), b"bytes"])
+@pytest.mark.parametrize("bad", [1.5, [1], (1,), b"bytes", {1: "non-string key"}])
 def test_values_outside_the_subset_are_refused(bad: object) -> None:
     with pytest.raises(NotCanonicalError):
         canonical_json({"k": bad})  # type: ignore[dict-item]
 
 
-def test_largest_safe_integer_is_plain_decimal() -> None:
-    expected = b'{"m":-9007199254740991,"n":9007199254740991}'
-    assert canonical_json({"n": 2**53 - 1, "m": -(2**53 - 1)}) == expected
+def test_integers_are_plain_decimals_and_large_ids_keep_every_digit() -> None:
+    expected = b'{"id":7493989779944505345,"m":-9007199254740991,"n":9007199254740991}'
+    assert canonical_json({"n": 2**53 - 1, "m": -(2**53 - 1), "id": 7493989779944505345}) == expected

@@ -67,7 +67,8 @@ def test_verifier_key_round_trips_and_rejects_a_wrong_hash() -> None:
         VerifierKey.parse(wrong)
 
 
-def test_signing_key_is_generated_once_and_stored_sealed() -> None:
+@pytest.mark.usefixtures("real_key_provider")
+def test_signing_key_is_generated_once_and_stored_sealed_by_the_key_provider() -> None:
     first = checkpoints.verifier_key()
     assert checkpoints.verifier_key() == first
     stored = AuditSigningKey.objects.get()

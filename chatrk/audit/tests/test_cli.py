@@ -95,6 +95,7 @@ def test_prove_inclusion_and_consistency_print_verifiable_json() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("real_key_provider")  # the child process unseals with the real one
 def test_the_chatrk_command_exits_non_zero_naming_the_seq() -> None:
     """A real ``chatrk audit verify`` process against the committed test database (PostgreSQL)."""
     database = connection.settings_dict
