@@ -179,3 +179,10 @@ CRYPTO_KMS_ENDPOINT_URL = os.environ.get("CHATRK_KMS_ENDPOINT_URL", "")
 CRYPTO_ERASURE_LEDGER = Path(os.environ.get("CHATRK_ERASURE_LEDGER") or VAR_DIR / "keys" / "erasures.log")
 # How long a process caches unwrapped data keys; rotation waits this long before its final sweep.
 CRYPTO_KEY_CACHE_SECONDS = env_int("CHATRK_KEY_CACHE_SECONDS", default=5)
+
+# Audit log (docs/audit.md): the log's origin line and checkpoint key name, how often a signed
+# checkpoint is published, and where it is exported outside the database (file:/path or syslog).
+AUDIT_LOG_ORIGIN = os.environ.get("CHATRK_AUDIT_ORIGIN") or f"{_PUBLIC_HOST}/chatrk/audit"
+AUDIT_CHECKPOINT_EVERY = env_int("CHATRK_AUDIT_CHECKPOINT_EVERY", default=1000)
+AUDIT_CHECKPOINT_MINUTES = env_int("CHATRK_AUDIT_CHECKPOINT_MINUTES", default=10)
+AUDIT_SINK = os.environ.get("CHATRK_AUDIT_SINK") or f"file:{VAR_DIR / 'audit-checkpoints.jsonl'}"

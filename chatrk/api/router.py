@@ -8,6 +8,7 @@ from ninja.errors import HttpError
 
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import TokenAuth, require_scope
+from chatrk.audit.api import router as audit_router
 from chatrk.core import queries
 
 api = NinjaAPI(
@@ -34,6 +35,9 @@ class MemberOut(Schema):
     id: int
     name: str
     role: str
+
+
+api.add_router("/audit", audit_router)
 
 
 @api.get("/workspace", response={200: WorkspaceOut, 401: Error, 403: Error}, tags=["workspace"])
