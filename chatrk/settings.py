@@ -93,6 +93,10 @@ HUEY: dict[str, Any] = (
     else {"backend": "sqlite", "path": str(VAR_DIR / "huey.sqlite3")}
 )
 TASKS = {"default": {"BACKEND": "chatrk.core.tasks_backend.HueyBackend"}}
+# Tasks the worker runs on a schedule: import path → every N minutes.
+PERIODIC_TASKS: dict[str, int] = {
+    "chatrk.audit.tasks.publish_checkpoint_if_due": 1,
+}
 
 # Passwords (NIST SP 800-63B rev 4; 2FA is mandatory, so 12 is above the 8-character floor).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
