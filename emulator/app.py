@@ -30,8 +30,12 @@ def graph_error(error: GraphError) -> Response:
 class EmulatorApp:
     """ASGI callable. `transport` lets tests deliver webhooks in-process instead of over sockets."""
 
-    def __init__(self, config: EmulatorConfig | None = None, emulator: Emulator | None = None,
-                 webhook_transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        emulator: Emulator | None = None,
+        webhook_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.emulator = emulator or Emulator(config or default_config())
         self.webhook_transport = webhook_transport
         self.pump: DeliveryPump | None = None
@@ -90,8 +94,9 @@ class EmulatorApp:
     async def _graph(self, request: Request, segments: list[str]) -> Response:
         emulator = self.emulator
         with emulator.lock:
-            wabas = emulator.authorize(request.headers.get("authorization")
-                                       or _query_token(request.query.get("access_token")))
+            wabas = emulator.authorize(
+                request.headers.get("authorization") or _query_token(request.query.get("access_token"))
+            )
         if len(segments) == 2 and segments[1] == "messages" and request.method == "POST":
             body = request.json()
             fault = self._fault("messages", body.get("to") if isinstance(body, dict) else None, segments[0])
@@ -143,8 +148,9 @@ class EmulatorApp:
             if edge == "message_templates":
                 return self._templates(request, object_id, wabas)
             if edge == "unpause" and request.method == "POST":
-                return Response.json(template_api.unpause(emulator, template_api.template_for(emulator, object_id,
-                                                                                              wabas)))
+                return Response.json(
+                    template_api.unpause(emulator, template_api.template_for(emulator, object_id, wabas))
+                )
             raise unknown_object(object_id)
         if len(segments) == 1:
             return self._object(request, segments[0], wabas)
@@ -170,24 +176,40 @@ class EmulatorApp:
                 item.deleted = True
                 return Response.json({"success": True})
             token = emulator.media_url(item)
-            return Response.json({"messaging_product": "whatsapp", "url": f"{request.base_url}{DOWNLOAD_PATH}"
-                                  f"?mid={token}&ext={int(emulator.clock.now())}&hash={token[:8]}",
-                                  "mime_type": item.mime_type, "sha256": item.sha256, "file_size": item.file_size,
-                                  "id": item.id})
+            return Response.json(
+                {
+                    "messaging_product": "whatsapp",
+                    "url": f"{request.base_url}{DOWNLOAD_PATH}"
+                    f"?mid={token}&ext={int(emulator.clock.now())}&hash={token[:8]}",
+                    "mime_type": item.mime_type,
+                    "sha256": item.sha256,
+                    "file_size": item.file_size,
+                    "id": item.id,
+                }
+            )
         if object_id in emulator.templates:
             template = template_api.template_for(emulator, object_id, wabas)
             if request.method == "POST":
                 return Response.json(template_api.edit(emulator, template, request.form_or_json()))
             if request.method == "DELETE":
-                return Response.json(template_api.delete(emulator, template.waba_id,
-                                                         {"name": template.name, "hsm_id": template.id}))
+                return Response.json(
+                    template_api.delete(
+                        emulator, template.waba_id, {"name": template.name, "hsm_id": template.id}
+                    )
+                )
             return Response.json(template_api.get_one(template, request.query))
         if object_id in emulator.phones and request.method == "GET":
             return Response.json(_phone_view(emulator, emulator.phone_for(object_id, wabas).config.id))
         if object_id in emulator.accounts and request.method == "GET":
             account = emulator.account_for(object_id, wabas)
-            return Response.json({"id": account.waba_id, "name": f"WABA {account.waba_id}",
-                                  "currency": "USD", "timezone_id": "1"})
+            return Response.json(
+                {
+                    "id": account.waba_id,
+                    "name": f"WABA {account.waba_id}",
+                    "currency": "USD",
+                    "timezone_id": "1",
+                }
+            )
         raise unknown_object(object_id)
 
     def _download(self, request: Request) -> Response:

@@ -26,8 +26,9 @@ class EmulatorControl:
         return response.json()
 
     # customers
-    def customer_sends(self, wa_id: str, kind: str, phone_number_id: str | None = None,
-                       **params: Any) -> dict[str, Any]:
+    def customer_sends(
+        self, wa_id: str, kind: str, phone_number_id: str | None = None, **params: Any
+    ) -> dict[str, Any]:
         """Make customer `wa_id` send an inbound message of `kind` (see `emulator.inbound.INBOUND_KINDS`)."""
         body: dict[str, Any] = {"kind": kind, **params}
         if phone_number_id is not None:
@@ -96,7 +97,9 @@ class EmulatorControl:
 
     # faults, clock, scenarios
     def add_fault(self, endpoint: str, kind: str, **options: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/faults", {"endpoint": endpoint, "kind": kind, **options})
+        result: dict[str, Any] = self._call(
+            "POST", "/faults", {"endpoint": endpoint, "kind": kind, **options}
+        )
         return result
 
     def clear_faults(self) -> Any:

@@ -74,7 +74,7 @@ class AccountConfig:
     access_tokens: tuple[str, ...]
     app_secret: str
     callback_url: str | None = None
-    verify_token: str = "emulator-verify-token"
+    verify_token: str = "emulator-verify-token"  # noqa: S105 - a documented test default, not a secret
     business_id: str = ""
     messaging_tier: str = "TIER_UNLIMITED"
     template_limit: int = 250
@@ -112,8 +112,8 @@ class EmulatorConfig:
         return replace(self, behaviour=replace(self.behaviour, **changes))
 
 
-DEFAULT_TOKEN = "EMULATOR-ACCESS-TOKEN"
-DEFAULT_APP_SECRET = "emulator-app-secret"
+DEFAULT_TOKEN = "EMULATOR-ACCESS-TOKEN"  # noqa: S105 - emulator-only default
+DEFAULT_APP_SECRET = "emulator-app-secret"  # noqa: S105 - emulator-only default
 
 
 def default_config(callback_url: str | None = None) -> EmulatorConfig:

@@ -1,4 +1,4 @@
-"""Control API under `/_emulator/`: scripted customers, faults, clock, inspection (issue items 7–9)."""
+"""Control API under `/_emulator/`: scripted customers, faults, clock, inspection (issue items 7 to 9)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         ROUTES.append((method, re.compile(f"^/_emulator{pattern}$"), handler))
         return handler
+
     return register
 
 
@@ -60,18 +61,35 @@ def state(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
     emulator = app.emulator
     return {
         "now": emulator.clock.now(),
-        "accounts": [{
-            "waba_id": a.waba_id, "callback_url": a.callback_url, "portfolio_id": a.portfolio_id,
-            "messaging_tier": emulator.tiers.get(a.portfolio_id),
-            "verification": emulator.verified.get(a.waba_id),
-            "phone_numbers": [{"id": p.id, "display_phone_number": p.display_phone_number,
-                               "throughput": str(emulator.phones[p.id].throughput),
-                               "quality": str(emulator.phones[p.id].quality)} for p in a.phone_numbers],
-        } for a in emulator.accounts.values()],
-        "counts": {"messages": len(emulator.messages), "inbound": len(emulator.inbound),
-                   "templates": len(emulator.templates), "media": len(emulator.media),
-                   "customers": len(emulator.customers), "deliveries": len(emulator.deliveries),
-                   "pending_deliveries": len(emulator.pending_deliveries), "scheduled": len(emulator.scheduled)},
+        "accounts": [
+            {
+                "waba_id": a.waba_id,
+                "callback_url": a.callback_url,
+                "portfolio_id": a.portfolio_id,
+                "messaging_tier": emulator.tiers.get(a.portfolio_id),
+                "verification": emulator.verified.get(a.waba_id),
+                "phone_numbers": [
+                    {
+                        "id": p.id,
+                        "display_phone_number": p.display_phone_number,
+                        "throughput": str(emulator.phones[p.id].throughput),
+                        "quality": str(emulator.phones[p.id].quality),
+                    }
+                    for p in a.phone_numbers
+                ],
+            }
+            for a in emulator.accounts.values()
+        ],
+        "counts": {
+            "messages": len(emulator.messages),
+            "inbound": len(emulator.inbound),
+            "templates": len(emulator.templates),
+            "media": len(emulator.media),
+            "customers": len(emulator.customers),
+            "deliveries": len(emulator.deliveries),
+            "pending_deliveries": len(emulator.pending_deliveries),
+            "scheduled": len(emulator.scheduled),
+        },
     }
 
 
@@ -85,8 +103,17 @@ def messages(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
 
 @route("GET", "/templates")
 def templates(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
-    return {"data": [{**t.to_graph(), "waba_id": t.waba_id, "rejected_reason": t.rejected_reason,
-                      "pause_count": t.pause_count} for t in app.emulator.templates.values()]}
+    return {
+        "data": [
+            {
+                **t.to_graph(),
+                "waba_id": t.waba_id,
+                "rejected_reason": t.rejected_reason,
+                "pause_count": t.pause_count,
+            }
+            for t in app.emulator.templates.values()
+        ]
+    }
 
 
 @route("GET", "/deliveries")
@@ -161,13 +188,16 @@ def account_event(app: EmulatorApp, request: Request, args: dict[str, str]) -> A
 @route("POST", "/accounts/(?P<waba_id>\\d+)/webhook")
 def account_webhook(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
     """Change the callback URL / verify token; the handshake runs again before the next delivery."""
-    from dataclasses import replace  # noqa: PLC0415 - only needed here
+    from dataclasses import replace
 
     body = _body(request)
     emulator = app.emulator
     account = emulator.accounts[args["waba_id"]]
-    updated = replace(account, callback_url=body.get("callback_url", account.callback_url),
-                      verify_token=str(body.get("verify_token", account.verify_token)))
+    updated = replace(
+        account,
+        callback_url=body.get("callback_url", account.callback_url),
+        verify_token=str(body.get("verify_token", account.verify_token)),
+    )
     emulator.accounts[account.waba_id] = updated
     for phone in emulator.phones.values():
         if phone.account.waba_id == account.waba_id:
@@ -227,6 +257,6 @@ def settle(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
 
 @route("POST", "/scenario")
 def scenario(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
-    from emulator.scenario import run_scenario  # noqa: PLC0415 - avoids an import cycle
+    from emulator.scenario import run_scenario
 
     return run_scenario(app.emulator, _body(request))

@@ -18,7 +18,14 @@ from typing import Any
 
 from emulator import payloads
 from emulator.clock import Clock
-from emulator.config import MESSAGING_TIERS, AccountConfig, EmulatorConfig, PhoneNumberConfig, Quality, Throughput
+from emulator.config import (
+    MESSAGING_TIERS,
+    AccountConfig,
+    EmulatorConfig,
+    PhoneNumberConfig,
+    Quality,
+    Throughput,
+)
 from emulator.errors import GraphError, invalid_parameter, unknown_object
 from emulator.faults import FaultEngine
 from emulator.limits import TokenBucket
@@ -72,10 +79,17 @@ class OutboundMessage:
     error: tuple[int, str] | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.wamid, "phone_number_id": self.phone_number_id, "to": self.to, "type": self.type,
-                "category": self.category, "created_at": self.created_at, "statuses": self.statuses,
-                "error": None if self.error is None else {"code": self.error[0], "details": self.error[1]},
-                "payload": self.payload}
+        return {
+            "id": self.wamid,
+            "phone_number_id": self.phone_number_id,
+            "to": self.to,
+            "type": self.type,
+            "category": self.category,
+            "created_at": self.created_at,
+            "statuses": self.statuses,
+            "error": None if self.error is None else {"code": self.error[0], "details": self.error[1]},
+            "payload": self.payload,
+        }
 
 
 @dataclass
@@ -105,9 +119,18 @@ class Delivery:
     duplicate: bool = False
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "waba_id": self.waba_id, "url": self.url, "updates": self.updates,
-                "state": self.state, "created_at": self.created_at, "next_attempt_at": self.next_attempt_at,
-                "attempts": self.attempts, "duplicate": self.duplicate, "body": json.loads(self.body)}
+        return {
+            "id": self.id,
+            "waba_id": self.waba_id,
+            "url": self.url,
+            "updates": self.updates,
+            "state": self.state,
+            "created_at": self.created_at,
+            "next_attempt_at": self.next_attempt_at,
+            "attempts": self.attempts,
+            "duplicate": self.duplicate,
+            "body": json.loads(self.body),
+        }
 
 
 # Redelivery delays (emulated seconds) after each failed attempt: immediately, then less and less often.
@@ -135,8 +158,9 @@ class Emulator:
                 self.tokens.setdefault(token, set()).add(account.waba_id)
             for phone in account.phone_numbers:
                 rate = phone.throughput.messages_per_second
-                self.phones[phone.id] = PhoneState(phone, account, TokenBucket.full(rate, rate, now),
-                                                   phone.throughput, phone.quality)
+                self.phones[phone.id] = PhoneState(
+                    phone, account, TokenBucket.full(rate, rate, now), phone.throughput, phone.quality
+                )
         self.customers: dict[str, Customer] = {}
         self.messages: dict[str, OutboundMessage] = {}
         self.inbound: dict[str, tuple[str, str, float]] = {}  # wamid -> (phone id, wa_id, time)
@@ -198,15 +222,27 @@ class Emulator:
         wabas = self.tokens.get(token)
         if not wabas:
             if not token:
-                raise GraphError(190, "An access token is required to request this resource.",
-                                 message="An active access token must be used to query information about the "
-                                 "current user.", subcode=None)
-            raise GraphError(190, "Invalid OAuth access token.", message="Invalid OAuth access token - Cannot "
-                             "parse access token", subcode=None)
+                raise GraphError(
+                    190,
+                    "An access token is required to request this resource.",
+                    message="An active access token must be used to query information about the "
+                    "current user.",
+                    subcode=None,
+                )
+            raise GraphError(
+                190,
+                "Invalid OAuth access token.",
+                message="Invalid OAuth access token - Cannot parse access token",
+                subcode=None,
+            )
         expiry = self.token_expiry.get(token)
         if expiry is not None and self.clock.now() >= expiry:
-            raise GraphError(190, "Session has expired.", subcode=463,
-                             message="Error validating access token: Session has expired.")
+            raise GraphError(
+                190,
+                "Session has expired.",
+                subcode=463,
+                message="Error validating access token: Session has expired.",
+            )
         return wabas
 
     def phone_for(self, phone_number_id: str, wabas: set[str]) -> PhoneState:
@@ -235,9 +271,12 @@ class Emulator:
             raise invalid_parameter("The request body must be a JSON object.")
         now = self.clock.now()
         if not phone.bucket.take(now):
-            raise GraphError(130429, f"Message failed to send because there were too many messages sent from "
-                             f"this phone number in a short period of time ({phone.throughput.messages_per_second}"
-                             " mps).")
+            raise GraphError(
+                130429,
+                f"Message failed to send because there were too many messages sent from "
+                f"this phone number in a short period of time ({phone.throughput.messages_per_second}"
+                " mps).",
+            )
         if body.get("status") == "read" or "typing_indicator" in body:
             return self._mark_read(phone, body)
         message_type = validate_envelope(body)
@@ -256,8 +295,10 @@ class Emulator:
         message_id = body.get("message_id")
         known = self.inbound.get(str(message_id))
         if known is None or known[0] != phone.config.id:
-            raise invalid_parameter(f"Invalid parameter: message_id {message_id!r} is not a message received "
-                                    "by this phone number.")
+            raise invalid_parameter(
+                f"Invalid parameter: message_id {message_id!r} is not a message received "
+                "by this phone number."
+            )
         indicator = body.get("typing_indicator")
         if indicator is not None and (not isinstance(indicator, dict) or indicator.get("type") != "text"):
             raise invalid_parameter("Param typing_indicator.type must be text.")
@@ -266,10 +307,19 @@ class Emulator:
     def _template_for_send(self, phone: PhoneState, payload: dict[str, Any]) -> Template:
         name = payload["name"]
         language = payload["language"]["code"]
-        template = next((t for t in self.templates.values() if t.waba_id == phone.account.waba_id
-                         and t.name == name and t.language == language), None)
-        if template is None or template.status not in (TemplateStatus.APPROVED, TemplateStatus.PAUSED,
-                                                        TemplateStatus.DISABLED):
+        template = next(
+            (
+                t
+                for t in self.templates.values()
+                if t.waba_id == phone.account.waba_id and t.name == name and t.language == language
+            ),
+            None,
+        )
+        if template is None or template.status not in (
+            TemplateStatus.APPROVED,
+            TemplateStatus.PAUSED,
+            TemplateStatus.DISABLED,
+        ):
             raise GraphError(132001, f"template name ({name}) does not exist in {language}")
         if template.status is TemplateStatus.PAUSED:
             raise GraphError(132015, f"Template {name} is paused due to low quality.")
@@ -282,8 +332,10 @@ class Emulator:
         for component in components:
             for param in component.get("parameters", []):
                 if template_parameter_issue(param):
-                    raise GraphError(132018, "Param text cannot have new-line/tab characters or more than 4 "
-                                     "consecutive spaces")
+                    raise GraphError(
+                        132018,
+                        "Param text cannot have new-line/tab characters or more than 4 consecutive spaces",
+                    )
         return template
 
     def _take_pair_token(self, phone: PhoneState, to: str, now: float) -> None:
@@ -294,18 +346,35 @@ class Emulator:
             bucket = TokenBucket.full(burst, 1.0 / self.behaviour.pair_interval, now)
             self.pair_buckets[key] = bucket
         if not bucket.take(now):
-            raise GraphError(131056, "Message failed to send because there were too many messages sent from this "
-                             "phone number to the same phone number in a short period of time.")
+            raise GraphError(
+                131056,
+                "Message failed to send because there were too many messages sent from this "
+                "phone number to the same phone number in a short period of time.",
+            )
 
-    def _accept(self, phone: PhoneState, body: dict[str, Any], message_type: str, to: str,
-                template: Template | None, now: float) -> dict[str, Any]:
+    def _accept(
+        self,
+        phone: PhoneState,
+        body: dict[str, Any],
+        message_type: str,
+        to: str,
+        template: Template | None,
+        now: float,
+    ) -> dict[str, Any]:
         customer = self.customer(to)
         in_window = customer.window_open(phone.config.id, now)
         category = template.category.lower() if template is not None else "service"
         message = OutboundMessage(
-            wamid=self.new_wamid(), phone_number_id=phone.config.id, waba_id=phone.account.waba_id, to=to,
-            type=message_type, payload=body[message_type], created_at=now, category=category,
-            in_window=in_window, biz_opaque_callback_data=body.get("biz_opaque_callback_data"),
+            wamid=self.new_wamid(),
+            phone_number_id=phone.config.id,
+            waba_id=phone.account.waba_id,
+            to=to,
+            type=message_type,
+            payload=body[message_type],
+            created_at=now,
+            category=category,
+            in_window=in_window,
+            biz_opaque_callback_data=body.get("biz_opaque_callback_data"),
         )
         self.messages[message.wamid] = message
         message.error = self._outcome(phone, customer, message, template, now)
@@ -319,16 +388,27 @@ class Emulator:
             response["messages"][0]["message_status"] = "accepted"
         return response
 
-    def _outcome(self, phone: PhoneState, customer: Customer, message: OutboundMessage,
-                 template: Template | None, now: float) -> tuple[int, str] | None:
+    def _outcome(
+        self,
+        phone: PhoneState,
+        customer: Customer,
+        message: OutboundMessage,
+        template: Template | None,
+        now: float,
+    ) -> tuple[int, str] | None:
         """The asynchronous error Meta would report in a `failed` status, or None to deliver."""
         if not customer.on_whatsapp or phone.config.id in customer.blocked:
             return (131026, "Message Undeliverable.")
-        if message.type == "reaction" and message.payload["message_id"] not in self._thread_ids(phone, customer):
+        if message.type == "reaction" and message.payload["message_id"] not in self._thread_ids(
+            phone, customer
+        ):
             return (131009, "Reaction target message is unknown or older than 30 days.")
         if template is None and not message.in_window:
-            return (131047, "Message failed to send because more than 24 hours have passed since the customer "
-                    "last replied to this number.")
+            return (
+                131047,
+                "Message failed to send because more than 24 hours have passed since the customer "
+                "last replied to this number.",
+            )
         if message.type in ("image", "video", "audio", "document", "sticker"):
             media_id = message.payload.get("id")
             if media_id and not self._media_usable(str(media_id), phone.config.id, now):
@@ -337,20 +417,27 @@ class Emulator:
             return None
         return self._template_outcome(phone, customer, message, template, now)
 
-    def _template_outcome(self, phone: PhoneState, customer: Customer, message: OutboundMessage,
-                          template: Template, now: float) -> tuple[int, str] | None:
+    def _template_outcome(
+        self, phone: PhoneState, customer: Customer, message: OutboundMessage, template: Template, now: float
+    ) -> tuple[int, str] | None:
         if template.category == "MARKETING":
             if phone.account.waba_id in customer.marketing_opt_out:
-                return (131050, "Unable to deliver the message. This recipient has chosen to stop receiving "
-                        "marketing messages on WhatsApp from your business.")
+                return (
+                    131050,
+                    "Unable to deliver the message. This recipient has chosen to stop receiving "
+                    "marketing messages on WhatsApp from your business.",
+                )
             recent = [t for t in customer.marketing_received if now - t < DAY]
             customer.marketing_received = recent
             if len(recent) >= self.behaviour.marketing_per_user_per_day:
                 return (131049, "This message was not delivered to maintain healthy ecosystem engagement.")
             recent.append(now)
         if not message.in_window and not self._within_tier(phone, customer.wa_id, now):
-            return (131064, "Message failed to send because the business has reached its messaging limit of "
-                    "unique users in a 24-hour period.")
+            return (
+                131064,
+                "Message failed to send because the business has reached its messaging limit of "
+                "unique users in a 24-hour period.",
+            )
         return None
 
     def _within_tier(self, phone: PhoneState, wa_id: str, now: float) -> bool:
@@ -368,15 +455,22 @@ class Emulator:
         return True
 
     def _thread_ids(self, phone: PhoneState, customer: Customer) -> set[str]:
-        ids = {wamid for wamid, (pid, wa_id, _) in self.inbound.items()
-               if pid == phone.config.id and wa_id == customer.wa_id}
+        ids = {
+            wamid
+            for wamid, (pid, wa_id, _) in self.inbound.items()
+            if pid == phone.config.id and wa_id == customer.wa_id
+        }
         ids.update(m["id"] for m in customer.received if m.get("phone_number_id") == phone.config.id)
         return ids
 
     def _media_usable(self, media_id: str, phone_number_id: str, now: float) -> bool:
         item = self.media.get(media_id)
-        return item is not None and not item.deleted and now < item.expires_at and (
-            item.phone_number_id == phone_number_id)
+        return (
+            item is not None
+            and not item.deleted
+            and now < item.expires_at
+            and (item.phone_number_id == phone_number_id)
+        )
 
     # ---- statuses -----------------------------------------------------------------------------
     def _schedule_statuses(self, message: OutboundMessage, customer: Customer) -> None:
@@ -401,7 +495,11 @@ class Emulator:
         if state != "failed":
             pricing = payloads.pricing(message.category, message.in_window)
         item = payloads.status(
-            message.wamid, state, int(self.clock.now()), message.to, pricing_object=pricing,
+            message.wamid,
+            state,
+            int(self.clock.now()),
+            message.to,
+            pricing_object=pricing,
             biz_opaque_callback_data=message.biz_opaque_callback_data,
             error=message.error if state == "failed" else None,
         )
@@ -411,9 +509,15 @@ class Emulator:
         if "received" in message.statuses:
             return
         message.statuses.append("received")
-        customer.received.append({"id": message.wamid, "phone_number_id": message.phone_number_id,
-                                  "type": message.type, message.type: message.payload,
-                                  "timestamp": int(self.clock.now())})
+        customer.received.append(
+            {
+                "id": message.wamid,
+                "phone_number_id": message.phone_number_id,
+                "type": message.type,
+                message.type: message.payload,
+                "timestamp": int(self.clock.now()),
+            }
+        )
 
     def customer_reads(self, wa_id: str, message_id: str | None = None) -> int:
         """The customer opens the chat: every unread message (or up to `message_id`) becomes read."""
@@ -445,14 +549,22 @@ class Emulator:
     def store_media(self, phone_number_id: str, upload: Upload, ttl: float = UPLOAD_TTL) -> MediaItem:
         check_upload(upload)
         now = self.clock.now()
-        item = MediaItem(id=self.new_numeric_id(), phone_number_id=phone_number_id, mime_type=upload.mime_type,
-                         data=upload.data, sha256=sha256_b64(upload.data), created_at=now, expires_at=now + ttl,
-                         filename=upload.filename)
+        item = MediaItem(
+            id=self.new_numeric_id(),
+            phone_number_id=phone_number_id,
+            mime_type=upload.mime_type,
+            data=upload.data,
+            sha256=sha256_b64(upload.data),
+            created_at=now,
+            expires_at=now + ttl,
+            filename=upload.filename,
+        )
         self.media[item.id] = item
         return item
 
-    def store_inbound_media(self, phone_number_id: str, mime: str, data: bytes,
-                            filename: str | None) -> tuple[str, str]:
+    def store_inbound_media(
+        self, phone_number_id: str, mime: str, data: bytes, filename: str | None
+    ) -> tuple[str, str]:
         item = self.store_media(phone_number_id, Upload(mime, data, filename), ttl=INBOUND_TTL)
         return item.id, item.sha256
 

@@ -10,8 +10,9 @@ from emulator.core import Emulator, PendingUpdate
 from emulator.inbound import build_message
 
 
-def customer_sends(emulator: Emulator, phone_number_id: str, wa_id: str, kind: str,
-                   params: dict[str, Any]) -> dict[str, Any]:
+def customer_sends(
+    emulator: Emulator, phone_number_id: str, wa_id: str, kind: str, params: dict[str, Any]
+) -> dict[str, Any]:
     """The customer sends one message to the business; it opens/refreshes the 24-hour window."""
     phone = emulator.phones.get(phone_number_id)
     if phone is None:
@@ -21,14 +22,22 @@ def customer_sends(emulator: Emulator, phone_number_id: str, wa_id: str, kind: s
         customer.name = str(params["name"])
     now = emulator.clock.now()
     wamid = emulator.new_wamid()
-    item = build_message(kind, params, wamid=wamid, wa_id=wa_id, timestamp=int(now),
-                         business_number=phone.config.display_phone_number,
-                         store=lambda mime, data, name: emulator.store_inbound_media(phone_number_id, mime, data, name))
+    item = build_message(
+        kind,
+        params,
+        wamid=wamid,
+        wa_id=wa_id,
+        timestamp=int(now),
+        business_number=phone.config.display_phone_number,
+        store=lambda mime, data, name: emulator.store_inbound_media(phone_number_id, mime, data, name),
+    )
     if kind not in ("system", "identity_change", "reaction", "revoke", "edit"):
         customer.last_inbound[phone_number_id] = now
     emulator.inbound[wamid] = (phone_number_id, wa_id, now)
     contact = None if item["type"] == "system" else payloads.contact(wa_id, customer.name)
-    emulator.enqueue(PendingUpdate(phone.account.waba_id, "messages", phone_number_id, "messages", item, contact))
+    emulator.enqueue(
+        PendingUpdate(phone.account.waba_id, "messages", phone_number_id, "messages", item, contact)
+    )
     if kind == "system" and params.get("new_wa_id"):
         _move_customer(emulator, wa_id, str(params["new_wa_id"]))
     return item
@@ -52,8 +61,16 @@ def marketing_preference(emulator: Emulator, phone_number_id: str, wa_id: str, v
     else:
         customer.marketing_opt_out.discard(phone.account.waba_id)
     item = payloads.user_preference(wa_id, value, int(emulator.clock.now()))
-    emulator.enqueue(PendingUpdate(phone.account.waba_id, "user_preferences", phone_number_id,
-                                   "user_preferences", item, payloads.contact(wa_id, customer.name)))
+    emulator.enqueue(
+        PendingUpdate(
+            phone.account.waba_id,
+            "user_preferences",
+            phone_number_id,
+            "user_preferences",
+            item,
+            payloads.contact(wa_id, customer.name),
+        )
+    )
 
 
 def set_customer(emulator: Emulator, wa_id: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +89,11 @@ def customer_view(emulator: Emulator, wa_id: str) -> dict[str, Any]:
     customer = emulator.customer(wa_id)
     now = emulator.clock.now()
     return {
-        "wa_id": customer.wa_id, "name": customer.name, "on_whatsapp": customer.on_whatsapp,
-        "auto_read": customer.auto_read, "blocked": sorted(customer.blocked),
+        "wa_id": customer.wa_id,
+        "name": customer.name,
+        "on_whatsapp": customer.on_whatsapp,
+        "auto_read": customer.auto_read,
+        "blocked": sorted(customer.blocked),
         "marketing_opt_out": sorted(customer.marketing_opt_out),
         "window_open": {pid: customer.window_open(pid, now) for pid in customer.last_inbound},
         "received": customer.received,
@@ -101,25 +121,36 @@ def set_phone(emulator: Emulator, phone_number_id: str, changes: dict[str, Any])
         old = emulator.tiers.get(account.portfolio_id)
         emulator.tiers[account.portfolio_id] = tier
         _quality_update(emulator, phone_number_id, "UPGRADE", now, old_limit=old)
-    return {"id": phone_number_id, "throughput": str(phone.throughput), "quality": str(phone.quality),
-            "messaging_tier": emulator.tiers.get(account.portfolio_id)}
+    return {
+        "id": phone_number_id,
+        "throughput": str(phone.throughput),
+        "quality": str(phone.quality),
+        "messaging_tier": emulator.tiers.get(account.portfolio_id),
+    }
 
 
-def _quality_update(emulator: Emulator, phone_number_id: str, event: str, now: int,
-                    old_limit: str | None = None) -> None:
+def _quality_update(
+    emulator: Emulator, phone_number_id: str, event: str, now: int, old_limit: str | None = None
+) -> None:
     phone = emulator.phones[phone_number_id]
-    value: dict[str, Any] = {"display_phone_number": phone.config.display_phone_number, "event": event,
-                             "current_limit": emulator.tiers.get(phone.account.portfolio_id, "TIER_UNLIMITED")}
+    value: dict[str, Any] = {
+        "display_phone_number": phone.config.display_phone_number,
+        "event": event,
+        "current_limit": emulator.tiers.get(phone.account.portfolio_id, "TIER_UNLIMITED"),
+    }
     if old_limit is not None:
         value["old_limit"] = old_limit
     emulator.enqueue(PendingUpdate(phone.account.waba_id, "phone_number_quality_update", None, None, value))
     _ = now
 
 
-ACCOUNT_EVENTS = {
+ACCOUNT_EVENTS: dict[str, dict[str, Any]] = {
     "ACCOUNT_VIOLATION": {"violation_info": {"violation_type": "SCAM"}},
-    "ACCOUNT_RESTRICTION": {"restriction_info": [{"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING",
-                                                  "expiration": 1700000000}]},
+    "ACCOUNT_RESTRICTION": {
+        "restriction_info": [
+            {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": 1700000000}
+        ]
+    },
     "DISABLED_UPDATE": {"ban_info": {"waba_ban_state": ["DISABLE"], "waba_ban_date": "2026-01-01"}},
     "ACCOUNT_DELETED": {},
 }
@@ -128,7 +159,11 @@ ACCOUNT_EVENTS = {
 def account_event(emulator: Emulator, waba_id: str, event: str, extra: dict[str, Any]) -> dict[str, Any]:
     if event not in ACCOUNT_EVENTS and not extra:
         raise ValueError(f"event must be one of {sorted(ACCOUNT_EVENTS)} (or give the value fields)")
-    value: dict[str, Any] = {"phone_number": next(iter(emulator.accounts[waba_id].phone_numbers)).display_phone_number,
-                             "event": event, **ACCOUNT_EVENTS.get(event, {}), **extra}
+    value: dict[str, Any] = {
+        "phone_number": next(iter(emulator.accounts[waba_id].phone_numbers)).display_phone_number,
+        "event": event,
+        **ACCOUNT_EVENTS.get(event, {}),
+        **extra,
+    }
     emulator.enqueue_value(waba_id, "account_update", value)
     return value

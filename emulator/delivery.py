@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from collections import OrderedDict
@@ -39,14 +40,21 @@ def build_deliveries(emulator: Emulator) -> list[Delivery]:
                     created.extend(_new_deliveries(emulator, waba_id, body, 1))
                 continue
             for start in range(0, len(items), batch):
-                chunk = items[start:start + batch]
-                created.extend(_new_deliveries(emulator, waba_id, _messages_body(emulator, waba_id, field,
-                                                                                 phone_id, key, chunk), len(chunk)))
+                chunk = items[start : start + batch]
+                created.extend(
+                    _new_deliveries(
+                        emulator,
+                        waba_id,
+                        _messages_body(emulator, waba_id, field, phone_id, key, chunk),
+                        len(chunk),
+                    )
+                )
         return created
 
 
-def _messages_body(emulator: Emulator, waba_id: str, field: str, phone_id: str | None, key: str,
-                   chunk: list[PendingUpdate]) -> dict[str, Any]:
+def _messages_body(
+    emulator: Emulator, waba_id: str, field: str, phone_id: str | None, key: str, chunk: list[PendingUpdate]
+) -> dict[str, Any]:
     contacts: list[dict[str, Any]] = []
     for update in chunk:
         if update.contact is not None and update.contact not in contacts:
@@ -75,9 +83,17 @@ def _new_deliveries(emulator: Emulator, waba_id: str, body: dict[str, Any], coun
     copies = 2 if fault is not None and fault.kind is FaultKind.DUPLICATE else 1
     made = []
     for copy in range(copies):
-        delivery = Delivery(id=next(emulator._delivery_ids), waba_id=waba_id, url=account.callback_url, body=raw,
-                            signature=signature(secret, raw), updates=count, created_at=now,
-                            next_attempt_at=now + delay, duplicate=copy > 0)
+        delivery = Delivery(
+            id=next(emulator._delivery_ids),
+            waba_id=waba_id,
+            url=account.callback_url,
+            body=raw,
+            signature=signature(secret, raw),
+            updates=count,
+            created_at=now,
+            next_attempt_at=now + delay,
+            duplicate=copy > 0,
+        )
         _remember(emulator, delivery)
         made.append(delivery)
     return made
@@ -103,8 +119,9 @@ def _remember(emulator: Emulator, delivery: Delivery) -> None:
 class DeliveryPump:
     """Runs on the emulator's event loop; POSTs due deliveries and schedules retries."""
 
-    def __init__(self, emulator: Emulator, transport: httpx.AsyncBaseTransport | None = None,
-                 concurrency: int = 32) -> None:
+    def __init__(
+        self, emulator: Emulator, transport: httpx.AsyncBaseTransport | None = None, concurrency: int = 32
+    ) -> None:
         self.emulator = emulator
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -121,8 +138,11 @@ class DeliveryPump:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(transport=self._transport, timeout=self.emulator.behaviour.webhook_timeout,
-                                             follow_redirects=False)
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=self.emulator.behaviour.webhook_timeout,
+                follow_redirects=False,
+            )
         return self._client
 
     async def close(self) -> None:
@@ -140,18 +160,19 @@ class DeliveryPump:
             if due is not None:
                 wait = min(wait, self.emulator.clock.wall_seconds_until(due))
             if wait > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._event.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
 
     async def step(self) -> int:
         """Run due actions, then attempt every due delivery once; returns deliveries attempted."""
         self.emulator.run_due()
         build_deliveries(self.emulator)
         now = self.emulator.clock.now()
-        due = [d for d in list(self.emulator.pending_deliveries.values())
-               if d.state == "pending" and d.next_attempt_at <= now]
+        due = [
+            d
+            for d in list(self.emulator.pending_deliveries.values())
+            if d.state == "pending" and d.next_attempt_at <= now
+        ]
         for delivery in due:
             delivery.state = "in_flight"
         if due:
@@ -174,9 +195,15 @@ class DeliveryPump:
                 return
             started = self.emulator.clock.now()
             try:
-                response = await self.client.post(delivery.url, content=delivery.body, headers={
-                    "Content-Type": "application/json", "X-Hub-Signature-256": delivery.signature,
-                    "User-Agent": "facebookexternalua"})
+                response = await self.client.post(
+                    delivery.url,
+                    content=delivery.body,
+                    headers={
+                        "Content-Type": "application/json",
+                        "X-Hub-Signature-256": delivery.signature,
+                        "User-Agent": "facebookexternalua",
+                    },
+                )
             except httpx.HTTPError as error:
                 self._failed(delivery, {"at": started, "error": type(error).__name__})
                 return
@@ -210,7 +237,11 @@ class DeliveryPump:
             return True
         account = emulator.accounts[waba_id]
         challenge = str(secrets.randbelow(10**9))
-        params = {"hub.mode": "subscribe", "hub.challenge": challenge, "hub.verify_token": account.verify_token}
+        params = {
+            "hub.mode": "subscribe",
+            "hub.challenge": challenge,
+            "hub.verify_token": account.verify_token,
+        }
         try:
             response = await self.client.get(account.callback_url or "", params=params)
             ok = response.status_code == 200 and response.text == challenge

@@ -29,8 +29,11 @@ ERROR_TABLE: dict[int, tuple[str, int]] = {
         "This message was not delivered to maintain healthy ecosystem engagement.",
         400,
     ),
-    131050: ("Unable to deliver the message. This recipient has chosen to stop receiving marketing "
-             "messages on WhatsApp from your business", 400),
+    131050: (
+        "Unable to deliver the message. This recipient has chosen to stop receiving marketing "
+        "messages on WhatsApp from your business",
+        400,
+    ),
     131051: ("Unsupported message type", 400),
     131052: ("Media download error", 400),
     131053: ("Media upload error", 400),
@@ -103,9 +106,9 @@ def unknown_object(object_id: str) -> GraphError:
     )
 
 
-def webhook_error(code: int, details: str) -> dict[str, Any]:
+def webhook_error(code: int, details: str, title: str | None = None) -> dict[str, Any]:
     """The asynchronous error object carried in `statuses[].errors[]` and `value.errors[]`."""
-    title = error_title(code)
+    title = title or error_title(code)
     return {
         "code": code,
         "title": title,

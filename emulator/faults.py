@@ -21,10 +21,19 @@ class FaultKind(StrEnum):
     UNKNOWN = "unknown"
 
 
-API_FAULTS = frozenset({FaultKind.HTTP_500, FaultKind.HTTP_503, FaultKind.HTTP_429, FaultKind.TIMEOUT,
-                        FaultKind.SLOW, FaultKind.MALFORMED})
-WEBHOOK_FAULTS = frozenset({FaultKind.DUPLICATE, FaultKind.OUT_OF_ORDER, FaultKind.WRONG_SIGNATURE,
-                            FaultKind.SLOW})
+API_FAULTS = frozenset(
+    {
+        FaultKind.HTTP_500,
+        FaultKind.HTTP_503,
+        FaultKind.HTTP_429,
+        FaultKind.TIMEOUT,
+        FaultKind.SLOW,
+        FaultKind.MALFORMED,
+    }
+)
+WEBHOOK_FAULTS = frozenset(
+    {FaultKind.DUPLICATE, FaultKind.OUT_OF_ORDER, FaultKind.WRONG_SIGNATURE, FaultKind.SLOW}
+)
 ENDPOINTS = frozenset({"messages", "media", "templates", "graph", "any", "webhook"})
 
 
@@ -46,7 +55,9 @@ class FaultRule:
         if self.endpoint == "webhook":
             if endpoint != "webhook":
                 return False
-        elif self.endpoint not in ("any", endpoint) and not (self.endpoint == "graph" and endpoint != "webhook"):
+        elif self.endpoint not in ("any", endpoint) and not (
+            self.endpoint == "graph" and endpoint != "webhook"
+        ):
             return False
         if self.to is not None and self.to != to:
             return False
@@ -65,7 +76,9 @@ def rule_from_dict(rule_id: int, raw: dict[str, Any]) -> FaultRule:
     try:
         kind = FaultKind(str(raw.get("kind", "")))
     except ValueError:
-        raise ValueError(f"kind must be one of {[str(k) for k in FaultKind if k is not FaultKind.UNKNOWN]}") from None
+        raise ValueError(
+            f"kind must be one of {[str(k) for k in FaultKind if k is not FaultKind.UNKNOWN]}"
+        ) from None
     allowed = WEBHOOK_FAULTS if endpoint == "webhook" else API_FAULTS
     if kind not in allowed:
         raise ValueError(f"fault {kind} does not apply to endpoint {endpoint}")
@@ -74,9 +87,14 @@ def rule_from_dict(rule_id: int, raw: dict[str, Any]) -> FaultRule:
         raise ValueError("probability must be between 0 and 1")
     remaining = raw.get("count")
     return FaultRule(
-        id=rule_id, endpoint=endpoint, kind=kind, probability=probability,
-        remaining=None if remaining is None else int(remaining), delay=float(raw.get("delay", 0.0)),
-        to=raw.get("to"), phone_number_id=raw.get("phone_number_id"),
+        id=rule_id,
+        endpoint=endpoint,
+        kind=kind,
+        probability=probability,
+        remaining=None if remaining is None else int(remaining),
+        delay=float(raw.get("delay", 0.0)),
+        to=raw.get("to"),
+        phone_number_id=raw.get("phone_number_id"),
     )
 
 
@@ -99,7 +117,9 @@ class FaultEngine:
     def clear(self) -> None:
         self._rules.clear()
 
-    def pick(self, endpoint: str, to: str | None = None, phone_number_id: str | None = None) -> FaultRule | None:
+    def pick(
+        self, endpoint: str, to: str | None = None, phone_number_id: str | None = None
+    ) -> FaultRule | None:
         if not self._rules:
             return None
         for rule in self._rules:

@@ -66,8 +66,14 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
     host = headers.get("host", "localhost")
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-    return Request(method=scope["method"], path=scope["path"], query=query, headers=headers,
-                   body=b"".join(chunks), base_url=f"{scope.get('scheme', 'http')}://{host}")
+    return Request(
+        method=scope["method"],
+        path=scope["path"],
+        query=query,
+        headers=headers,
+        body=b"".join(chunks),
+        base_url=f"{scope.get('scheme', 'http')}://{host}",
+    )
 
 
 async def write_response(send: Send, response: Response) -> None:

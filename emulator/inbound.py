@@ -9,12 +9,36 @@ from typing import Any
 from emulator.errors import webhook_error
 
 INBOUND_KINDS = (
-    "text", "image", "video", "audio", "voice", "document", "sticker", "location", "contacts",
-    "button_reply", "list_reply", "flow_reply", "button", "reaction", "order", "referral",
-    "system", "identity_change", "unsupported", "revoke", "edit",
+    "text",
+    "image",
+    "video",
+    "audio",
+    "voice",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "button_reply",
+    "list_reply",
+    "flow_reply",
+    "button",
+    "reaction",
+    "order",
+    "referral",
+    "system",
+    "identity_change",
+    "unsupported",
+    "revoke",
+    "edit",
 )
-MEDIA_KINDS = {"image": "image/jpeg", "video": "video/mp4", "audio": "audio/mpeg", "voice": "audio/ogg",
-               "document": "application/pdf", "sticker": "image/webp"}
+MEDIA_KINDS = {
+    "image": "image/jpeg",
+    "video": "video/mp4",
+    "audio": "audio/mpeg",
+    "voice": "audio/ogg",
+    "document": "application/pdf",
+    "sticker": "image/webp",
+}
 
 # (mime, bytes) -> (media id, sha256 base64)
 MediaFactory = Callable[[str, bytes, str | None], tuple[str, str]]
@@ -49,8 +73,16 @@ def _media(kind: str, params: dict[str, Any], store: MediaFactory) -> tuple[str,
     return wire_type, obj
 
 
-def build_message(kind: str, params: dict[str, Any], *, wamid: str, wa_id: str, timestamp: int,
-                  business_number: str, store: MediaFactory) -> dict[str, Any]:
+def build_message(
+    kind: str,
+    params: dict[str, Any],
+    *,
+    wamid: str,
+    wa_id: str,
+    timestamp: int,
+    business_number: str,
+    store: MediaFactory,
+) -> dict[str, Any]:
     """One `messages[]` item; raises ValueError for an unknown kind or missing required params."""
     item: dict[str, Any] = {"from": wa_id, "id": wamid, "timestamp": str(timestamp)}
     context = _context(params, business_number)
@@ -81,14 +113,25 @@ def _referral(params: dict[str, Any], _: str) -> dict[str, Any]:
         "headline": str(params.get("headline", "Emulated ad")),
         "media_type": "image",
         "image_url": str(params.get("image_url", "https://example.invalid/ad.jpg")),
-        "ctwa_clid": str(params.get("ctwa_clid", "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM-GABDLOPaOdRMv-_zfUQ2a")),
+        "ctwa_clid": str(
+            params.get(
+                "ctwa_clid",
+                "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM-GABDLOPaOdRMv-_zfUQ2a",
+            )
+        ),
     }
-    return {"type": "text", "text": {"body": str(params.get("body", "Hi! I saw your ad."))}, "referral": referral}
+    return {
+        "type": "text",
+        "text": {"body": str(params.get("body", "Hi! I saw your ad."))},
+        "referral": referral,
+    }
 
 
 def _location(params: dict[str, Any], _: str) -> dict[str, Any]:
-    location: dict[str, Any] = {"latitude": float(params.get("latitude", 0.0)),
-                                "longitude": float(params.get("longitude", 0.0))}
+    location: dict[str, Any] = {
+        "latitude": float(params.get("latitude", 0.0)),
+        "longitude": float(params.get("longitude", 0.0)),
+    }
     for key in ("name", "address", "url"):
         if key in params:
             location[key] = str(params[key])
@@ -96,17 +139,22 @@ def _location(params: dict[str, Any], _: str) -> dict[str, Any]:
 
 
 def _contacts(params: dict[str, Any], _: str) -> dict[str, Any]:
-    contacts = params.get("contacts") or [{
-        "name": {"formatted_name": "Jane Doe", "first_name": "Jane", "last_name": "Doe"},
-        "phones": [{"phone": "+1 650 555 0100", "type": "CELL", "wa_id": "16505550100"}],
-    }]
+    contacts = params.get("contacts") or [
+        {
+            "name": {"formatted_name": "Jane Doe", "first_name": "Jane", "last_name": "Doe"},
+            "phones": [{"phone": "+1 650 555 0100", "type": "CELL", "wa_id": "16505550100"}],
+        }
+    ]
     return {"type": "contacts", "contacts": contacts}
 
 
 def _button_reply(params: dict[str, Any], business_number: str) -> dict[str, Any]:
     return {
         "type": "interactive",
-        "interactive": {"type": "button_reply", "button_reply": {"id": str(params["id"]), "title": str(params["title"])}},
+        "interactive": {
+            "type": "button_reply",
+            "button_reply": {"id": str(params["id"]), "title": str(params["title"])},
+        },
         "context": {"from": business_number, "id": str(params["reply_to"])},
     }
 
@@ -127,8 +175,10 @@ def _flow_reply(params: dict[str, Any], business_number: str) -> dict[str, Any]:
     response.setdefault("flow_token", str(params.get("flow_token", "unused")))
     return {
         "type": "interactive",
-        "interactive": {"type": "nfm_reply", "nfm_reply": {
-            "name": "flow", "body": "Sent", "response_json": json.dumps(response)}},
+        "interactive": {
+            "type": "nfm_reply",
+            "nfm_reply": {"name": "flow", "body": "Sent", "response_json": json.dumps(response)},
+        },
         "context": {"from": business_number, "id": str(params["reply_to"])},
     }
 
@@ -151,30 +201,52 @@ def _reaction(params: dict[str, Any], _: str) -> dict[str, Any]:
 
 def _order(params: dict[str, Any], _: str) -> dict[str, Any]:
     items = params.get("product_items") or [
-        {"product_retailer_id": "SKU-1", "quantity": 1, "item_price": 10.5, "currency": "USD"}]
-    return {"type": "order", "order": {"catalog_id": str(params.get("catalog_id", "1234567890")),
-                                       "text": str(params.get("text", "")), "product_items": items}}
+        {"product_retailer_id": "SKU-1", "quantity": 1, "item_price": 10.5, "currency": "USD"}
+    ]
+    return {
+        "type": "order",
+        "order": {
+            "catalog_id": str(params.get("catalog_id", "1234567890")),
+            "text": str(params.get("text", "")),
+            "product_items": items,
+        },
+    }
 
 
 def _system(params: dict[str, Any], _: str) -> dict[str, Any]:
     new_wa_id = str(params["new_wa_id"])
-    return {"type": "system", "system": {
-        "body": f"User {params.get('name', 'A')} changed from {params.get('old_wa_id', '')} to {new_wa_id}",
-        "wa_id": new_wa_id, "type": "user_changed_number"}}
+    old_wa_id = str(params.get("old_wa_id", ""))
+    return {
+        "type": "system",
+        "system": {
+            "body": f"User {params.get('name', 'A')} changed from {old_wa_id} to {new_wa_id}",
+            "wa_id": new_wa_id,
+            "type": "user_changed_number",
+        },
+    }
 
 
 def _identity_change(params: dict[str, Any], _: str) -> dict[str, Any]:
-    return {"type": "system",
-            "system": {"body": "User's security code changed", "type": "customer_identity_changed",
-                       "customer": str(params.get("wa_id", ""))},
-            "identity": {"acknowledged": True, "created_timestamp": int(params.get("created_timestamp", 0)),
-                         "hash": str(params.get("hash", "emulatedHash="))}}
+    return {
+        "type": "system",
+        "system": {
+            "body": "User identity changed",
+            "type": "customer_identity_changed",
+        },
+        "identity": {
+            "acknowledged": True,
+            "created_timestamp": str(params.get("created_timestamp", "0")),
+            "hash": str(params.get("hash", "emulatedHash=")),
+        },
+    }
 
 
 def _unsupported(params: dict[str, Any], _: str) -> dict[str, Any]:
-    return {"type": "unsupported",
-            "errors": [webhook_error(131051, "Message type is currently not supported.")],
-            "unsupported": {"type": str(params.get("original_type", "poll_update"))}}
+    return {
+        "type": "unsupported",
+        "errors": [webhook_error(131051, "Message type is currently not supported.", "Message type unknown")],
+        "unsupported": {"type": str(params.get("original_type", "poll_update"))},
+    }
 
 
 def _revoke(params: dict[str, Any], _: str) -> dict[str, Any]:
@@ -182,8 +254,13 @@ def _revoke(params: dict[str, Any], _: str) -> dict[str, Any]:
 
 
 def _edit(params: dict[str, Any], _: str) -> dict[str, Any]:
-    return {"type": "edit", "edit": {"original_message_id": str(params["original_message_id"]),
-                                     "message": {"type": "text", "text": {"body": str(params.get("body", ""))}}}}
+    return {
+        "type": "edit",
+        "edit": {
+            "original_message_id": str(params["original_message_id"]),
+            "message": {"type": "text", "text": {"body": str(params.get("body", ""))}},
+        },
+    }
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {

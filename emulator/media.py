@@ -102,5 +102,8 @@ def check_upload(upload: Upload) -> None:
     if not upload.data:
         raise invalid_parameter("Param file must not be empty.")
     if len(upload.data) > limit:
-        raise GraphError(131053, f"Media file size ({len(upload.data)} bytes) exceeds the {limit} byte "
-                         f"limit for {upload.mime_type}.")
+        raise GraphError(
+            131053,
+            f"Media file size ({len(upload.data)} bytes) exceeds the {limit} byte "
+            f"limit for {upload.mime_type}.",
+        )

@@ -19,8 +19,9 @@ def metadata(display_phone_number: str, phone_number_id: str) -> dict[str, str]:
     return {"display_phone_number": display_phone_number, "phone_number_id": phone_number_id}
 
 
-def messages_value(meta: dict[str, str], key: str, items: list[dict[str, Any]],
-                   contacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def messages_value(
+    meta: dict[str, str], key: str, items: list[dict[str, Any]], contacts: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": meta}
     if contacts:
         value["contacts"] = contacts
@@ -119,5 +120,10 @@ def user_preference(wa_id: str, value: str, timestamp: int) -> dict[str, Any]:
         "stop": "User requested to stop marketing messages",
         "resume": "User requested to resume marketing messages",
     }.get(value, "User signed up for marketing messages")
-    return {"wa_id": wa_id, "detail": detail, "category": "marketing_messages", "value": value,
-            "timestamp": timestamp}
+    return {
+        "wa_id": wa_id,
+        "detail": detail,
+        "category": "marketing_messages",
+        "value": value,
+        "timestamp": timestamp,
+    }

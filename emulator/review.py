@@ -20,7 +20,8 @@ SCAM = re.compile(
     re.IGNORECASE,
 )
 PROMOTIONAL = re.compile(
-    r"(\b(sale|discount|offer|promo(?:tion)?|buy now|limited time|deal|coupon)\b|\d+\s?% off)", re.IGNORECASE,
+    r"(\b(sale|discount|offer|promo(?:tion)?|buy now|limited time|deal|coupon)\b|\d+\s?% off)",
+    re.IGNORECASE,
 )
 
 
@@ -65,8 +66,10 @@ def format_problem(text: str, parameter_format: str) -> str | None:
         if [int(n) for n in found] != list(range(1, len(found) + 1)):
             return "Your template's parameters are not sequential, starting from {{1}}."
     if re.search(r"\}\}\s*\{\{", text):
-        return ("Your template has parameters placed next to each other (like {{1}}{{2}}) without text or "
-                "punctuation between them.")
+        return (
+            "Your template has parameters placed next to each other (like {{1}}{{2}}) without text or "
+            "punctuation between them."
+        )
     return None
 
 
@@ -87,21 +90,41 @@ def review(template: Template, existing_bodies: set[tuple[str, str]]) -> Verdict
     body = body_text(template)
     problem = format_problem(body, template.parameter_format)
     if problem:
-        return Verdict(False, "INVALID_FORMAT", problem,
-                       "Separate parameters with descriptive text and ensure each parameter is clearly contextualized.")
+        return Verdict(
+            False,
+            "INVALID_FORMAT",
+            problem,
+            "Separate parameters with descriptive text and ensure each parameter is clearly contextualized.",
+        )
     if PROHIBITED.search(text):
-        return Verdict(False, "ABUSIVE_CONTENT", "The template promotes goods or services WhatsApp prohibits.",
-                       "Review the WhatsApp Business and Commerce policies.")
+        return Verdict(
+            False,
+            "ABUSIVE_CONTENT",
+            "The template promotes goods or services WhatsApp prohibits.",
+            "Review the WhatsApp Business and Commerce policies.",
+        )
     if SCAM.search(text):
-        return Verdict(False, "SCAM", "The template asks for sensitive information or looks deceptive.",
-                       "Never ask customers for passwords, full card numbers or identity numbers.")
+        return Verdict(
+            False,
+            "SCAM",
+            "The template asks for sensitive information or looks deceptive.",
+            "Never ask customers for passwords, full card numbers or identity numbers.",
+        )
     footer = next((str(c.get("text", "")) for c in template.components if c["type"] == "FOOTER"), "")
     if (body, footer) in existing_bodies:
-        return Verdict(False, "INVALID_FORMAT", "A template with the same body and footer already exists.",
-                       "Edit the existing template instead of creating a duplicate.")
+        return Verdict(
+            False,
+            "INVALID_FORMAT",
+            "A template with the same body and footer already exists.",
+            "Edit the existing template instead of creating a duplicate.",
+        )
     if template.category is not TemplateCategory.MARKETING and PROMOTIONAL.search(text):
         if template.allow_category_change:
             return Verdict(True, new_category=TemplateCategory.MARKETING)
-        return Verdict(False, "INCORRECT_CATEGORY", "The template content is promotional.",
-                       "Submit promotional content in the MARKETING category.")
+        return Verdict(
+            False,
+            "INCORRECT_CATEGORY",
+            "The template content is promotional.",
+            "Submit promotional content in the MARKETING category.",
+        )
     return Verdict(True)

@@ -12,13 +12,21 @@ A scenario is JSON/TOML:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from emulator import customers
 from emulator.core import Emulator
 
-RANDOM_TEXTS = ("Hi!", "Is my order on its way?", "Thanks", "Can I change the address?", "STOP", "What time "
-                "do you open?", "👍")
+RANDOM_TEXTS = (
+    "Hi!",
+    "Is my order on its way?",
+    "Thanks",
+    "Can I change the address?",
+    "STOP",
+    "What time do you open?",
+    "👍",
+)
 
 
 def _customer_ids(emulator: Emulator, spec: dict[str, Any], rng: random.Random) -> list[str]:
@@ -57,6 +65,10 @@ def _action(emulator: Emulator, phone_id: str, wa_id: str, step: dict[str, Any])
         raise ValueError(f"unknown scenario action {action!r}")
 
 
+def _step_action(emulator: Emulator, phone_id: str, wa_id: str, step: dict[str, Any]) -> Callable[[], None]:
+    return lambda: _action(emulator, phone_id, wa_id, step)
+
+
 def _random_steps(spec: dict[str, Any], ids: list[str], rng: random.Random) -> list[dict[str, Any]]:
     settings = spec.get("random")
     if not settings or not ids:
@@ -66,7 +78,11 @@ def _random_steps(spec: dict[str, Any], ids: list[str], rng: random.Random) -> l
     steps = []
     for _ in range(int(settings.get("count", 10))):
         kind = rng.choice(kinds)
-        step: dict[str, Any] = {"at": round(rng.uniform(0, span), 3), "customer": rng.choice(ids), "kind": kind}
+        step: dict[str, Any] = {
+            "at": round(rng.uniform(0, span), 3),
+            "customer": rng.choice(ids),
+            "kind": kind,
+        }
         if kind == "text":
             step["body"] = rng.choice(RANDOM_TEXTS)
         elif kind == "location":
@@ -85,7 +101,7 @@ def run_scenario(emulator: Emulator, spec: dict[str, Any]) -> dict[str, Any]:
     steps = [*spec.get("steps", []), *_random_steps(spec, ids, rng)]
     steps.sort(key=lambda s: float(s.get("at", 0)))
     for step in steps:
-        wa_id = _resolve(ids, step["customer"])
-        emulator.schedule(float(step.get("at", 0)),
-                          lambda wa_id=wa_id, step=step: _action(emulator, phone_id, wa_id, step))
+        emulator.schedule(
+            float(step.get("at", 0)), _step_action(emulator, phone_id, _resolve(ids, step["customer"]), step)
+        )
     return {"customers": ids, "steps": len(steps)}

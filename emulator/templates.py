@@ -70,7 +70,10 @@ class Template:
 
 def creation_error(details: str, subcode: int, user_title: str = "Invalid template") -> GraphError:
     return GraphError(
-        100, details, subcode=subcode, message="Invalid parameter",
+        100,
+        details,
+        subcode=subcode,
+        message="Invalid parameter",
         extra={"is_transient": False, "error_user_title": user_title, "error_user_msg": details},
     )
 
@@ -198,10 +201,11 @@ def expected_parameters(template: Template) -> dict[str, list[str]]:
             expected["body"] = variables(_text_of(component))
         elif kind == "BUTTONS":
             for index, button in enumerate(component.get("buttons", [])):
-                if str(button.get("type", "")).upper() == "URL" and variables(str(button.get("url", ""))):
-                    expected[f"button:{index}"] = ["1"]
-                elif str(button.get("type", "")).upper() in ("COPY_CODE", "OTP") and template.category is (
-                    TemplateCategory.AUTHENTICATION
+                if (
+                    str(button.get("type", "")).upper() == "URL" and variables(str(button.get("url", "")))
+                ) or (
+                    str(button.get("type", "")).upper() in ("COPY_CODE", "OTP")
+                    and template.category is (TemplateCategory.AUTHENTICATION)
                 ):
                     expected[f"button:{index}"] = ["1"]
     if template.category is TemplateCategory.AUTHENTICATION and "body" not in expected:
@@ -228,12 +232,17 @@ def check_send_parameters(template: Template, components: list[dict[str, Any]]) 
         if key.startswith("button:") and key not in sent:
             continue  # static suffix-less buttons may be omitted; Meta only checks what is sent
         if len(given) != len(names):
-            return GraphError(132000, f"{key.split(':')[0]}: number of localizable_params ({len(given)}) does "
-                              f"not match the expected number of params ({len(names)})")
+            return GraphError(
+                132000,
+                f"{key.split(':')[0]}: number of localizable_params ({len(given)}) does "
+                f"not match the expected number of params ({len(names)})",
+            )
         if template.parameter_format == "NAMED" and key in ("header", "body"):
             given_names = sorted(str(p.get("parameter_name", "")) for p in given)
             if given_names != sorted(names):
-                return GraphError(132000, f"{key}: parameter names {given_names} do not match {sorted(names)}")
+                return GraphError(
+                    132000, f"{key}: parameter names {given_names} do not match {sorted(names)}"
+                )
     for key, given in sent.items():
         if key not in expected and given and key in ("header", "body"):
             return GraphError(132000, f"{key}: the template expects no parameters")

@@ -1,10 +1,10 @@
 """Run the emulator in-process for tests: a background event loop, a sync httpx transport, a receiver.
 
-    with EmulatorServer(config, receiver=WebhookReceiver(app_secret=...)) as server:
-        graph = server.graph_client()              # httpx.Client aimed at the Graph API
-        server.control.text("16505551234", "hi")   # scripted customer
-        server.settle()                            # deliver due webhooks
-        server.receiver.payloads                   # what your webhook endpoint received
+with EmulatorServer(config, receiver=WebhookReceiver(app_secret=...)) as server:
+    graph = server.graph_client()              # httpx.Client aimed at the Graph API
+    server.control.text("16505551234", "hi")   # scripted customer
+    server.settle()                            # deliver due webhooks
+    server.receiver.payloads                   # what your webhook endpoint received
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class WebhookReceiver:
     """
 
     app_secret: str
-    verify_token: str = "emulator-verify-token"
+    verify_token: str = "emulator-verify-token"  # noqa: S105 - a documented test default, not a secret
     statuses: list[int] = field(default_factory=list)
     received: list[ReceivedWebhook] = field(default_factory=list)
     challenges: int = 0
@@ -68,15 +68,23 @@ class WebhookReceiver:
         return found
 
     def messages_seen(self) -> list[dict[str, Any]]:
-        return [m for p in self.payloads for e in p["entry"] for c in e["changes"] for m in c["value"].get("messages", [])]
+        return [
+            m
+            for p in self.payloads
+            for e in p["entry"]
+            for c in e["changes"]
+            for m in c["value"].get("messages", [])
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         request = await read_request(scope, receive)
         if request.method == "GET":
-            ok = (request.query.get("hub.mode") == "subscribe"
-                  and request.query.get("hub.verify_token") == self.verify_token)
+            ok = (
+                request.query.get("hub.mode") == "subscribe"
+                and request.query.get("hub.verify_token") == self.verify_token
+            )
             self.challenges += 1
             response = Response.text(request.query.get("hub.challenge", ""), 200 if ok else 403)
         else:
@@ -114,7 +122,7 @@ class EmulatorServer:
     def __init__(self, config: EmulatorConfig | None = None, receiver: WebhookReceiver | None = None) -> None:
         base = config or default_config()
         if receiver is not None and not any(a.callback_url for a in base.accounts):
-            from dataclasses import replace  # noqa: PLC0415 - only for this convenience
+            from dataclasses import replace
 
             base = replace(base, accounts=tuple(replace(a, callback_url=RECEIVER_URL) for a in base.accounts))
         self.config = base
@@ -125,7 +133,9 @@ class EmulatorServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="emulator-loop", daemon=True)
         self.transport = _SyncASGITransport(self)
-        self.control = EmulatorControl(httpx.Client(transport=self.transport, base_url="http://emulator.test"))
+        self.control = EmulatorControl(
+            httpx.Client(transport=self.transport, base_url="http://emulator.test")
+        )
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=60)
@@ -135,8 +145,9 @@ class EmulatorServer:
         self.run(self.app.start())
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.run(self.app.stop())
         self.control.http.close()
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -7,15 +7,37 @@ from typing import Any
 
 from emulator.errors import GraphError, invalid_parameter, invalid_value, missing_parameter
 
-MESSAGE_TYPES = frozenset({
-    "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
-    "interactive", "template", "reaction",
-})
+MESSAGE_TYPES = frozenset(
+    {
+        "text",
+        "image",
+        "audio",
+        "video",
+        "document",
+        "sticker",
+        "location",
+        "contacts",
+        "interactive",
+        "template",
+        "reaction",
+    }
+)
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
-ENVELOPE_KEYS = frozenset({
-    "messaging_product", "recipient_type", "to", "type", "context", "biz_opaque_callback_data",
-    "status", "message_id", "typing_indicator", "recipient", *MESSAGE_TYPES,
-})
+ENVELOPE_KEYS = frozenset(
+    {
+        "messaging_product",
+        "recipient_type",
+        "to",
+        "type",
+        "context",
+        "biz_opaque_callback_data",
+        "status",
+        "message_id",
+        "typing_indicator",
+        "recipient",
+        *MESSAGE_TYPES,
+    }
+)
 _PHONE_PUNCTUATION = re.compile(r"[\s()+\-.]")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -180,8 +202,11 @@ def validate_contacts(contacts: Any) -> None:
         contact = as_object(raw, name)
         check_keys(contact, _CONTACT_KEYS, name)
         person = as_object(contact.get("name"), f"{name}.name") if "name" in contact else {}
-        check_keys(person, {"formatted_name", "first_name", "last_name", "middle_name", "suffix", "prefix"},
-                   f"{name}.name")
+        check_keys(
+            person,
+            {"formatted_name", "first_name", "last_name", "middle_name", "suffix", "prefix"},
+            f"{name}.name",
+        )
         required_str(person, "formatted_name", f"{name}.name")
         birthday = optional_str(contact, "birthday", name)
         if birthday is not None and not _DATE.match(birthday):
@@ -193,7 +218,9 @@ def validate_contacts(contacts: Any) -> None:
             for item_index, item in enumerate(items):
                 check_keys(as_object(item, f"{name}.{list_key}"), allowed, f"{name}.{list_key}[{item_index}]")
         if "org" in contact:
-            check_keys(as_object(contact["org"], f"{name}.org"), {"company", "department", "title"}, f"{name}.org")
+            check_keys(
+                as_object(contact["org"], f"{name}.org"), {"company", "department", "title"}, f"{name}.org"
+            )
 
 
 def validate_reaction(obj: dict[str, Any]) -> None:
@@ -217,7 +244,9 @@ def validate_template_send(obj: dict[str, Any]) -> None:
         raise invalid_parameter("Param template.components must be an array.")
     for index, component in enumerate(components):
         comp = as_object(component, f"template.components[{index}]")
-        check_keys(comp, {"type", "sub_type", "index", "parameters", "cards"}, f"template.components[{index}]")
+        check_keys(
+            comp, {"type", "sub_type", "index", "parameters", "cards"}, f"template.components[{index}]"
+        )
         if comp.get("type") not in ("header", "body", "button", "carousel", "limited_time_offer"):
             raise invalid_parameter(f"Param template.components[{index}].type is invalid.")
         if comp["type"] == "button":
@@ -232,11 +261,24 @@ def validate_template_send(obj: dict[str, Any]) -> None:
             _validate_template_parameter(as_object(param, "parameter"), f"template.components[{index}]")
 
 
-_BUTTON_SUB_TYPES = frozenset({"quick_reply", "url", "copy_code", "flow", "catalog", "mpm", "voice_call", "otp"})
-_PARAM_TYPES = frozenset({
-    "text", "currency", "date_time", "image", "video", "document", "location", "payload",
-    "coupon_code", "action", "limited_time_offer",
-})
+_BUTTON_SUB_TYPES = frozenset(
+    {"quick_reply", "url", "copy_code", "flow", "catalog", "mpm", "voice_call", "otp"}
+)
+_PARAM_TYPES = frozenset(
+    {
+        "text",
+        "currency",
+        "date_time",
+        "image",
+        "video",
+        "document",
+        "location",
+        "payload",
+        "coupon_code",
+        "action",
+        "limited_time_offer",
+    }
+)
 
 
 def _validate_template_parameter(param: dict[str, Any], name: str) -> None:
@@ -274,7 +316,9 @@ def validate_interactive(obj: dict[str, Any]) -> None:
         raise missing_parameter("interactive.type")
     validator = _INTERACTIVE.get(str(kind))
     if validator is None:
-        raise invalid_parameter(f"Param interactive.type must be one of {{{', '.join(sorted(_INTERACTIVE))}}}.")
+        raise invalid_parameter(
+            f"Param interactive.type must be one of {{{', '.join(sorted(_INTERACTIVE))}}}."
+        )
     if "action" not in obj:
         raise missing_parameter("interactive.action")
     if "footer" in obj:
@@ -306,7 +350,7 @@ def _header(obj: dict[str, Any], text_only: bool) -> None:
     if kind == "text":
         required_str(header, "text", "interactive.header", 60)
     else:
-        validate_media(str(kind) if kind != "video" else "video", as_object(header.get(kind), str(kind)))
+        validate_media(str(kind), as_object(header.get(str(kind)), str(kind)))
 
 
 def _buttons(obj: dict[str, Any]) -> None:
@@ -393,7 +437,9 @@ def _flow(obj: dict[str, Any]) -> None:
         raise missing_parameter("interactive.action.parameters.flow_id")
     required_str(params, "flow_cta", "interactive.action.parameters", 30)
     if params.get("flow_action", "navigate") not in ("navigate", "data_exchange"):
-        raise invalid_value("Param interactive.action.parameters.flow_action must be navigate or data_exchange.")
+        raise invalid_value(
+            "Param interactive.action.parameters.flow_action must be navigate or data_exchange."
+        )
     if params.get("mode", "published") not in ("draft", "published"):
         raise invalid_value("Param interactive.action.parameters.mode must be draft or published.")
 
