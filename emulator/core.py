@@ -190,8 +190,9 @@ class Emulator:
         return f"wamid.HBgL{self._wamid_prefix}{next(self._id_counter):012d}=="
 
     def schedule(self, delay: float, action: Callable[[], None]) -> None:
+        # No wake-up here: the pump looks at the schedule every few milliseconds anyway, and letting
+        # updates pile up for that long is what lets them share a POST under load (as Meta batches).
         heapq.heappush(self.scheduled, (self.clock.now() + delay, next(self._seq), action))
-        self.wake()
 
     def run_due(self) -> int:
         """Run scheduled actions whose emulated time has come; returns how many ran."""
@@ -536,7 +537,6 @@ class Emulator:
     # ---- webhook outbox -----------------------------------------------------------------------
     def enqueue(self, update: PendingUpdate) -> None:
         self.outbox.append(update)
-        self.wake()
 
     def enqueue_value(self, waba_id: str, field_name: str, value: dict[str, Any]) -> None:
         self.enqueue(PendingUpdate(waba_id, field_name, None, None, value))

@@ -14,10 +14,12 @@ import httpx
 from emulator import payloads
 from emulator.core import REDELIVERY_DELAYS, Delivery, Emulator, PendingUpdate
 from emulator.faults import FaultKind
+from emulator.rawhttp import RawHTTPClient, RawHTTPError
 from emulator.signing import signature
 
 HISTORY_LIMIT = 50_000
 IDLE_TICK = 0.05  # wall seconds between looks at the schedule when nothing woke the pump
+MIN_TICK = 0.01  # never spin: updates due together in this span share POSTs, as Meta's batching does
 
 
 def _group_key(update: PendingUpdate) -> tuple[str, str, str | None, str | None]:
@@ -116,6 +118,10 @@ def _remember(emulator: Emulator, delivery: Delivery) -> None:
         del emulator.deliveries[oldest]
 
 
+class DeliveryFailed(Exception):
+    pass
+
+
 class DeliveryPump:
     """Runs on the emulator's event loop; POSTs due deliveries and schedules retries."""
 
@@ -129,6 +135,8 @@ class DeliveryPump:
         self._event = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._stopped = False
+        self._raw = RawHTTPClient(emulator.behaviour.webhook_timeout)
+        self._verify_locks: dict[str, asyncio.Lock] = {}
         emulator.wake = self.wake
 
     def wake(self) -> None:
@@ -150,6 +158,7 @@ class DeliveryPump:
         self._event.set()
         if self._client is not None:
             await self._client.aclose()
+        await self._raw.aclose()
 
     async def run(self) -> None:
         while not self._stopped:
@@ -158,10 +167,9 @@ class DeliveryPump:
             wait = IDLE_TICK
             due = self.emulator.next_due()
             if due is not None:
-                wait = min(wait, self.emulator.clock.wall_seconds_until(due))
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._event.wait(), timeout=wait)
+                wait = max(MIN_TICK, min(wait, self.emulator.clock.wall_seconds_until(due)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout=wait)
 
     async def step(self) -> int:
         """Run due actions, then attempt every due delivery once; returns deliveries attempted."""
@@ -188,27 +196,47 @@ class DeliveryPump:
                 if due is None or due > self.emulator.clock.now():
                     return
 
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """One HTTP exchange; raises `DeliveryFailed` for network errors and timeouts."""
+        if self._transport is None and url.startswith("http://"):
+            try:
+                raw = await self._raw.request(method, url, body, headers, params)
+            except RawHTTPError as error:
+                raise DeliveryFailed(str(error)) from error
+            return raw.status_code, raw.text
+        try:
+            response = await self.client.request(
+                method, url, content=body or None, headers=headers, params=params
+            )
+        except httpx.HTTPError as error:
+            raise DeliveryFailed(type(error).__name__) from error
+        return response.status_code, response.text
+
     async def _attempt(self, delivery: Delivery) -> None:
         async with self._semaphore:
             if not await self._ensure_verified(delivery.waba_id):
                 self._failed(delivery, {"error": "verification handshake failed"})
                 return
             started = self.emulator.clock.now()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": delivery.signature,
+                "User-Agent": "facebookexternalua",
+            }
             try:
-                response = await self.client.post(
-                    delivery.url,
-                    content=delivery.body,
-                    headers={
-                        "Content-Type": "application/json",
-                        "X-Hub-Signature-256": delivery.signature,
-                        "User-Agent": "facebookexternalua",
-                    },
-                )
-            except httpx.HTTPError as error:
-                self._failed(delivery, {"at": started, "error": type(error).__name__})
+                status, _ = await self._call("POST", delivery.url, delivery.body, headers)
+            except DeliveryFailed as error:
+                self._failed(delivery, {"at": started, "error": str(error)})
                 return
-            record = {"at": started, "status": response.status_code}
-            if response.status_code == 200:
+            record = {"at": started, "status": status}
+            if status == 200:
                 delivery.attempts.append(record)
                 delivery.state = "delivered"
                 self.emulator.pending_deliveries.pop(delivery.id, None)
@@ -229,24 +257,26 @@ class DeliveryPump:
         delivery.next_attempt_at = next_at
 
     async def _ensure_verified(self, waba_id: str) -> bool:
+        """Meta's GET handshake (hub.mode/hub.verify_token/hub.challenge) before the first delivery."""
         emulator = self.emulator
         if not emulator.behaviour.verify_webhook_before_delivery:
             return True
-        known = emulator.verified.get(waba_id)
-        if known is not None and known["ok"]:
-            return True
-        account = emulator.accounts[waba_id]
-        challenge = str(secrets.randbelow(10**9))
-        params = {
-            "hub.mode": "subscribe",
-            "hub.challenge": challenge,
-            "hub.verify_token": account.verify_token,
-        }
-        try:
-            response = await self.client.get(account.callback_url or "", params=params)
-            ok = response.status_code == 200 and response.text == challenge
-            status: int | str = response.status_code
-        except httpx.HTTPError as error:
-            ok, status = False, type(error).__name__
-        emulator.verified[waba_id] = {"ok": ok, "at": emulator.clock.now(), "status": status}
-        return ok
+        async with self._verify_locks.setdefault(waba_id, asyncio.Lock()):
+            known = emulator.verified.get(waba_id)
+            if known is not None and known["ok"]:
+                return True
+            account = emulator.accounts[waba_id]
+            challenge = str(secrets.randbelow(10**9))
+            params = {
+                "hub.mode": "subscribe",
+                "hub.challenge": challenge,
+                "hub.verify_token": account.verify_token,
+            }
+            status: int | str
+            try:
+                code, text = await self._call("GET", account.callback_url or "", params=params)
+                ok, status = code == 200 and text == challenge, code
+            except DeliveryFailed as error:
+                ok, status = False, str(error)
+            emulator.verified[waba_id] = {"ok": ok, "at": emulator.clock.now(), "status": status}
+            return ok
