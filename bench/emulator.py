@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "BENCH-TOKEN"
+TOKEN = "BENCH-TOKEN"  # noqa: S105 - a throwaway token for the local emulator
 PHONE_IDS = [f"10000000000000{i:02d}" for i in range(20)]
 
 
@@ -35,21 +35,25 @@ def free_port() -> int:
 
 def write_config(path: Path, receiver_port: int) -> None:
     config: dict[str, Any] = {
-        "accounts": [{
-            "waba_id": "200000000000001",
-            "access_tokens": [TOKEN],
-            "app_secret": "bench-secret",
-            "callback_url": f"http://127.0.0.1:{receiver_port}/webhook",
-            "phone_numbers": [{"id": pid, "display_phone_number": f"1555000{i:04d}", "throughput": "HIGH"}
-                              for i, pid in enumerate(PHONE_IDS)],
-        }],
+        "accounts": [
+            {
+                "waba_id": "200000000000001",
+                "access_tokens": [TOKEN],
+                "app_secret": "bench-secret",
+                "callback_url": f"http://127.0.0.1:{receiver_port}/webhook",
+                "phone_numbers": [
+                    {"id": pid, "display_phone_number": f"1555000{i:04d}", "throughput": "HIGH"}
+                    for i, pid in enumerate(PHONE_IDS)
+                ],
+            }
+        ],
         # Deliveries and reads happen right away so the webhook figure covers every status.
         "behaviour": {"delivered_after": 0.0, "read_after": 0.0},
     }
     path.write_text(json.dumps(config))
 
 
-RECEIVER = r'''
+RECEIVER = r"""
 import asyncio, sys
 count = 0
 posts = 0
@@ -74,7 +78,8 @@ async def handle(reader, writer):
             else:
                 posts += 1
                 count += payload.count(b'"status":')
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            length_header = str(len(body)).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: " + length_header + b"\r\n\r\n" + body)
     except (asyncio.IncompleteReadError, ConnectionError):
         writer.close()
 async def main():
@@ -82,7 +87,7 @@ async def main():
     async with server:
         await server.serve_forever()
 asyncio.run(main())
-'''
+"""
 
 
 def send_request(port: int, index: int) -> bytes:
@@ -90,11 +95,19 @@ def send_request(port: int, index: int) -> bytes:
     # Distinct recipients keep the pair limit (45 burst per user) out of the way; templates are not used
     # because a free-form send is the common hot path. Recipients never wrote in, so each send fails
     # asynchronously with 131047, which still exercises acceptance and a status webhook.
-    body = json.dumps({"messaging_product": "whatsapp", "to": f"+1650{index:07d}", "type": "text",
-                       "text": {"body": f"bench message {index}"}}).encode()
-    return (f"POST /v23.0/{phone}/messages HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
-            f"authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n\r\n").encode() + body
+    body = json.dumps(
+        {
+            "messaging_product": "whatsapp",
+            "to": f"+1650{index:07d}",
+            "type": "text",
+            "text": {"body": f"bench message {index}"},
+        }
+    ).encode()
+    return (
+        f"POST /v23.0/{phone}/messages HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+        f"authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 async def read_response(reader: asyncio.StreamReader) -> int:
@@ -163,19 +176,38 @@ def main() -> int:
         config = Path(tmp) / "bench.json"
         write_config(config, receiver_port)
         try:
-            processes.append(subprocess.Popen([sys.executable, "-c", RECEIVER, str(receiver_port)]))
+            receiver = [sys.executable, "-c", RECEIVER, str(receiver_port)]
+            processes.append(subprocess.Popen(receiver))  # noqa: S603 - our own script
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "emulator", "serve", "--port", str(emulator_port), "--config", str(config),
-                 "--workers", str(args.workers)], env=env, cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(  # noqa: S603 - runs this checkout's emulator
+                    [
+                        sys.executable,
+                        "-m",
+                        "emulator",
+                        "serve",
+                        "--port",
+                        str(emulator_port),
+                        "--config",
+                        str(config),
+                        "--workers",
+                        str(args.workers),
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             wait_for_port(receiver_port)
             wait_for_port(emulator_port)
             time.sleep(1.0)  # let every worker finish importing
             asyncio.run(load(emulator_port, 2000, 8, 1))  # warm-up
             time.sleep(1.0)
             warm_updates, warm_posts = receiver_count(receiver_port)
-            elapsed, statuses = asyncio.run(load(emulator_port, args.requests, args.connections, args.pipeline))
+            elapsed, statuses = asyncio.run(
+                load(emulator_port, args.requests, args.connections, args.pipeline)
+            )
             accepted = statuses.get(200, 0)
             started = time.perf_counter()
             updates, posts = warm_updates, warm_posts
