@@ -88,7 +88,8 @@ def test_every_free_form_type_is_accepted_and_reaches_the_customer(
     server.advance(5)
     assert statuses_for(receiver, wamid) == ["sent", "delivered", "read"]
     received = server.control.received(CUSTOMER)
-    assert received[-1]["id"] == wamid and received[-1]["type"] == message_type
+    assert received[-1]["id"] == wamid
+    assert received[-1]["type"] == message_type
 
 
 @pytest.mark.parametrize("variant", sorted(INTERACTIVE_VARIANTS))
@@ -187,16 +188,19 @@ def test_envelope_errors(graph: httpx.Client) -> None:
 def test_tokens_and_unknown_objects(server: EmulatorServer, graph: httpx.Client) -> None:
     with server.graph_client(token="wrong") as bad:
         response = send(bad, "text", {"body": "x"})
-    assert response.status_code == 401 and error_code(response) == 190
+    assert response.status_code == 401
+    assert error_code(response) == 190
     with server.graph_client(token="") as anonymous:
         assert error_code(send(anonymous, "text", {"body": "x"})) == 190
     unknown = graph.post(
         "/999/messages", json={"messaging_product": "whatsapp", "to": CUSTOMER, "text": {"body": "x"}}
     )
-    assert error_code(unknown) == 100 and unknown.json()["error"]["error_subcode"] == 33
+    assert error_code(unknown) == 100
+    assert unknown.json()["error"]["error_subcode"] == 33
     server.control.expire_token("EMULATOR-ACCESS-TOKEN")
     expired = send(graph, "text", {"body": "x"})
-    assert error_code(expired) == 190 and expired.json()["error"]["error_subcode"] == 463
+    assert error_code(expired) == 190
+    assert expired.json()["error"]["error_subcode"] == 463
 
 
 def test_outside_the_window_free_form_fails_with_131047(
@@ -205,7 +209,8 @@ def test_outside_the_window_free_form_fails_with_131047(
     wamid = send(graph, "text", {"body": "hello?"}).json()["messages"][0]["id"]
     server.settle()
     [failed] = status_items(receiver, wamid)
-    assert failed["status"] == "failed" and failed["errors"][0]["code"] == 131047
+    assert failed["status"] == "failed"
+    assert failed["errors"][0]["code"] == 131047
     open_window(server)
     server.advance(24 * 3600 + 1)  # the window closes 24 h after the customer's last message
     late = send(graph, "text", {"body": "too late"}).json()["messages"][0]["id"]

@@ -48,7 +48,8 @@ def test_create_is_pending_then_approved_with_a_status_webhook(
     assert template_events(receiver, "message_template_status_update") == []
     server.advance(1)  # review takes `template_review_after` emulated seconds
     [event] = template_events(receiver, "message_template_status_update")
-    assert event["event"] == "APPROVED" and event["reason"] == "NONE"
+    assert event["event"] == "APPROVED"
+    assert event["reason"] == "NONE"
     assert event["message_template_id"] == int(created.json()["id"])
     assert all(isinstance(p["entry"][0]["time"], int) for p in receiver.payloads)
     fetched = graph.get(f"/{created.json()['id']}", params={"fields": "status"}).json()
@@ -157,7 +158,8 @@ def test_review_rejects_with_metas_reasons(
     server.advance(60)
     [event] = template_events(receiver, "message_template_status_update")
     assert (event["event"], event["reason"]) == ("REJECTED", reason)
-    assert event["rejection_info"]["reason"] and event["rejection_info"]["recommendation"]
+    assert event["rejection_info"]["reason"]
+    assert event["rejection_info"]["recommendation"]
     assert graph.get(f"/{created.json()['id']}").json()["status"] == "REJECTED"
 
 
@@ -219,7 +221,8 @@ def test_template_sends_check_existence_status_and_parameters(
     server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     unknown = send(graph, "template", template_send("nope", ["a", "b"]))
-    assert unknown.status_code == 404 and error_code(unknown) == 132001
+    assert unknown.status_code == 404
+    assert error_code(unknown) == 132001
     created = create(graph).json()
     pending = send(graph, "template", template_send("shipping_update", ["a", "b"]))
     assert error_code(pending) == 132001  # not approved yet
@@ -335,7 +338,7 @@ def test_marketing_opt_out_per_user_limit_and_tier(
 def test_messaging_tier_limits_unique_business_initiated_users(
     server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
 ) -> None:
-    from emulator.tests.conftest import PHONE  # noqa: PLC0415
+    from emulator.tests.conftest import PHONE
 
     approved_template(server, graph)
     server.control.set_phone(PHONE, messaging_tier="TIER_50", throughput="HIGH")
