@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from emulator.testing import EmulatorServer, WebhookReceiver
-from emulator.tests.conftest import CUSTOMER, WABA, approved_template, error_code, send, status_items
+from emulator.tests.conftest import CUSTOMER, PHONE, WABA, approved_template, error_code, send, status_items
 
 BODY = "Hello {{1}}, your order {{2}} has shipped and is on its way."
 
@@ -338,7 +338,6 @@ def test_marketing_opt_out_per_user_limit_and_tier(
 def test_messaging_tier_limits_unique_business_initiated_users(
     server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
 ) -> None:
-    from emulator.tests.conftest import PHONE
 
     approved_template(server, graph)
     server.control.set_phone(PHONE, messaging_tier="TIER_50", throughput="HIGH")
