@@ -102,6 +102,10 @@ class EmulatorControl:
         )
         return result
 
+    def faults(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self._call("GET", "/faults")["data"]
+        return data
+
     def clear_faults(self) -> Any:
         return self._call("DELETE", "/faults")
 
