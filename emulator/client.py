@@ -63,6 +63,10 @@ class EmulatorControl:
         received: list[dict[str, Any]] = self.customer(wa_id)["received"]
         return received
 
+    def play(self, wa_id: str, message_id: str) -> Any:
+        """The customer plays a voice note you sent (first play → `played` status)."""
+        return self._call("POST", f"/customers/{wa_id}/play", {"message_id": message_id})
+
     def read_all(self, wa_id: str) -> int:
         read: int = self._call("POST", f"/customers/{wa_id}/read", {})["read"]
         return read

@@ -140,6 +140,12 @@ def customer_preferences(app: EmulatorApp, request: Request, args: dict[str, str
     return customers.customer_view(app.emulator, args["wa_id"])
 
 
+@route("POST", "/customers/(?P<wa_id>\\d+)/play")
+def customer_play(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
+    app.emulator.customer_plays(args["wa_id"], str(_body(request)["message_id"]))
+    return {"played": True}
+
+
 @route("POST", "/customers/(?P<wa_id>\\d+)/read")
 def customer_read(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
     body = _body(request)

@@ -534,6 +534,15 @@ class Emulator:
                 break
         return count
 
+    def customer_plays(self, wa_id: str, message_id: str) -> None:
+        """First play of a voice note: Meta's `played` status (since March 2026)."""
+        message = self.messages.get(message_id)
+        if message is None or message.to != wa_id or message.type != "audio" or message.error is not None:
+            raise KeyError("no voice note with that id was sent to this customer")
+        if not message.payload.get("voice") or "played" in message.statuses:
+            raise ValueError("only the first play of a voice note is reported")
+        self._emit_status(message, "played")
+
     # ---- webhook outbox -----------------------------------------------------------------------
     def enqueue(self, update: PendingUpdate) -> None:
         self.outbox.append(update)

@@ -52,8 +52,8 @@ def _move_customer(emulator: Emulator, old: str, new: str) -> None:
 
 def marketing_preference(emulator: Emulator, phone_number_id: str, wa_id: str, value: str) -> None:
     """The customer taps Stop/Resume on marketing messages: `user_preferences` webhook; stop → 131050."""
-    if value not in ("stop", "resume"):
-        raise ValueError("value must be stop or resume")
+    if value not in ("stop", "resume", "signup"):
+        raise ValueError("value must be stop, resume or signup")
     phone = emulator.phones[phone_number_id]
     customer = emulator.customer(wa_id)
     if value == "stop":

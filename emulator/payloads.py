@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.errors import webhook_error
+
+if TYPE_CHECKING:
+    from emulator.templates import Template
 
 
 def envelope(waba_id: str, field: str, value: dict[str, Any], time: int | None = None) -> dict[str, Any]:
@@ -127,3 +130,29 @@ def user_preference(wa_id: str, value: str, timestamp: int) -> dict[str, Any]:
         "value": value,
         "timestamp": timestamp,
     }
+
+
+def template_components(template: Template) -> dict[str, Any]:
+    """`message_template_components_update` after an edit is approved."""
+    value: dict[str, Any] = {
+        "message_template_id": int(template.id),
+        "message_template_name": template.name,
+        "message_template_language": template.language,
+    }
+    for component in template.components:
+        kind = component["type"]
+        if kind == "BODY":
+            value["message_template_element"] = str(component.get("text", ""))
+        elif kind == "HEADER" and component.get("format", "TEXT") == "TEXT":
+            value["message_template_title"] = str(component.get("text", ""))
+        elif kind == "FOOTER":
+            value["message_template_footer"] = str(component.get("text", ""))
+        elif kind == "BUTTONS":
+            value["message_template_buttons"] = [
+                {
+                    "message_template_button_type": str(b.get("type", "")).upper(),
+                    "message_template_button_text": str(b.get("text", "")),
+                }
+                for b in component.get("buttons", [])
+            ]
+    return value

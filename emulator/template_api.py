@@ -170,6 +170,10 @@ def finish_review(emulator: Emulator, template: Template) -> None:
         template.status = TemplateStatus.APPROVED
         template.quality = "UNKNOWN"
         _status_webhook(emulator, template, "APPROVED", "NONE")
+        if template.edits:
+            emulator.enqueue_value(
+                template.waba_id, "message_template_components_update", payloads.template_components(template)
+            )
         return
     template.status = TemplateStatus.REJECTED
     template.rejected_reason = verdict.reason
