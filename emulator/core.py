@@ -504,7 +504,11 @@ class Emulator:
             biz_opaque_callback_data=message.biz_opaque_callback_data,
             error=message.error if state == "failed" else None,
         )
-        self.enqueue(PendingUpdate(phone.account.waba_id, "messages", phone.config.id, "statuses", item))
+        # Status webhooks now carry the recipient's `contacts` entry (BSUID rollout, 2026 samples).
+        contact = payloads.contact(message.to, self.customer(message.to).name)
+        self.enqueue(
+            PendingUpdate(phone.account.waba_id, "messages", phone.config.id, "statuses", item, contact)
+        )
 
     def _hand_to_customer(self, message: OutboundMessage, customer: Customer) -> None:
         if "received" in message.statuses:

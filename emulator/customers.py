@@ -34,7 +34,8 @@ def customer_sends(
     if kind not in ("system", "identity_change", "reaction", "revoke", "edit"):
         customer.last_inbound[phone_number_id] = now
     emulator.inbound[wamid] = (phone_number_id, wa_id, now)
-    contact = None if item["type"] == "system" else payloads.contact(wa_id, customer.name)
+    # A number change arrives without `contacts` (the old identity is gone); identity changes keep them.
+    contact = None if kind == "system" else payloads.contact(wa_id, customer.name)
     emulator.enqueue(
         PendingUpdate(phone.account.waba_id, "messages", phone_number_id, "messages", item, contact)
     )

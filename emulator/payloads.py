@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from emulator.errors import webhook_error
@@ -33,7 +34,13 @@ def messages_value(
 
 
 def contact(wa_id: str, name: str) -> dict[str, Any]:
-    return {"profile": {"name": name}, "wa_id": wa_id}
+    """The 2026 shape carries a business-scoped user id (BSUID) next to `wa_id`; pywa 4.x requires it."""
+    return {"profile": {"name": name}, "wa_id": wa_id, "user_id": bsuid(wa_id)}
+
+
+def bsuid(wa_id: str) -> str:
+    digest = int.from_bytes(hashlib.sha256(wa_id.encode()).digest()[:8], "big")
+    return f"US.{digest:020d}"
 
 
 def pricing(category: str, free_customer_service: bool) -> dict[str, Any]:

@@ -207,6 +207,8 @@ def listing(emulator: Emulator, waba_id: str, query: dict[str, str], base_url: s
     start = _decode_cursor(after) if after else 0
     page = matching[start : start + limit]
     result: dict[str, Any] = {"data": [t.to_graph(fields) for t in page]}
+    if query.get("summary"):
+        result["summary"] = _summary(emulator, waba_id, len(matching), query["summary"])
     if page:
         result["paging"] = {
             "cursors": {"before": _encode_cursor(start), "after": _encode_cursor(start + len(page) - 1 + 1)}
@@ -216,6 +218,30 @@ def listing(emulator: Emulator, waba_id: str, query: dict[str, str], base_url: s
             encoded = "&".join(f"{k}={v}" for k, v in next_query.items())
             result["paging"]["next"] = f"{base_url}/{waba_id}/message_templates?{encoded}"
     return result
+
+
+def _summary(emulator: Emulator, waba_id: str, total: int, wanted: str) -> dict[str, Any]:
+    """Graph's `summary=` aggregate fields for the template edge."""
+    live = sum(
+        1
+        for t in emulator.templates.values()
+        if t.waba_id == waba_id and t.status is not TemplateStatus.DELETED
+    )
+    names = {t.name for t in emulator.templates.values() if t.waba_id == waba_id}
+    languages = {t.language for t in emulator.templates.values() if t.waba_id == waba_id}
+    complete = all(
+        any(t.name == n and t.language == lang for t in emulator.templates.values())
+        for n in names
+        for lang in languages
+    )
+    available: dict[str, Any] = {
+        "total_count": total,
+        "message_template_count": live,
+        "message_template_limit": emulator.accounts[waba_id].template_limit,
+        "are_translations_complete": complete,
+    }
+    keys = {k.strip() for k in wanted.split(",")}
+    return {k: v for k, v in available.items() if k in keys or wanted == "true"}
 
 
 def _encode_cursor(index: int) -> str:

@@ -58,7 +58,7 @@ class Template:
             "language": self.language,
             "status": str(self.status),
             "category": str(self.category),
-            "quality_score": {"score": self.quality},
+            "quality_score": {"score": self.quality, "date": int(self.created_at)},
             "id": self.id,
         }
         if self.status is TemplateStatus.REJECTED:
@@ -218,7 +218,7 @@ def expected_parameters(template: Template) -> dict[str, list[str]]:
 def sent_parameters(components: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     sent: dict[str, list[dict[str, Any]]] = {}
     for component in components:
-        kind = component.get("type")
+        kind = str(component.get("type", "")).lower()
         key = f"button:{component.get('index')}" if kind == "button" else str(kind)
         sent[key] = list(component.get("parameters", []))
     return sent

@@ -212,12 +212,12 @@ def validate_contacts(contacts: Any) -> None:
         if birthday is not None and not _DATE.match(birthday):
             raise invalid_value(f"Param {name}.birthday must be YYYY-MM-DD.")
         for list_key, allowed in _CONTACT_LISTS.items():
-            items = contact.get(list_key, [])
+            items = contact.get(list_key) or []  # Graph treats null like an absent field
             if not isinstance(items, list):
                 raise invalid_parameter(f"Param {name}.{list_key} must be an array.")
             for item_index, item in enumerate(items):
                 check_keys(as_object(item, f"{name}.{list_key}"), allowed, f"{name}.{list_key}[{item_index}]")
-        if "org" in contact:
+        if contact.get("org") is not None:
             check_keys(
                 as_object(contact["org"], f"{name}.org"), {"company", "department", "title"}, f"{name}.org"
             )
@@ -247,9 +247,10 @@ def validate_template_send(obj: dict[str, Any]) -> None:
         check_keys(
             comp, {"type", "sub_type", "index", "parameters", "cards"}, f"template.components[{index}]"
         )
-        if comp.get("type") not in ("header", "body", "button", "carousel", "limited_time_offer"):
+        kind = str(comp.get("type", "")).lower()  # Meta accepts BODY as well as body (pywa sends upper case)
+        if kind not in ("header", "body", "button", "carousel", "limited_time_offer"):
             raise invalid_parameter(f"Param template.components[{index}].type is invalid.")
-        if comp["type"] == "button":
+        if kind == "button":
             if comp.get("sub_type") not in _BUTTON_SUB_TYPES:
                 raise invalid_parameter(f"Param template.components[{index}].sub_type is invalid.")
             if "index" not in comp:
