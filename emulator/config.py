@@ -92,6 +92,10 @@ class BehaviourConfig:
     seed: int = 0
     delivered_after: float = 1.0
     read_after: float = 3.0
+    # Meta skips `delivered` when a message is read at once; this is how often the emulator does.
+    skip_delivered_probability: float = 0.0
+    # Meta puts a number in maintenance (131057) for up to a minute while raising its throughput.
+    throughput_upgrade_seconds: float = 0.0
     template_review_after: float = 5.0
     webhook_batch_max: int = 50
     webhook_timeout: float = 5.0

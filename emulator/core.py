@@ -44,6 +44,7 @@ class PhoneState:
     bucket: TokenBucket
     throughput: Throughput
     quality: Quality
+    maintenance_until: float = 0.0
 
 
 @dataclass
@@ -271,6 +272,12 @@ class Emulator:
         if not isinstance(body, dict):
             raise invalid_parameter("The request body must be a JSON object.")
         now = self.clock.now()
+        if now < phone.maintenance_until:
+            raise GraphError(
+                131057,
+                "Business account is in maintenance mode while its throughput is upgraded.",
+                http_status=500,
+            )
         if not phone.bucket.take(now):
             raise GraphError(
                 130429,
@@ -483,7 +490,9 @@ class Emulator:
             # Meta sends only `sent` for reactions; the customer still sees them.
             self.schedule(0.0, lambda: self._hand_to_customer(message, customer))
             return
-        self.schedule(self.behaviour.delivered_after, lambda: self._emit_status(message, "delivered"))
+        skip = customer.auto_read and self.random.random() < self.behaviour.skip_delivered_probability
+        if not skip:
+            self.schedule(self.behaviour.delivered_after, lambda: self._emit_status(message, "delivered"))
         if customer.auto_read:
             self.schedule(self.behaviour.read_after, lambda: self._emit_status(message, "read"))
 

@@ -112,7 +112,12 @@ def set_phone(emulator: Emulator, phone_number_id: str, changes: dict[str, Any])
         rate = float(level.messages_per_second)
         phone.bucket.capacity = phone.bucket.rate = rate
         if level is Throughput.HIGH:
-            _quality_update(emulator, phone_number_id, "THROUGHPUT_UPGRADE", now)
+            # The number answers 131057 during the upgrade; the webhook announces its end.
+            upgrade = emulator.behaviour.throughput_upgrade_seconds
+            phone.maintenance_until = emulator.clock.now() + upgrade
+            emulator.schedule(
+                upgrade, lambda: _quality_update(emulator, phone_number_id, "THROUGHPUT_UPGRADE", now)
+            )
     if "quality" in changes:
         phone.quality = Quality.parse(str(changes["quality"]))
     if "messaging_tier" in changes:

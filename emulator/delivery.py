@@ -22,20 +22,24 @@ IDLE_TICK = 0.05  # wall seconds between looks at the schedule when nothing woke
 MIN_TICK = 0.01  # never spin: updates due together in this span share POSTs, as Meta's batching does
 
 
-def _group_key(update: PendingUpdate) -> tuple[str, str, str | None, str | None]:
-    return (update.waba_id, update.field, update.phone_number_id, update.key)
+GroupKey = tuple[str, str, str | None, str | None, bool]
+
+
+def _group_key(update: PendingUpdate) -> GroupKey:
+    # Updates without a contact (number changes) never share a POST with ones that have contacts.
+    return (update.waba_id, update.field, update.phone_number_id, update.key, update.contact is None)
 
 
 def build_deliveries(emulator: Emulator) -> list[Delivery]:
     """Turn queued updates into signed POST bodies; several updates of one number share a POST."""
     with emulator.lock:
         updates, emulator.outbox = emulator.outbox, []
-        groups: OrderedDict[tuple[str, str, str | None, str | None], list[PendingUpdate]] = OrderedDict()
+        groups: OrderedDict[GroupKey, list[PendingUpdate]] = OrderedDict()
         for update in updates:
             groups.setdefault(_group_key(update), []).append(update)
         created: list[Delivery] = []
         batch = max(1, emulator.behaviour.webhook_batch_max)
-        for (waba_id, field, phone_id, key), items in groups.items():
+        for (waba_id, field, phone_id, key, _), items in groups.items():
             if key is None:
                 for update in items:
                     body = payloads.envelope(waba_id, field, update.item, time=int(emulator.clock.now()))

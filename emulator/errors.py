@@ -38,6 +38,7 @@ ERROR_TABLE: dict[int, tuple[str, int]] = {
     131052: ("Media download error", 400),
     131053: ("Media upload error", 400),
     131056: ("(Business Account, Consumer Account) pair rate limit hit", 400),
+    131057: ("Account in maintenance mode", 500),
     131064: ("Message failed to reach messaging limit", 400),
     132000: ("Number of parameters does not match the expected number of params", 400),
     132001: ("Template name does not exist in the translation", 404),
