@@ -61,10 +61,11 @@ def build_deliveries(emulator: Emulator) -> list[Delivery]:
 def _messages_body(
     emulator: Emulator, waba_id: str, field: str, phone_id: str | None, key: str, chunk: list[PendingUpdate]
 ) -> dict[str, Any]:
-    contacts: list[dict[str, Any]] = []
+    by_wa_id: dict[str, dict[str, Any]] = {}
     for update in chunk:
-        if update.contact is not None and update.contact not in contacts:
-            contacts.append(update.contact)
+        if update.contact is not None:
+            by_wa_id.setdefault(update.contact["wa_id"], update.contact)
+    contacts = list(by_wa_id.values())
     meta = emulator.phone_metadata(phone_id) if phone_id else {}
     value = payloads.messages_value(meta, key, [u.item for u in chunk], contacts)
     return payloads.envelope(waba_id, field, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ def contact(wa_id: str, name: str) -> dict[str, Any]:
     return {"profile": {"name": name}, "wa_id": wa_id, "user_id": bsuid(wa_id)}
 
 
+@functools.lru_cache(maxsize=65536)
 def bsuid(wa_id: str) -> str:
     digest = int.from_bytes(hashlib.sha256(wa_id.encode()).digest()[:8], "big")
     return f"US.{digest:020d}"

@@ -17,9 +17,8 @@ from emulator.testing import EmulatorServer, WebhookReceiver
 from emulator.tests.conftest import CUSTOMER, PHONE, WABA, approved_template, send
 from emulator.validation import validate_template_send
 
-SAMPLES = Path("/work/shared/cloudapi/samples")
-if not SAMPLES.exists():  # the repository copy, when the shared folder is not mounted
-    SAMPLES = Path(__file__).parent / "samples"
+# Verbatim copies of shared/cloudapi/samples (provenance in samples/SOURCES.md).
+SAMPLES = Path(__file__).parent / "samples"
 ALL = sorted(p for p in SAMPLES.glob("*.json"))
 WEBHOOKS = [
     p
