@@ -50,12 +50,25 @@ class RawHTTPClient:
 
     async def _exchange(self, key: tuple[str, int], payload: bytes) -> RawResponse:
         idle = self._idle.setdefault(key, [])
-        reader, writer = idle.pop() if idle else await asyncio.open_connection(*key)
+        while idle:
+            reader, writer = idle.pop()
+            try:
+                return await self._round_trip(key, reader, writer, payload)
+            except (OSError, asyncio.IncompleteReadError):
+                continue  # the server closed this kept-alive connection meanwhile; try a fresh one
+        reader, writer = await asyncio.open_connection(*key)
+        return await self._round_trip(key, reader, writer, payload)
+
+    async def _round_trip(
+        self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
+    ) -> RawResponse:
+        idle = self._idle.setdefault(key, [])
         try:
             writer.write(payload)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
-            length, close = 0, False
+            # HTTP/1.0 answers close the connection unless they say keep-alive.
+            length, close = 0, head.startswith(b"HTTP/1.0") and b"keep-alive" not in head.lower()
             for line in head.split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 name = name.strip().lower()
