@@ -229,8 +229,6 @@ def check_send_parameters(template: Template, components: list[dict[str, Any]]) 
     sent = sent_parameters(components)
     for key, names in expected.items():
         given = sent.get(key, [])
-        if key.startswith("button:") and key not in sent:
-            continue  # static suffix-less buttons may be omitted; Meta only checks what is sent
         if len(given) != len(names):
             return GraphError(
                 132000,

@@ -251,7 +251,7 @@ def validate_template_send(obj: dict[str, Any]) -> None:
         if kind not in ("header", "body", "button", "carousel", "limited_time_offer"):
             raise invalid_parameter(f"Param template.components[{index}].type is invalid.")
         if kind == "button":
-            if comp.get("sub_type") not in _BUTTON_SUB_TYPES:
+            if str(comp.get("sub_type", "")).lower() not in _BUTTON_SUB_TYPES:
                 raise invalid_parameter(f"Param template.components[{index}].sub_type is invalid.")
             if "index" not in comp:
                 raise missing_parameter(f"template.components[{index}].index")

@@ -201,3 +201,21 @@ def test_end_to_end_over_loopback(live_emulator: str, capsys: pytest.CaptureFixt
     state = json.loads(capsys.readouterr().out)
     assert state["counts"]["messages"] == 1
     assert state["accounts"][0]["verification"]["ok"] is True
+
+
+def test_timeout_fault_is_ambiguous_like_meta(live_emulator: str) -> None:
+    httpx.post(
+        f"{live_emulator}/_emulator/faults",
+        json={"endpoint": "messages", "kind": "timeout", "delay": 0.5, "count": 1},
+    )
+    message = {"messaging_product": "whatsapp", "to": "16505551234", "type": "text", "text": {"body": "x"}}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{live_emulator}/v23.0/300000000000011/messages",
+            json=message,
+            timeout=0.2,
+            headers={"authorization": "Bearer CLI-TOKEN"},
+        )
+    time.sleep(0.6)
+    # The client gave up, yet the message was accepted: retries must be idempotent on the caller's side.
+    assert httpx.get(f"{live_emulator}/_emulator/state").json()["counts"]["messages"] == 1

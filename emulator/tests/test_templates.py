@@ -268,6 +268,34 @@ def test_named_parameters(server: EmulatorServer, graph: httpx.Client) -> None:
     assert error_code(send(graph, "template", bad)) == 132000
 
 
+def test_url_button_variable_must_be_filled(server: EmulatorServer, graph: httpx.Client) -> None:
+    approved_template(
+        server,
+        graph,
+        name="track",
+        components=[
+            {"type": "BODY", "text": "Hello {{1}}, track your parcel with the button below."},
+            {
+                "type": "BUTTONS",
+                "buttons": [
+                    {"type": "URL", "text": "Track", "url": "https://x.test/t/{{1}}"},
+                    {"type": "QUICK_REPLY", "text": "Stop"},
+                ],
+            },
+        ],
+    )
+    body = {"type": "body", "parameters": [{"type": "text", "text": "Ann"}]}
+    button = {
+        "type": "button",
+        "sub_type": "url",
+        "index": "0",
+        "parameters": [{"type": "text", "text": "AB12"}],
+    }
+    base = {"name": "track", "language": {"code": "en_US"}}
+    assert error_code(send(graph, "template", {**base, "components": [body]})) == 132000
+    assert send(graph, "template", {**base, "components": [body, button]}).status_code == 200
+
+
 def test_low_quality_pauses_then_disables(
     server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
 ) -> None:
