@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -108,7 +108,7 @@ class EmulatorApp:
     def _fault(self, endpoint: str, to: Any, phone_id: str | None) -> FaultRule | None:
         return self.emulator.faults.pick(endpoint, str(to) if to is not None else None, phone_id)
 
-    async def _with_fault(self, fault: FaultRule | None, handler: Any) -> Response:
+    async def _with_fault(self, fault: FaultRule | None, handler: Callable[[], Response]) -> Response:
         if fault is None:
             return self._locked(handler)
         if fault.kind is FaultKind.HTTP_500:
@@ -125,10 +125,10 @@ class EmulatorApp:
         response = self._locked(handler)
         return Response(200, response.body[: max(1, len(response.body) // 2)], response.headers)
 
-    def _locked(self, handler: Any) -> Response:
+    def _locked(self, handler: Callable[[], Response]) -> Response:
         with self.emulator.lock:
             try:
-                result: Response = handler()
+                result = handler()
             except GraphError as error:
                 return graph_error(error)
             return result
@@ -255,7 +255,3 @@ def _version_prefix(path: str) -> str:
 
 def _query_token(token: str | None) -> str | None:
     return f"Bearer {token}" if token else None
-
-
-def dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()

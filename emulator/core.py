@@ -178,7 +178,7 @@ class Emulator:
         self.pending_deliveries: dict[int, Delivery] = {}
         self.verified: dict[str, dict[str, Any]] = {}
         self._seq = itertools.count()
-        self._delivery_ids = itertools.count(1)
+        self.delivery_ids = itertools.count(1)
         self._id_counter = itertools.count(1)
         self._wamid_prefix = secrets.token_hex(4).upper()
         self.wake: Callable[[], None] = lambda: None

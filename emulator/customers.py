@@ -105,7 +105,6 @@ def set_phone(emulator: Emulator, phone_number_id: str, changes: dict[str, Any])
     """Throughput/quality/tier changes, each with the `phone_number_quality_update` Meta would send."""
     phone = emulator.phones[phone_number_id]
     account = phone.account
-    now = int(emulator.clock.now())
     if "throughput" in changes:
         level = Throughput.parse(str(changes["throughput"]))
         phone.throughput = level
@@ -116,7 +115,7 @@ def set_phone(emulator: Emulator, phone_number_id: str, changes: dict[str, Any])
             upgrade = emulator.behaviour.throughput_upgrade_seconds
             phone.maintenance_until = emulator.clock.now() + upgrade
             emulator.schedule(
-                upgrade, lambda: _quality_update(emulator, phone_number_id, "THROUGHPUT_UPGRADE", now)
+                upgrade, lambda: _quality_update(emulator, phone_number_id, "THROUGHPUT_UPGRADE")
             )
     if "quality" in changes:
         phone.quality = Quality.parse(str(changes["quality"]))
@@ -126,7 +125,7 @@ def set_phone(emulator: Emulator, phone_number_id: str, changes: dict[str, Any])
             raise ValueError(f"unknown tier {tier}")
         old = emulator.tiers.get(account.portfolio_id)
         emulator.tiers[account.portfolio_id] = tier
-        _quality_update(emulator, phone_number_id, "UPGRADE", now, old_limit=old)
+        _quality_update(emulator, phone_number_id, "UPGRADE", old_limit=old)
     return {
         "id": phone_number_id,
         "throughput": str(phone.throughput),
@@ -136,7 +135,7 @@ def set_phone(emulator: Emulator, phone_number_id: str, changes: dict[str, Any])
 
 
 def _quality_update(
-    emulator: Emulator, phone_number_id: str, event: str, now: int, old_limit: str | None = None
+    emulator: Emulator, phone_number_id: str, event: str, old_limit: str | None = None
 ) -> None:
     phone = emulator.phones[phone_number_id]
     value: dict[str, Any] = {
@@ -147,7 +146,6 @@ def _quality_update(
     if old_limit is not None:
         value["old_limit"] = old_limit
     emulator.enqueue(PendingUpdate(phone.account.waba_id, "phone_number_quality_update", None, None, value))
-    _ = now
 
 
 ACCOUNT_EVENTS: dict[str, dict[str, Any]] = {

@@ -91,7 +91,7 @@ def _new_deliveries(emulator: Emulator, waba_id: str, body: dict[str, Any], coun
     made = []
     for copy in range(copies):
         delivery = Delivery(
-            id=next(emulator._delivery_ids),
+            id=next(emulator.delivery_ids),
             waba_id=waba_id,
             url=account.callback_url,
             body=raw,
