@@ -118,6 +118,7 @@ class Delivery:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     state: str = "pending"
     duplicate: bool = False
+    schema_errors: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -130,6 +131,7 @@ class Delivery:
             "next_attempt_at": self.next_attempt_at,
             "attempts": self.attempts,
             "duplicate": self.duplicate,
+            "schema_errors": self.schema_errors,
             "body": json.loads(self.body),
         }
 

@@ -15,6 +15,7 @@ from emulator import payloads
 from emulator.core import REDELIVERY_DELAYS, Delivery, Emulator, PendingUpdate
 from emulator.faults import FaultKind
 from emulator.rawhttp import RawHTTPClient, RawHTTPError
+from emulator.schema import webhook_errors
 from emulator.signing import signature
 
 HISTORY_LIMIT = 50_000
@@ -85,6 +86,8 @@ def _new_deliveries(emulator: Emulator, waba_id: str, body: dict[str, Any], coun
         secret = "not-the-app-secret-" + secrets.token_hex(4)
     elif fault is not None and fault.kind is FaultKind.SLOW:
         delay = fault.delay
+    # Off by default (it costs CPU per POST); tests and `emit` users can turn it on to catch bad shapes.
+    problems = webhook_errors(body) if emulator.behaviour.validate_outgoing_webhooks else []
     raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     now = emulator.clock.now()
     copies = 2 if fault is not None and fault.kind is FaultKind.DUPLICATE else 1
@@ -100,6 +103,7 @@ def _new_deliveries(emulator: Emulator, waba_id: str, body: dict[str, Any], coun
             created_at=now,
             next_attempt_at=now + delay,
             duplicate=copy > 0,
+            schema_errors=problems,
         )
         _remember(emulator, delivery)
         made.append(delivery)

@@ -155,6 +155,17 @@ def test_emit_escape_hatch_sends_any_field(server: EmulatorServer, receiver: Web
     assert change["field"] == "business_capability_update"
 
 
+def test_outgoing_schema_validation_flags_bad_emitted_shapes() -> None:
+    config = default_config().with_behaviour(time_scale=0.0, validate_outgoing_webhooks=True)
+    with EmulatorServer(config, receiver=WebhookReceiver(app_secret=DEFAULT_APP_SECRET)) as server:
+        server.control.text(CUSTOMER, "hi")
+        server.control.emit("message_template_status_update", {"event": "APPROVED"})
+        server.settle()
+        good, bad = server.control.deliveries()
+        assert good["schema_errors"] == []
+        assert "$.entry[0].changes[0].value: missing message_template_id" in bad["schema_errors"]
+
+
 def test_skip_delivered_and_throughput_upgrade_maintenance() -> None:
     config = default_config().with_behaviour(
         time_scale=0.0, skip_delivered_probability=1.0, throughput_upgrade_seconds=60.0
