@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from emulator.app import EmulatorApp
@@ -24,6 +25,12 @@ def serve(host: str, port: int, config_path: Path | None, workers: int = 1, log_
 
     if config_path is not None:
         os.environ[CONFIG_ENV] = str(config_path.resolve())
+    if workers > 1:
+        print(
+            f"warning: {workers} workers are {workers} independent emulators (state is not shared); "
+            "use 1 worker for windows, templates, media and scripted customers",
+            file=sys.stderr,
+        )
     server = Granian(
         "emulator.server:create_app",
         address=host,
