@@ -151,6 +151,16 @@ class EmulatorApp:
                 return Response.json(
                     template_api.unpause(emulator, template_api.template_for(emulator, object_id, wabas))
                 )
+            if edge == "phone_numbers" and request.method == "GET":
+                account = emulator.account_for(object_id, wabas)
+                return Response.json({"data": [_phone_view(emulator, p.id) for p in account.phone_numbers]})
+            if edge == "subscribed_apps":
+                emulator.account_for(object_id, wabas)
+                if request.method == "GET":
+                    return Response.json(
+                        {"data": [{"whatsapp_business_api_data": {"id": "1", "name": "Emulator"}}]}
+                    )
+                return Response.json({"success": True})
             raise unknown_object(object_id)
         if len(segments) == 1:
             return self._object(request, segments[0], wabas)

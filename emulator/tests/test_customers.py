@@ -148,6 +148,14 @@ def test_inspection_views(server: EmulatorServer, graph: httpx.Client) -> None:
     assert unknown.status_code == 404
 
 
+def test_waba_edges(graph: httpx.Client) -> None:
+    numbers = graph.get(f"/{WABA}/phone_numbers").json()["data"]
+    assert [(n["id"], n["display_phone_number"]) for n in numbers] == [(PHONE, "15550783881")]
+    assert graph.post(f"/{WABA}/subscribed_apps").json() == {"success": True}
+    assert graph.get(f"/{WABA}/subscribed_apps").json()["data"]
+    assert graph.get("/999/phone_numbers").json()["error"]["code"] == 100
+
+
 def test_emit_escape_hatch_sends_any_field(server: EmulatorServer, receiver: WebhookReceiver) -> None:
     server.control.emit("business_capability_update", {"max_daily_conversations_per_business": 1000})
     server.settle()
