@@ -31,7 +31,13 @@ from emulator.faults import FaultEngine
 from emulator.limits import TokenBucket
 from emulator.media import INBOUND_TTL, UPLOAD_TTL, URL_TTL, MediaItem, Upload, check_upload, sha256_b64
 from emulator.templates import Template, TemplateStatus, check_send_parameters
-from emulator.validation import normalize_phone, template_parameter_issue, validate_envelope, validate_payload
+from emulator.validation import (
+    INBOUND_ONLY_TYPES,
+    normalize_phone,
+    template_parameter_issue,
+    validate_envelope,
+    validate_payload,
+)
 
 DAY = 24 * 3600.0
 WINDOW = DAY
@@ -407,6 +413,10 @@ class Emulator:
         now: float,
     ) -> tuple[int, str] | None:
         """The asynchronous error Meta would report in a `failed` status, or None to deliver."""
+        if message.type in INBOUND_ONLY_TYPES:
+            return (131051, f"Message type {message.type} is not supported for sending.")
+        if message.type in INBOUND_ONLY_TYPES:
+            return (131051, f"Message type {message.type} is not supported for sending.")
         if not customer.on_whatsapp or phone.config.id in customer.blocked:
             return (131026, "Message Undeliverable.")
         if message.type == "reaction" and message.payload["message_id"] not in self._thread_ids(

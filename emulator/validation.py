@@ -23,6 +23,10 @@ MESSAGE_TYPES = frozenset(
     }
 )
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+# Types that exist only in the inbound direction: Graph accepts them, then the send fails with 131051.
+INBOUND_ONLY_TYPES = frozenset(
+    {"order", "system", "unsupported", "button", "revoke", "edit", "request_welcome"}
+)
 ENVELOPE_KEYS = frozenset(
     {
         "messaging_product",
@@ -36,6 +40,7 @@ ENVELOPE_KEYS = frozenset(
         "typing_indicator",
         "recipient",
         *MESSAGE_TYPES,
+        *INBOUND_ONLY_TYPES,
     }
 )
 _PHONE_PUNCTUATION = re.compile(r"[\s()+\-.]")
@@ -102,7 +107,7 @@ def validate_envelope(body: dict[str, Any]) -> str:
     if "to" not in body and "recipient" not in body:
         raise missing_parameter("to")
     message_type = body.get("type", "text")
-    if message_type not in MESSAGE_TYPES:
+    if not isinstance(message_type, str) or message_type not in MESSAGE_TYPES | INBOUND_ONLY_TYPES:
         raise invalid_parameter(f"Param type must be one of {{{', '.join(sorted(MESSAGE_TYPES))}}}.")
     if message_type not in body:
         raise missing_parameter(message_type)
@@ -119,6 +124,8 @@ def validate_envelope(body: dict[str, Any]) -> str:
 
 
 def validate_payload(message_type: str, payload: Any) -> None:
+    if message_type in INBOUND_ONLY_TYPES:
+        return  # fails asynchronously with 131051 whatever it contains
     if message_type == "contacts":
         validate_contacts(payload)
         return

@@ -79,7 +79,8 @@ def test_mutated_valid_messages(message_type: str, path: list[int], replacement:
         kind, payload = "interactive", INTERACTIVE_VARIANTS[message_type.split("_", 1)[1]]
     else:
         payload = VALID[message_type]
-    body = {"messaging_product": "whatsapp", "to": to, "type": kind, kind: mutate(payload, path, replacement)}
+    body = {"messaging_product": "whatsapp", "to": to, "type": kind, kind: payload}
+    body = mutate(body, path, replacement)  # anywhere: envelope fields as well as the payload
     SERVER.emulator.advance(10)  # keep throughput and pair buckets out of the way
     with SERVER.graph_client() as graph:
         check_shape(graph.post(f"/{PHONE}/messages", json=body))

@@ -305,6 +305,20 @@ def test_pair_rate_limit_allows_a_burst_of_45_then_131056(
     assert error_code(send(graph, "text", {"body": "again"})) == 131056
 
 
+def test_inbound_only_types_fail_asynchronously_with_131051(
+    server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    open_window(server)
+    wamid = send(graph, "order", {"catalog_id": "1", "product_items": []}).json()["messages"][0]["id"]
+    server.settle()
+    assert status_items(receiver, wamid)[0]["errors"][0]["code"] == 131051
+    assert error_code(send(graph, "poll", {"question": "?"})) == 100
+    weird = graph.post(
+        f"/{PHONE}/messages", json={"messaging_product": "whatsapp", "to": CUSTOMER, "type": ["x"]}
+    )
+    assert error_code(weird) == 100
+
+
 def test_unknown_media_id_fails_asynchronously_with_131053(
     server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
 ) -> None:
