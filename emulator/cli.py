@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--url", default="http://127.0.0.1:8765")
     inspect.add_argument("--state", dest="delivery_state", help="deliveries: pending/delivered/dropped")
     inspect.add_argument("--limit", type=int, default=50)
+    scenario = commands.add_parser(
+        "scenario", help="run a scenario file (JSON or TOML) on a running emulator"
+    )
+    scenario.add_argument("file", type=Path)
+    scenario.add_argument("--url", default="http://127.0.0.1:8765")
     check = commands.add_parser("check-config", help="validate a config file and print the accounts")
     check.add_argument("config", type=Path)
     return parser
@@ -51,6 +57,22 @@ def _inspect(args: argparse.Namespace) -> int:
         response = httpx.get(args.url.rstrip("/") + path, params=params, timeout=10)
     except httpx.HTTPError as error:
         print(f"cannot reach the emulator at {args.url}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False))
+    return 0 if response.status_code == 200 else 1
+
+
+def _scenario(path: Path, url: str) -> int:
+    try:
+        text = path.read_text()
+        spec = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as error:
+        print(f"cannot read scenario {path}: {error}", file=sys.stderr)
+        return 1
+    try:
+        response = httpx.post(url.rstrip("/") + "/_emulator/scenario", json=spec, timeout=30)
+    except httpx.HTTPError as error:
+        print(f"cannot reach the emulator at {url}: {error}", file=sys.stderr)
         return 1
     print(json.dumps(response.json(), indent=2, ensure_ascii=False))
     return 0 if response.status_code == 200 else 1
@@ -78,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(args_list)
     if args.command == "inspect":
         return _inspect(args)
+    if args.command == "scenario":
+        return _scenario(args.file, args.url)
     if args.command == "check-config":
         return _check_config(args.config)
     from emulator.server import serve

@@ -203,6 +203,16 @@ def test_end_to_end_over_loopback(live_emulator: str, capsys: pytest.CaptureFixt
     assert state["accounts"][0]["verification"]["ok"] is True
 
 
+def test_scenario_command(live_emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "scenario.toml"
+    path.write_text('seed = 1\ngenerate_customers = 2\n[random]\ncount = 3\nspan = 0\nkinds = ["text"]\n')
+    assert main(["scenario", str(path), "--url", live_emulator]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 3
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert main(["scenario", str(broken), "--url", live_emulator]) == 1
+
+
 def test_timeout_fault_is_ambiguous_like_meta(live_emulator: str) -> None:
     httpx.post(
         f"{live_emulator}/_emulator/faults",
