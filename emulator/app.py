@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,12 +16,30 @@ from emulator.core import Emulator
 from emulator.delivery import DeliveryPump
 from emulator.errors import GraphError, invalid_parameter, unknown_object
 from emulator.faults import FaultKind, FaultRule
-from emulator.http import Receive, Request, Response, Scope, Send, read_request, write_response
+from emulator.http import (
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    read_request,
+    request_from_rsgi,
+    rsgi_headers,
+    write_response,
+)
 from emulator.media import parse_multipart
 
 VERSION = re.compile(r"^v\d+(\.\d+)?$")
 CONTROL_PREFIX = "/_emulator/"
 DOWNLOAD_PATH = "/whatsapp_business/attachments/"
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An answer that must wait `delay` wall seconds (slow/timeout faults) before `handler` runs."""
+
+    delay: float
+    handler: Callable[[], Response]
 
 
 def graph_error(error: GraphError) -> Response:
@@ -65,6 +84,14 @@ class EmulatorApp:
         response = await self.handle(request)
         await write_response(send, response)
 
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        if scope.proto != "http":
+            return
+        if self.pump is None:
+            await self.start()
+        response = await self.handle(request_from_rsgi(scope, await protocol()))
+        protocol.response_bytes(response.status, rsgi_headers(response), response.body)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -77,21 +104,31 @@ class EmulatorApp:
                 return
 
     async def handle(self, request: Request) -> Response:
+        result = self.dispatch(request)
+        if isinstance(result, Response):
+            return result
+        if isinstance(result, Deferred):
+            await asyncio.sleep(result.delay)
+            return self.run_locked(result.handler)
+        return await control.settle_now(self)
+
+    def dispatch(self, request: Request) -> Response | Deferred | None:
+        """Answer synchronously when possible; a `Deferred` must wait first; None means "settle the pump"."""
         if request.path.startswith(CONTROL_PREFIX):
-            return await control.handle(self, request)
+            return control.dispatch(self, request)
         if request.path == DOWNLOAD_PATH:
             return self._download(request)
         segments = [s for s in request.path.split("/") if s]
         if segments and VERSION.match(segments[0]):
             segments = segments[1:]
         try:
-            return await self._graph(request, segments)
+            return self._graph(request, segments)
         except GraphError as error:
             return graph_error(error)
         except (ValueError, UnicodeDecodeError):
             return graph_error(invalid_parameter("The request body is not valid JSON."))
 
-    async def _graph(self, request: Request, segments: list[str]) -> Response:
+    def _graph(self, request: Request, segments: list[str]) -> Response | Deferred:
         emulator = self.emulator
         with emulator.lock:
             wabas = emulator.authorize(
@@ -100,17 +137,17 @@ class EmulatorApp:
         if len(segments) == 2 and segments[1] == "messages" and request.method == "POST":
             body = request.json()
             fault = self._fault("messages", body.get("to") if isinstance(body, dict) else None, segments[0])
-            return await self._with_fault(fault, lambda: self._send(segments[0], wabas, body))
+            return self._with_fault(fault, lambda: self._send(segments[0], wabas, body))
         endpoint = _endpoint_name(segments)
         fault = self._fault(endpoint, None, segments[0] if segments else None)
-        return await self._with_fault(fault, lambda: self._route(request, segments, wabas))
+        return self._with_fault(fault, lambda: self._route(request, segments, wabas))
 
     def _fault(self, endpoint: str, to: Any, phone_id: str | None) -> FaultRule | None:
         return self.emulator.faults.pick(endpoint, str(to) if to is not None else None, phone_id)
 
-    async def _with_fault(self, fault: FaultRule | None, handler: Callable[[], Response]) -> Response:
+    def _with_fault(self, fault: FaultRule | None, handler: Callable[[], Response]) -> Response | Deferred:
         if fault is None:
-            return self._locked(handler)
+            return self.run_locked(handler)
         if fault.kind is FaultKind.HTTP_500:
             return graph_error(GraphError(131000, "Something went wrong.", http_status=500))
         if fault.kind is FaultKind.HTTP_503:
@@ -120,12 +157,11 @@ class EmulatorApp:
         if fault.kind in (FaultKind.TIMEOUT, FaultKind.SLOW):
             # The request is still processed after the wait: a client that timed out cannot know
             # whether Meta sent the message, exactly as in production.
-            await asyncio.sleep(fault.delay or (30.0 if fault.kind is FaultKind.TIMEOUT else 1.0))
-            return self._locked(handler)
-        response = self._locked(handler)
+            return Deferred(fault.delay or (30.0 if fault.kind is FaultKind.TIMEOUT else 1.0), handler)
+        response = self.run_locked(handler)
         return Response(200, response.body[: max(1, len(response.body) // 2)], response.headers)
 
-    def _locked(self, handler: Callable[[], Response]) -> Response:
+    def run_locked(self, handler: Callable[[], Response]) -> Response:
         with self.emulator.lock:
             try:
                 result = handler()

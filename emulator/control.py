@@ -25,17 +25,23 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     return register
 
 
-async def handle(app: EmulatorApp, request: Request) -> Response:
+async def settle_now(app: EmulatorApp) -> Response:
+    """Deliver every webhook due now; the only control call that must wait for the pump."""
+    await app.start()
+    assert app.pump is not None
+    await app.pump.settle()
+    return Response.json({"ok": True})
+
+
+def dispatch(app: EmulatorApp, request: Request) -> Response | None:
+    """Run a control route; None asks the caller to `settle_now`."""
     for method, pattern, handler in ROUTES:
         match = pattern.match(request.path)
         if match is None or method != request.method:
             continue
+        if handler is settle:
+            return None
         try:
-            if handler is settle:
-                await app.start()
-                assert app.pump is not None
-                await app.pump.settle()
-                return Response.json({"ok": True})
             with app.emulator.lock:
                 result = handler(app, request, match.groupdict())
         except (KeyError, ValueError, TypeError) as error:
@@ -258,7 +264,7 @@ def clock_advance(app: EmulatorApp, request: Request, args: dict[str, str]) -> A
 
 @route("POST", "/settle")
 def settle(app: EmulatorApp, request: Request, args: dict[str, str]) -> Any:
-    return {"ok": True}  # handled specially in `handle`: it awaits the delivery pump
+    return {"ok": True}  # never called: `dispatch` turns this route into `settle_now`, which awaits the pump
 
 
 @route("POST", "/scenario")

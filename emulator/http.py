@@ -80,3 +80,22 @@ async def write_response(send: Send, response: Response) -> None:
     headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
+
+
+# RSGI (granian's native interface): the same Request/Response, with less per-request overhead than ASGI.
+def request_from_rsgi(scope: Any, body: bytes) -> Request:
+    headers = {key.lower(): value for key, value in scope.headers.items()}
+    query = dict(parse_qsl(scope.query_string, keep_blank_values=True))
+    host = scope.authority or headers.get("host", "localhost")
+    return Request(
+        method=scope.method,
+        path=scope.path,
+        query=query,
+        headers=headers,
+        body=body,
+        base_url=f"{scope.scheme}://{host}",
+    )
+
+
+def rsgi_headers(response: Response) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers]

@@ -134,7 +134,8 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def live_emulator(tmp_path: Path) -> Iterator[str]:
+def live_emulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    workers = getattr(request, "param", 1)
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     config = tmp_path / "emulator.toml"
@@ -142,7 +143,17 @@ def live_emulator(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(  # noqa: S603 - this checkout's emulator on loopback
-        [sys.executable, "-m", "emulator", "--port", str(port), "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "--port",
+            str(port),
+            "--config",
+            str(config),
+            "--workers",
+            str(workers),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -165,6 +176,7 @@ def live_emulator(tmp_path: Path) -> Iterator[str]:
         receiver.server_close()
 
 
+@pytest.mark.parametrize("live_emulator", [1, 2], ids=["1-worker", "2-workers"], indirect=True)
 def test_end_to_end_over_loopback(live_emulator: str, capsys: pytest.CaptureFixture[str]) -> None:
     Receiver.bodies.clear()
     headers = {"authorization": "Bearer CLI-TOKEN"}
@@ -201,6 +213,10 @@ def test_end_to_end_over_loopback(live_emulator: str, capsys: pytest.CaptureFixt
     state = json.loads(capsys.readouterr().out)
     assert state["counts"]["messages"] == 1
     assert state["accounts"][0]["verification"]["ok"] is True
+    # Whichever worker answers, it sees the same state (with 2 workers a single owner holds it).
+    for _ in range(10):
+        counts = httpx.get(f"{live_emulator}/_emulator/state").json()["counts"]
+        assert (counts["messages"], counts["inbound"]) == (1, 1)
 
 
 def test_scenario_command(live_emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
