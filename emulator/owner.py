@@ -13,6 +13,7 @@ the socket lives in a private 0700 directory created by the parent process.
 from __future__ import annotations
 
 import asyncio
+import logging
 import marshal
 import os
 import struct
@@ -35,6 +36,10 @@ from emulator.http import (
 )
 
 HEADER = struct.Struct("!I")
+logger = logging.getLogger("emulator.owner")
+INTERNAL_ERROR = Response.json(
+    {"error": {"message": "(#131000) Something went wrong", "type": "OAuthException", "code": 131000}}, 500
+)
 POOL_SIZE = 64
 
 
@@ -68,7 +73,11 @@ class OwnerProtocol(asyncio.Protocol):
                 return
             fields = marshal.loads(bytes(self.buffer[HEADER.size : end]))  # noqa: S302 - trusted local peer
             del self.buffer[:end]
-            self._answer(fields)
+            try:
+                self._answer(fields)
+            except Exception:  # a bug must not take the worker's connection down with it
+                logger.exception("emulator request failed")
+                self._reply(INTERNAL_ERROR)
 
     def _answer(self, fields: Any) -> None:
         method, path, query, headers, body, base_url = fields
@@ -80,7 +89,14 @@ class OwnerProtocol(asyncio.Protocol):
             self._reply(result)
         else:
             task = asyncio.ensure_future(self.app.handle(request) if result is None else self._later(result))
-            task.add_done_callback(lambda done: self._reply(done.result()))
+            task.add_done_callback(self._reply_when_done)
+
+    def _reply_when_done(self, done: asyncio.Future[Response]) -> None:
+        if done.exception() is not None:
+            logger.error("emulator request failed", exc_info=done.exception())
+            self._reply(INTERNAL_ERROR)
+        else:
+            self._reply(done.result())
 
     async def _later(self, deferred: Deferred) -> Response:
         await asyncio.sleep(deferred.delay)
@@ -160,6 +176,11 @@ class ProxyApp:
         else:
             connection.close()
         return status, headers, body
+
+    def close(self) -> None:
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
 
     async def _connect(self) -> _OwnerConnection:
         loop = asyncio.get_running_loop()
