@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="granian workers; each holds independent state (see docs/emulator.md)",
+        help="granian workers; with more than 1, a state-owner process keeps one shared state",
     )
     serve.add_argument("--log-access", action="store_true")
     inspect = commands.add_parser("inspect", help="show a running emulator's state")
