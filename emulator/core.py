@@ -64,10 +64,15 @@ class Customer:
     received: list[dict[str, Any]] = field(default_factory=list)
     last_inbound: dict[str, float] = field(default_factory=dict)
     marketing_received: list[float] = field(default_factory=list)
+    free_entry_until: dict[str, float] = field(default_factory=dict)
 
     def window_open(self, phone_number_id: str, now: float) -> bool:
         last = self.last_inbound.get(phone_number_id)
-        return last is not None and now - last < WINDOW
+        return (last is not None and now - last < WINDOW) or self.in_free_entry_point(phone_number_id, now)
+
+    def in_free_entry_point(self, phone_number_id: str, now: float) -> bool:
+        """72-hour free entry point window opened by a click-to-WhatsApp ad (REFERENCE §5)."""
+        return now < self.free_entry_until.get(phone_number_id, 0.0)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class OutboundMessage:
     biz_opaque_callback_data: str | None
     statuses: list[str] = field(default_factory=list)
     error: tuple[int, str] | None = None
+    free_entry_point: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -391,6 +397,7 @@ class Emulator:
             category=category,
             in_window=in_window,
             biz_opaque_callback_data=body.get("biz_opaque_callback_data"),
+            free_entry_point=customer.in_free_entry_point(phone.config.id, now),
         )
         self.messages[message.wamid] = message
         message.error = self._outcome(phone, customer, message, template, now)
@@ -515,7 +522,7 @@ class Emulator:
         phone = self.phones[message.phone_number_id]
         pricing = None
         if state != "failed":
-            pricing = payloads.pricing(message.category, message.in_window)
+            pricing = payloads.pricing(message.category, message.in_window, message.free_entry_point)
         item = payloads.status(
             message.wamid,
             state,

@@ -33,6 +33,8 @@ def customer_sends(
     )
     if kind not in ("system", "identity_change", "reaction", "revoke", "edit"):
         customer.last_inbound[phone_number_id] = now
+    if kind == "referral":
+        customer.free_entry_until[phone_number_id] = now + 72 * 3600.0
     emulator.inbound[wamid] = (phone_number_id, wa_id, now)
     # A number change arrives without `contacts` (the old identity is gone); identity changes keep them.
     contact = None if kind == "system" else payloads.contact(wa_id, customer.name)

@@ -45,15 +45,16 @@ def bsuid(wa_id: str) -> str:
     return f"US.{digest:020d}"
 
 
-def pricing(category: str, free_customer_service: bool) -> dict[str, Any]:
-    """Per-message pricing (PMP, since Jul 2025): service and utility inside the window are free."""
-    free = free_customer_service and category in ("service", "utility")
-    return {
-        "billable": not free,
-        "pricing_model": "PMP",
-        "type": "free_customer_service" if free else "regular",
-        "category": category,
-    }
+def pricing(category: str, free_customer_service: bool, free_entry_point: bool = False) -> dict[str, Any]:
+    """Per-message pricing (PMP, since Jul 2025): service and utility inside the window are free, and
+    everything is free inside a 72-hour free entry point window."""
+    if free_entry_point:
+        kind = "free_entry_point"
+    elif free_customer_service and category in ("service", "utility"):
+        kind = "free_customer_service"
+    else:
+        kind = "regular"
+    return {"billable": kind == "regular", "pricing_model": "PMP", "type": kind, "category": category}
 
 
 def status(

@@ -12,7 +12,7 @@ from emulator.client import ControlError
 from emulator.config import DEFAULT_APP_SECRET, default_config
 from emulator.inbound import INBOUND_KINDS
 from emulator.testing import EmulatorServer, WebhookReceiver
-from emulator.tests.conftest import CUSTOMER, PHONE, WABA, error_code, send, statuses_for
+from emulator.tests.conftest import CUSTOMER, PHONE, WABA, error_code, send, status_items, statuses_for
 
 PARAMS: dict[str, dict[str, Any]] = {
     "button_reply": {"id": "y", "title": "Yes", "reply_to": "wamid.x"},
@@ -69,6 +69,26 @@ def test_customer_that_does_not_auto_read_reads_on_demand(
     server.settle()
     assert statuses_for(receiver, wamid) == ["sent", "delivered", "read"]
     assert receiver.payloads[-1]["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] == "Ann"
+
+
+def test_click_to_whatsapp_ad_opens_a_free_72_hour_window(
+    server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    server.control.customer_sends(CUSTOMER, "referral", body="Saw your ad")
+    server.advance(48 * 3600)  # past 24 h, inside 72 h
+    wamid = send(graph, "text", {"body": "still free"}).json()["messages"][0]["id"]
+    server.advance(5)
+    [sent] = [s for s in status_items(receiver, wamid) if s["status"] == "sent"]
+    assert sent["pricing"] == {
+        "billable": False,
+        "pricing_model": "PMP",
+        "type": "free_entry_point",
+        "category": "service",
+    }
+    server.advance(24 * 3600)
+    late = send(graph, "text", {"body": "too late"}).json()["messages"][0]["id"]
+    server.settle()
+    assert statuses_for(receiver, late) == ["failed"]
 
 
 def test_block_and_unblock(server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver) -> None:
