@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 from collections import OrderedDict
 from typing import Any
@@ -14,6 +13,7 @@ import httpx
 from emulator import payloads
 from emulator.core import REDELIVERY_DELAYS, Delivery, Emulator, PendingUpdate
 from emulator.faults import FaultKind
+from emulator.http import compact_json
 from emulator.rawhttp import RawHTTPClient, RawHTTPError
 from emulator.schema import webhook_errors
 from emulator.signing import signature
@@ -88,7 +88,7 @@ def _new_deliveries(emulator: Emulator, waba_id: str, body: dict[str, Any], coun
         delay = fault.delay
     # Off by default (it costs CPU per POST); tests and `emit` users can turn it on to catch bad shapes.
     problems = webhook_errors(body) if emulator.behaviour.validate_outgoing_webhooks else []
-    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = compact_json(body)
     now = emulator.clock.now()
     copies = 2 if fault is not None and fault.kind is FaultKind.DUPLICATE else 1
     made = []
