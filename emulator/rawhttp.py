@@ -7,6 +7,7 @@ does the same job for `http://` callbacks in a fraction of that. HTTPS callbacks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -91,10 +92,13 @@ class RawHTTPClient:
         return RawResponse(status, text_value)
 
     async def aclose(self) -> None:
-        for connections in self._idle.values():
-            for _, writer in connections:
-                writer.close()
+        writers = [writer for connections in self._idle.values() for _, writer in connections]
         self._idle.clear()
+        for writer in writers:
+            writer.close()
+        for writer in writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> str:
