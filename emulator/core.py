@@ -29,7 +29,16 @@ from emulator.config import (
 from emulator.errors import GraphError, invalid_parameter, unknown_object
 from emulator.faults import FaultEngine
 from emulator.limits import TokenBucket
-from emulator.media import INBOUND_TTL, UPLOAD_TTL, URL_TTL, MediaItem, Upload, check_upload, sha256_b64
+from emulator.media import (
+    INBOUND_TTL,
+    UPLOAD_TTL,
+    URL_TTL,
+    MediaItem,
+    Upload,
+    check_upload,
+    link_extension_fits,
+    sha256_b64,
+)
 from emulator.templates import Template, TemplateStatus, check_send_parameters
 from emulator.validation import (
     INBOUND_ONLY_TYPES,
@@ -440,6 +449,12 @@ class Emulator:
             media_id = message.payload.get("id")
             if media_id and not self._media_usable(str(media_id), phone.config.id, now):
                 return (131053, "Media upload error: the media id is unknown, deleted or expired.")
+            link = message.payload.get("link")
+            if link and not link_extension_fits(message.type, str(link)):
+                return (
+                    131053,
+                    f"Media upload error: the file at the link is not a supported {message.type}.",
+                )
         if template is None:
             return None
         return self._template_outcome(phone, customer, message, template, now)

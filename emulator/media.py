@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
+from urllib.parse import urlsplit
 
 from emulator.errors import GraphError, invalid_parameter, missing_parameter
 
@@ -34,6 +35,25 @@ MEDIA_LIMITS: dict[str, int] = {
 UPLOAD_TTL = 30 * 24 * 3600.0
 INBOUND_TTL = 7 * 24 * 3600.0
 URL_TTL = 5 * 60.0
+
+
+# What Meta finds when it fetches a link: a file whose type does not fit the message fails with 131053.
+LINK_EXTENSIONS: dict[str, frozenset[str]] = {
+    "image": frozenset({"jpg", "jpeg", "png"}),
+    "video": frozenset({"mp4", "3gp", "3gpp"}),
+    "audio": frozenset({"aac", "amr", "mp3", "m4a", "mp4", "ogg", "opus"}),
+    "sticker": frozenset({"webp"}),
+    "document": frozenset({"txt", "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx"}),
+}
+
+
+def link_extension_fits(message_type: str, link: str) -> bool:
+    """Only a recognisable extension is judged; extension-less links (CDNs, signed URLs) pass."""
+    path = urlsplit(link).path
+    name = path.rsplit("/", 1)[-1]
+    if "." not in name:
+        return True
+    return name.rsplit(".", 1)[-1].lower() in LINK_EXTENSIONS.get(message_type, frozenset())
 
 
 @dataclass

@@ -319,6 +319,17 @@ def test_inbound_only_types_fail_asynchronously_with_131051(
     assert error_code(weird) == 100
 
 
+def test_link_of_the_wrong_file_type_fails_with_131053(
+    server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
+) -> None:
+    open_window(server)
+    wrong = send(graph, "image", {"link": "https://x.test/report.pdf"}).json()["messages"][0]["id"]
+    opaque = send(graph, "image", {"link": "https://cdn.x.test/a/b?sig=1"}).json()["messages"][0]["id"]
+    server.advance(5)
+    assert status_items(receiver, wrong)[0]["errors"][0]["code"] == 131053
+    assert statuses_for(receiver, opaque) == ["sent", "delivered", "read"]
+
+
 def test_unknown_media_id_fails_asynchronously_with_131053(
     server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
 ) -> None:
