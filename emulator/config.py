@@ -96,6 +96,9 @@ class BehaviourConfig:
     skip_delivered_probability: float = 0.0
     # Meta puts a number in maintenance (131057) for up to a minute while raising its throughput.
     throughput_upgrade_seconds: float = 0.0
+    # Template pacing: after this many sends of a new marketing/utility template, hold the rest until its
+    # quality is known (0 = off).
+    pacing_after: int = 0
     template_review_after: float = 5.0
     webhook_batch_max: int = 50
     webhook_timeout: float = 5.0

@@ -410,15 +410,36 @@ class Emulator:
         )
         self.messages[message.wamid] = message
         message.error = self._outcome(phone, customer, message, template, now)
-        self._schedule_statuses(message, customer)
+        held = template is not None and message.error is None and self._paced(template)
+        if held and template is not None:
+            template.held.append(message.wamid)
+        else:
+            self._schedule_statuses(message, customer)
         response: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": str(body.get("to")), "wa_id": to}],
             "messages": [{"id": message.wamid}],
         }
         if template is not None:
-            response["messages"][0]["message_status"] = "accepted"
+            response["messages"][0]["message_status"] = "held_for_quality_assessment" if held else "accepted"
         return response
+
+    def _paced(self, template: Template) -> bool:
+        """Template pacing: a new marketing/utility template's sends beyond the first few wait for a
+        quality verdict (REFERENCE §2), answered `held_for_quality_assessment`."""
+        threshold = self.behaviour.pacing_after
+        if threshold <= 0 or template.quality != "UNKNOWN" or template.category == "AUTHENTICATION":
+            return False
+        template.paced_sends += 1
+        return template.paced_sends > threshold
+
+    def release_held(self, template: Template, error: tuple[int, str] | None) -> None:
+        """Quality came in: held messages go out, or fail (132015) if the template was paused."""
+        held, template.held = template.held, []
+        for wamid in held:
+            message = self.messages[wamid]
+            message.error = error
+            self._schedule_statuses(message, self.customer(message.to))
 
     def _outcome(
         self,

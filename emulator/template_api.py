@@ -354,6 +354,10 @@ def set_quality(emulator: Emulator, template: Template, quality: str) -> None:
     if quality not in ("GREEN", "YELLOW", "RED", "UNKNOWN"):
         raise ValueError("quality must be GREEN, YELLOW, RED or UNKNOWN")
     previous, template.quality = template.quality, quality
+    if quality in ("GREEN", "YELLOW"):
+        emulator.release_held(template, None)
+    elif quality == "RED":
+        emulator.release_held(template, (132015, "Template was paused because of low quality."))
     emulator.enqueue_value(
         template.waba_id,
         "message_template_quality_update",

@@ -49,6 +49,8 @@ class Template:
     message_send_ttl_seconds: int | None = None
     pause_count: int = 0
     edits: list[float] = field(default_factory=list)
+    paced_sends: int = 0
+    held: list[str] = field(default_factory=list)
 
     def to_graph(self, fields: set[str] | None = None) -> dict[str, Any]:
         full: dict[str, Any] = {

@@ -7,8 +7,18 @@ from typing import Any
 import httpx
 import pytest
 
+from emulator.config import DEFAULT_APP_SECRET, default_config
 from emulator.testing import EmulatorServer, WebhookReceiver
-from emulator.tests.conftest import CUSTOMER, PHONE, WABA, approved_template, error_code, send, status_items
+from emulator.tests.conftest import (
+    CUSTOMER,
+    PHONE,
+    WABA,
+    approved_template,
+    error_code,
+    send,
+    status_items,
+    statuses_for,
+)
 
 BODY = "Hello {{1}}, your order {{2}} has shipped and is on its way."
 
@@ -325,6 +335,31 @@ def test_low_quality_pauses_then_disables(
     quality = template_events(receiver, "message_template_quality_update")
     assert quality[0]["new_quality_score"] == "RED"
     assert graph.delete(f"/{WABA}/message_templates", params={"name": template["name"]}).status_code == 400
+
+
+@pytest.mark.parametrize(("quality", "outcome"), [("GREEN", "delivered"), ("RED", "failed")])
+def test_pacing_holds_sends_until_quality_is_known(quality: str, outcome: str) -> None:
+    receiver = WebhookReceiver(app_secret=DEFAULT_APP_SECRET)
+    config = default_config().with_behaviour(time_scale=0.0, pacing_after=2)
+    with EmulatorServer(config, receiver=receiver) as server, server.graph_client() as graph:
+        template = approved_template(server, graph)
+        payload = template_send(template["name"], ["Ann", "42"])
+        answers = [
+            send(graph, "template", payload, to=f"1650555000{i}").json()["messages"][0] for i in range(3)
+        ]
+        assert [a["message_status"] for a in answers] == [
+            "accepted",
+            "accepted",
+            "held_for_quality_assessment",
+        ]
+        server.advance(5)
+        assert statuses_for(receiver, answers[2]["id"]) == []
+        server.control.template_quality(template["id"], quality)
+        server.advance(5)
+        statuses = status_items(receiver, answers[2]["id"])
+        assert outcome in [s["status"] for s in statuses]
+        if outcome == "failed":
+            assert statuses[0]["errors"][0]["code"] == 132015
 
 
 def test_unpause_endpoint(server: EmulatorServer, graph: httpx.Client) -> None:
