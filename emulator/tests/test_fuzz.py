@@ -59,14 +59,14 @@ def teardown_module() -> None:
     SERVER.__exit__(None, None, None)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=JSON)
 def test_arbitrary_json_bodies(body: Any) -> None:
     with SERVER.graph_client() as graph:
         check_shape(graph.post(f"/{PHONE}/messages", json=body))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     message_type=st.sampled_from([*sorted(VALID), "interactive_list", "interactive_flow"]),
     path=st.lists(st.integers(min_value=0, max_value=20), max_size=5),
