@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 
 import httpx
 
 from emulator.config import load_config
+from emulator.scenario import load_scenario
 
 INSPECT_VIEWS = ("state", "messages", "deliveries", "templates", "faults", "customer")
 
@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         help="granian workers; with more than 1, a state-owner process keeps one shared state",
     )
     serve.add_argument("--log-access", action="store_true")
+    serve.add_argument("--scenario", type=Path, help="scenario file (JSON or TOML) to run at start-up")
     inspect = commands.add_parser("inspect", help="show a running emulator's state")
     inspect.add_argument("view", choices=INSPECT_VIEWS)
     inspect.add_argument("wa_id", nargs="?", help="customer wa_id for the 'customer' view")
@@ -64,8 +65,7 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _scenario(path: Path, url: str) -> int:
     try:
-        text = path.read_text()
-        spec = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        spec = load_scenario(path)
     except (OSError, ValueError) as error:
         print(f"cannot read scenario {path}: {error}", file=sys.stderr)
         return 1
@@ -106,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.config)
     from emulator.server import serve
 
-    serve(args.host, args.port, args.config, workers=args.workers, log_access=args.log_access)
+    serve(
+        args.host,
+        args.port,
+        args.config,
+        workers=args.workers,
+        log_access=args.log_access,
+        scenario_path=args.scenario,
+    )
     return 0
 
 

@@ -109,8 +109,10 @@ class OwnerProtocol(asyncio.Protocol):
 
 async def run_owner(socket_path: str, config_path: str | None) -> None:
     """The state owner: the real app and webhook pump, answering workers on `socket_path`."""
+    from emulator.server import with_startup_scenario  # the server module imports this one
+
     config = load_config(Path(config_path)) if config_path else default_config()
-    app = EmulatorApp(config)
+    app = with_startup_scenario(EmulatorApp(config))
     await app.start()
     loop = asyncio.get_running_loop()
     server = await loop.create_unix_server(lambda: OwnerProtocol(app), path=socket_path, backlog=1024)

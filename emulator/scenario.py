@@ -11,8 +11,11 @@ A scenario is JSON/TOML:
 
 from __future__ import annotations
 
+import json
 import random
+import tomllib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from emulator import customers
@@ -89,6 +92,14 @@ def _random_steps(spec: dict[str, Any], ids: list[str], rng: random.Random) -> l
             step.update(latitude=round(rng.uniform(-60, 60), 5), longitude=round(rng.uniform(-170, 170), 5))
         steps.append(step)
     return steps
+
+
+def load_scenario(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    spec = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    if not isinstance(spec, dict):
+        raise ValueError("a scenario must be an object")
+    return spec
 
 
 def run_scenario(emulator: Emulator, spec: dict[str, Any]) -> dict[str, Any]:

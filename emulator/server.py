@@ -16,8 +16,10 @@ from pathlib import Path
 from emulator.app import EmulatorApp
 from emulator.config import EmulatorConfig, default_config, load_config
 from emulator.owner import ProxyApp
+from emulator.scenario import load_scenario, run_scenario
 
 CONFIG_ENV = "CHATRK_EMULATOR_CONFIG"
+SCENARIO_ENV = "CHATRK_EMULATOR_SCENARIO"
 OWNER_ENV = "CHATRK_EMULATOR_OWNER_SOCKET"
 
 
@@ -27,7 +29,15 @@ def create_app() -> EmulatorApp | ProxyApp:
         return ProxyApp(owner)
     path = os.environ.get(CONFIG_ENV)
     config: EmulatorConfig = load_config(Path(path)) if path else default_config()
-    return EmulatorApp(config)
+    return with_startup_scenario(EmulatorApp(config))
+
+
+def with_startup_scenario(app: EmulatorApp) -> EmulatorApp:
+    """`serve --scenario FILE`: schedule the scenario's customers on the clock before the first request."""
+    scenario = os.environ.get(SCENARIO_ENV)
+    if scenario:
+        run_scenario(app.emulator, load_scenario(Path(scenario)))
+    return app
 
 
 def _start_owner(socket_path: Path, config_path: Path | None) -> subprocess.Popen[bytes]:
@@ -41,7 +51,14 @@ def _start_owner(socket_path: Path, config_path: Path | None) -> subprocess.Pope
     return owner
 
 
-def serve(host: str, port: int, config_path: Path | None, workers: int = 1, log_access: bool = False) -> None:
+def serve(
+    host: str,
+    port: int,
+    config_path: Path | None,
+    workers: int = 1,
+    log_access: bool = False,
+    scenario_path: Path | None = None,
+) -> None:
     """Block serving the emulator on host:port."""
     from granian import Granian
     from granian.constants import Interfaces
@@ -50,6 +67,9 @@ def serve(host: str, port: int, config_path: Path | None, workers: int = 1, log_
     if config is not None:
         load_config(config)  # fail before forking anything
         os.environ[CONFIG_ENV] = str(config)
+    if scenario_path is not None:
+        load_scenario(scenario_path)
+        os.environ[SCENARIO_ENV] = str(scenario_path.resolve())
     owner: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory(prefix="chatrk-emulator-") as private:  # 0700: only we can connect
         if workers > 1:

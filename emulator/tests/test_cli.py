@@ -142,6 +142,15 @@ def live_emulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[st
     config.write_text(TOML.format(callback=f"http://127.0.0.1:{receiver.server_port}/hook"))
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    scenario = tmp_path / "startup.json"
+    scenario.write_text(
+        json.dumps(
+            {
+                "customers": [{"wa_id": "16505550123", "name": "Startup"}],
+                "steps": [{"at": 0, "customer": 0, "kind": "text", "body": "boot"}],
+            }
+        )
+    )
     process = subprocess.Popen(  # noqa: S603 - this checkout's emulator on loopback
         [
             sys.executable,
@@ -153,6 +162,8 @@ def live_emulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[st
             str(config),
             "--workers",
             str(workers),
+            "--scenario",
+            str(scenario),
         ],
         cwd=ROOT,
         env=env,
@@ -216,7 +227,7 @@ def test_end_to_end_over_loopback(live_emulator: str, capsys: pytest.CaptureFixt
     # Whichever worker answers, it sees the same state (with 2 workers a single owner holds it).
     for _ in range(10):
         counts = httpx.get(f"{live_emulator}/_emulator/state").json()["counts"]
-        assert (counts["messages"], counts["inbound"]) == (1, 1)
+        assert (counts["messages"], counts["inbound"]) == (1, 2)  # ours + the start-up scenario's
 
 
 def test_scenario_command(live_emulator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
