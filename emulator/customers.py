@@ -21,6 +21,9 @@ def customer_sends(
     if params.get("name"):
         customer.name = str(params["name"])
     now = emulator.clock.now()
+    # Throughput counts inbound and outbound alike (REFERENCE §5); inbound is never refused, it just uses
+    # capacity the business's sends then lack.
+    phone.bucket.take(now)
     wamid = emulator.new_wamid()
     item = build_message(
         kind,

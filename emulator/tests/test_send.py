@@ -292,6 +292,12 @@ def test_throughput_bucket_returns_130429_and_refills(server: EmulatorServer, gr
     assert send(graph, "text", {"body": "x"}, to="16505559999").status_code == 200
 
 
+def test_inbound_messages_use_the_numbers_throughput(server: EmulatorServer, graph: httpx.Client) -> None:
+    for index in range(80):
+        server.control.text(f"1650555{index:04d}", "hi")
+    assert error_code(send(graph, "text", {"body": "x"}, to="16505550001")) == 130429
+
+
 def test_pair_rate_limit_allows_a_burst_of_45_then_131056(
     server: EmulatorServer, graph: httpx.Client
 ) -> None:
