@@ -160,7 +160,7 @@ ACCOUNT_EVENTS: dict[str, dict[str, Any]] = {
             {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": 1700000000}
         ]
     },
-    "DISABLED_UPDATE": {"ban_info": {"waba_ban_state": ["DISABLE"], "waba_ban_date": "2026-01-01"}},
+    "DISABLED_UPDATE": {"ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "January 1, 2026"}},
     "ACCOUNT_DELETED": {},
 }
 
@@ -168,11 +168,8 @@ ACCOUNT_EVENTS: dict[str, dict[str, Any]] = {
 def account_event(emulator: Emulator, waba_id: str, event: str, extra: dict[str, Any]) -> dict[str, Any]:
     if event not in ACCOUNT_EVENTS and not extra:
         raise ValueError(f"event must be one of {sorted(ACCOUNT_EVENTS)} (or give the value fields)")
-    value: dict[str, Any] = {
-        "phone_number": next(iter(emulator.accounts[waba_id].phone_numbers)).display_phone_number,
-        "event": event,
-        **ACCOUNT_EVENTS.get(event, {}),
-        **extra,
-    }
+    if waba_id not in emulator.accounts:
+        raise KeyError(f"unknown WABA {waba_id}")
+    value: dict[str, Any] = {"event": event, **ACCOUNT_EVENTS.get(event, {}), **extra}
     emulator.enqueue_value(waba_id, "account_update", value)
     return value

@@ -180,7 +180,8 @@ def drive_every_webhook(server: EmulatorServer, wa: WhatsApp) -> None:
     control.play(CUSTOMER, voice)
     control.marketing_preference(CUSTOMER, "stop")
     control.set_phone(PHONE, throughput="HIGH")
-    control.account_event(WABA, "ACCOUNT_VIOLATION")
+    for event in ("ACCOUNT_VIOLATION", "ACCOUNT_RESTRICTION", "DISABLED_UPDATE", "ACCOUNT_DELETED"):
+        control.account_event(WABA, event)
     created = wa.create_template(
         t.Template(
             name="promo",
