@@ -52,7 +52,7 @@ DAY = 24 * 3600.0
 WINDOW = DAY
 
 
-@dataclass
+@dataclass(slots=True)
 class PhoneState:
     config: PhoneNumberConfig
     account: AccountConfig
@@ -62,7 +62,7 @@ class PhoneState:
     maintenance_until: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class Customer:
     wa_id: str
     name: str
@@ -84,7 +84,7 @@ class Customer:
         return now < self.free_entry_until.get(phone_number_id, 0.0)
 
 
-@dataclass
+@dataclass(slots=True)
 class OutboundMessage:
     wamid: str
     phone_number_id: str
@@ -114,7 +114,7 @@ class OutboundMessage:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingUpdate:
     """One update waiting to be batched into a webhook POST."""
 
@@ -126,7 +126,7 @@ class PendingUpdate:
     contact: dict[str, Any] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery:
     id: int
     waba_id: str

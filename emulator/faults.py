@@ -37,7 +37,7 @@ WEBHOOK_FAULTS = frozenset(
 ENDPOINTS = frozenset({"messages", "media", "templates", "graph", "any", "webhook"})
 
 
-@dataclass
+@dataclass(slots=True)
 class FaultRule:
     id: int
     endpoint: str

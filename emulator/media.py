@@ -56,7 +56,7 @@ def link_extension_fits(message_type: str, link: str) -> bool:
     return name.rsplit(".", 1)[-1].lower() in LINK_EXTENSIONS.get(message_type, frozenset())
 
 
-@dataclass
+@dataclass(slots=True)
 class MediaItem:
     id: str
     phone_number_id: str

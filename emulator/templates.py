@@ -32,7 +32,7 @@ class TemplateCategory(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-@dataclass
+@dataclass(slots=True)
 class Template:
     id: str
     waba_id: str
