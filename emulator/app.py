@@ -59,6 +59,7 @@ class EmulatorApp:
         self.webhook_transport = webhook_transport
         self.pump: DeliveryPump | None = None
         self._pump_task: asyncio.Task[None] | None = None
+        self._init_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.pump is None:
@@ -83,6 +84,11 @@ class EmulatorApp:
         request = await read_request(scope, receive)
         response = await self.handle(request)
         await write_response(send, response)
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Start the webhook pump with the worker, so scheduled work (a start-up scenario, retries) runs
+        # even before the first request arrives.
+        self._init_task = loop.create_task(self.start())
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":
