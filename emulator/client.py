@@ -133,6 +133,11 @@ class EmulatorControl:
         data: list[dict[str, Any]] = self._call("GET", "/messages", params=params)["data"]
         return data
 
+    def templates(self) -> list[dict[str, Any]]:
+        """Every template with its review state, pause count and rejection reason."""
+        data: list[dict[str, Any]] = self._call("GET", "/templates")["data"]
+        return data
+
     def deliveries(self, state: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         params = {"limit": str(limit)}
         if state:

@@ -163,7 +163,7 @@ def test_inspection_views(server: EmulatorServer, graph: httpx.Client) -> None:
     assert deliveries[0]["body"]["object"] == "whatsapp_business_account"
     phone = graph.get(f"/{PHONE}", params={"fields": "throughput"}).json()
     assert phone["throughput"] == {"level": "STANDARD"}
-    assert server.control._call("GET", "/templates")["data"] == []
+    assert server.control.templates() == []
     unknown = server.control.http.get("/_emulator/nothing-here")
     assert unknown.status_code == 404
 
