@@ -153,6 +153,30 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """User+system CPU seconds of `root` and its descendants (Linux /proc): a figure that, unlike
+    throughput, does not depend on what else the machine is running."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 def receiver_count(port: int) -> tuple[int, int]:
     """(status updates received, POSTs received) so far."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -205,6 +229,7 @@ def main() -> int:
             asyncio.run(load(emulator_port, 2000, 8, 1))  # warm-up
             time.sleep(1.0)
             warm_updates, warm_posts = receiver_count(receiver_port)
+            cpu_before = tree_cpu_seconds(processes[1].pid)
             elapsed, statuses = asyncio.run(
                 load(emulator_port, args.requests, args.connections, args.pipeline)
             )
@@ -217,6 +242,7 @@ def main() -> int:
                     break
                 time.sleep(0.05)
             webhook_elapsed = elapsed + (time.perf_counter() - started)
+            emulator_cpu = tree_cpu_seconds(processes[1].pid) - cpu_before
         finally:
             for process in processes:
                 process.terminate()
@@ -232,6 +258,10 @@ def main() -> int:
         "status_updates_per_second": round((updates - warm_updates) / webhook_elapsed, 1),
         "webhook_posts": posts - warm_posts,
         "webhook_deliveries_per_second": round((posts - warm_posts) / webhook_elapsed, 1),
+        # CPU the emulator's processes spent per accepted send, webhooks included, and the machine's load:
+        # on a shared machine these explain the throughput figures.
+        "emulator_cpu_us_per_send": round(emulator_cpu / max(accepted, 1) * 1e6, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result))
     return 0
