@@ -251,7 +251,8 @@ class EmulatorApp:
                 )
             return Response.json(template_api.get_one(template, request.query))
         if object_id in emulator.phones and request.method == "GET":
-            return Response.json(_phone_view(emulator, emulator.phone_for(object_id, wabas).config.id))
+            view = _phone_view(emulator, emulator.phone_for(object_id, wabas).config.id)
+            return Response.json(_only_fields(view, request.query.get("fields")))
         if object_id in emulator.accounts and request.method == "GET":
             account = emulator.account_for(object_id, wabas)
             return Response.json(
@@ -290,6 +291,14 @@ def _phone_view(emulator: Emulator, phone_number_id: str) -> dict[str, Any]:
         "code_verification_status": "VERIFIED",
         "platform_type": "CLOUD_API",
     }
+
+
+def _only_fields(view: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    """Graph returns just the requested `fields` (and always the id)."""
+    if not fields:
+        return view
+    wanted = {f.strip() for f in fields.split(",")} | {"id"}
+    return {key: value for key, value in view.items() if key in wanted}
 
 
 def _endpoint_name(segments: list[str]) -> str:

@@ -162,7 +162,8 @@ def test_inspection_views(server: EmulatorServer, graph: httpx.Client) -> None:
     deliveries = server.control.deliveries(state="delivered")
     assert deliveries[0]["body"]["object"] == "whatsapp_business_account"
     phone = graph.get(f"/{PHONE}", params={"fields": "throughput"}).json()
-    assert phone["throughput"] == {"level": "STANDARD"}
+    assert phone == {"id": PHONE, "throughput": {"level": "STANDARD"}}
+    assert graph.get(f"/{PHONE}").json()["quality_rating"] == "GREEN"
     assert server.control.templates() == []
     unknown = server.control.http.get("/_emulator/nothing-here")
     assert unknown.status_code == 404
