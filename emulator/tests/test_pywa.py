@@ -111,6 +111,11 @@ def test_pywa_sends_every_message_type(pywa_server: EmulatorServer, wa: WhatsApp
     assert len(pywa_server.control.received(CUSTOMER)) == len(sent)
 
 
+def test_pywa_reads_phone_numbers(wa: WhatsApp) -> None:
+    assert wa.get_business_phone_number().display_phone_number == "15550783881"
+    assert [n.id for n in wa.get_business_phone_numbers()] == [PHONE]
+
+
 def test_pywa_manages_media(pywa_server: EmulatorServer, wa: WhatsApp) -> None:
     pywa_server.control.text(CUSTOMER, "hi")
     media = wa.upload_media(JPEG, mime_type="image/jpeg", filename="a.jpg")
