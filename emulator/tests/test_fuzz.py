@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,21 +50,17 @@ def check_shape(response: httpx.Response) -> None:
         assert body["error"]["message"].startswith("(#")
 
 
-SERVER = EmulatorServer(default_config().with_behaviour(time_scale=0.0))
-
-
-def setup_module() -> None:
-    SERVER.__enter__()
-
-
-def teardown_module() -> None:
-    SERVER.__exit__(None, None, None)
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    # One emulator for all examples: hypothesis runs hundreds of them and each only needs a fresh bucket.
+    with EmulatorServer(default_config().with_behaviour(time_scale=0.0)) as running:
+        yield running
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=JSON)
-def test_arbitrary_json_bodies(body: Any) -> None:
-    with SERVER.graph_client() as graph:
+def test_arbitrary_json_bodies(server: EmulatorServer, body: Any) -> None:
+    with server.graph_client() as graph:
         check_shape(graph.post(f"/{PHONE}/messages", json=body))
 
 
@@ -73,7 +71,9 @@ def test_arbitrary_json_bodies(body: Any) -> None:
     replacement=JSON,
     to=st.sampled_from(["16505551234", "+1 (650) 555-0000", "abc", "", "1" * 20]),
 )
-def test_mutated_valid_messages(message_type: str, path: list[int], replacement: Any, to: str) -> None:
+def test_mutated_valid_messages(
+    server: EmulatorServer, message_type: str, path: list[int], replacement: Any, to: str
+) -> None:
     kind, payload = message_type, None
     if message_type.startswith("interactive_"):
         kind, payload = "interactive", INTERACTIVE_VARIANTS[message_type.split("_", 1)[1]]
@@ -81,6 +81,6 @@ def test_mutated_valid_messages(message_type: str, path: list[int], replacement:
         payload = VALID[message_type]
     body = {"messaging_product": "whatsapp", "to": to, "type": kind, kind: payload}
     body = mutate(body, path, replacement)  # anywhere: envelope fields as well as the payload
-    SERVER.emulator.advance(10)  # keep throughput and pair buckets out of the way
-    with SERVER.graph_client() as graph:
+    server.emulator.advance(10)  # keep throughput and pair buckets out of the way
+    with server.graph_client() as graph:
         check_shape(graph.post(f"/{PHONE}/messages", json=body))
