@@ -61,8 +61,10 @@ def web(host: str, port: int, workers: int) -> int:
 def worker(threads: int) -> int:
     _django_setup()
     from chatrk.core.tasks_backend import _huey_task, huey
+    from chatrk.msgtemplates.tasks import register_periodic
 
     _huey_task()
+    register_periodic(huey())  # templates: sync with Meta every 15 minutes
     huey().create_consumer(workers=threads, worker_type="thread").run()
     return 0
 
