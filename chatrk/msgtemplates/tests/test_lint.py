@@ -91,7 +91,7 @@ RULES: list[tuple[str, Doc, Doc, str]] = [
     ("name length", base(name="a" * 512), base(name="a" * 513), "name"),
     ("language code", base(language="pt_BR"), base(language="english"), "language"),
     ("category", base(category="marketing"), base(category="PROMO"), "category"),
-    ("parameter format", base(parameter_format="positional"), base(parameter_format="mixed"), "parameter_format"),
+    ("parameter format", base(parameter_format="POSITIONAL"), base(parameter_format="x"), "parameter_format"),
     ("components present", base(), base(components=[]), "components"),
     ("body required", base(), base(components=[{"type": "FOOTER", "text": "Thanks"}]), "body.text"),
     (
@@ -229,7 +229,7 @@ RULES: list[tuple[str, Doc, Doc, str]] = [
             {"type": "HEADER", "format": "TEXT", "text": "Hi {{1}}", "example": {"header_text": ["Ada"]}}
         ),
         with_components(
-            {"type": "HEADER", "format": "TEXT", "text": "Hi {{1}} {{2}}", "example": {"header_text": ["A", "B"]}}
+            {"type": "HEADER", "format": "TEXT", "text": "Hi {{1}} {{2}}", "example": {"header_text": ["A"]}}
         ),
         "header.text",
     ),
@@ -286,7 +286,8 @@ RULES: list[tuple[str, Doc, Doc, str]] = [
     ("copy code example", buttons({"type": "COPY_CODE", "example": "SAVE25"}, category="MARKETING"),
      buttons({"type": "COPY_CODE", "example": "X" * 16}, category="MARKETING"), "buttons[0].example"),
     ("one copy code button", buttons({"type": "COPY_CODE", "example": "A"}, category="MARKETING"),
-     buttons({"type": "COPY_CODE", "example": "A"}, {"type": "COPY_CODE", "example": "B"}, category="MARKETING"),
+     buttons({"type": "COPY_CODE", "example": "A"}, {"type": "COPY_CODE", "example": "B"},
+             category="MARKETING"),
      "buttons"),
     ("quick replies together", buttons(QR, QR2, URL, PHONE), buttons(QR, URL, QR2), "buttons"),
     ("OTP only for authentication", AUTH,

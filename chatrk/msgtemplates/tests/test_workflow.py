@@ -193,8 +193,9 @@ def test_a_failed_submission_is_recorded_in_plain_language_and_can_be_retried() 
     template = make_template(workspace, stage="approved")
 
     def refuse(request: httpx.Request) -> httpx.Response:
-        error = {"message": "Invalid parameter", "type": "OAuthException", "code": 100, "error_subcode": 2388299,
-                 "error_data": {"details": "Variables can't be at the start or end of the template."}}  # fmt: skip
+        details = "Variables can't be at the start or end of the template."
+        error = {"message": "Invalid parameter", "type": "OAuthException", "code": 100,
+                 "error_subcode": 2388299, "error_data": {"details": details}}  # fmt: skip
         return httpx.Response(400, json={"error": error})
 
     template = actions.submit_to_meta(template.pk, transport=graph(refuse))
@@ -399,8 +400,11 @@ def test_named_templates_take_values_by_name() -> None:
     ]
     template = make_template(make_workspace(), stage="live", **doc)
     message = build_send(template, TemplateValues(body={"order_id": "B-2", "first_name": "Bea"}))
-    body = message.payload()["template"]["components"][0]  # type: ignore[index,call-overload]
-    assert body["parameters"][0] == {"type": "text", "text": "Bea", "parameter_name": "first_name"}
+    body = message.components[0].payload()
+    assert body["parameters"] == [
+        {"type": "text", "text": "Bea", "parameter_name": "first_name"},
+        {"type": "text", "text": "B-2", "parameter_name": "order_id"},
+    ]
     with pytest.raises(ParameterError, match="missing order_id"):
         build_send(template, TemplateValues(body={"first_name": "Bea"}))
     with pytest.raises(ParameterError) as caught:
@@ -433,7 +437,7 @@ def test_render_uses_values_then_examples(live: Template) -> None:
 
 
 def test_authentication_templates_send_the_code_in_body_and_button() -> None:
-    auth = {
+    auth: dict[str, Any] = {
         "category": "AUTHENTICATION",
         "components": [
             {"type": "BODY", "add_security_recommendation": True},
