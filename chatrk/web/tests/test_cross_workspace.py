@@ -17,6 +17,7 @@ from chatrk.api.router import api
 from chatrk.audit.actions import Origin
 from chatrk.core.actions import invite
 from chatrk.core.roles import Role
+from chatrk.msgtemplates.testing import make_template
 from chatrk.testing import (
     WORKSPACE_PREFIX,
     add_member,
@@ -52,8 +53,21 @@ def victim() -> Victim:
     agent = add_member(workspace, make_user(name="Viktor Victim"), Role.AGENT)
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
-    ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk}
-    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
+    template = make_template(workspace, name="victim_secret_offer", stage="in_review")
+    ids = {
+        "member_id": agent.pk,
+        "invitation_id": invitation.pk,
+        "token_id": token.pk,
+        "template_id": template.pk,
+    }
+    secrets = [
+        workspace.name,
+        "Vera Victim",
+        "Viktor Victim",
+        "victim.invitee",
+        "victim-sync",
+        "victim_secret_offer",
+    ]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 
