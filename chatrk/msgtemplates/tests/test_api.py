@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+
 import pytest
 from django.tasks import default_task_backend
 from django.test import Client, override_settings
