@@ -416,7 +416,9 @@ def submit_to_meta(template_id: int, *, transport: httpx.BaseTransport | None = 
     """Create (or edit) the approved version at Meta. Idempotent: does nothing if Meta already has it."""
     template = Template.objects.select_related("channel", "approved_version").get(pk=template_id)
     version = template.approved_version
-    if template.status != Template.Status.APPROVED or version is None or not _needs_meta(template):
+    if template.status != Template.Status.APPROVED or version is None:
+        return _abandon_submission(template)
+    if not _needs_meta(template):
         return template
     doc = {
         "name": template.name,
@@ -440,6 +442,8 @@ def submit_to_meta(template_id: int, *, transport: httpx.BaseTransport | None = 
     with transaction.atomic():
         template = _locked(template)
         template.meta_updated_at = now()
+        if template.meta_version_id == version.pk:
+            return template  # a concurrent run already delivered this version; its answer stands
         if failure is not None:
             template.meta_status = MS.SUBMIT_FAILED
             template.meta_reason = _plain_reason(failure)
@@ -469,6 +473,20 @@ def submit_to_meta(template_id: int, *, transport: httpx.BaseTransport | None = 
             target=("template", template.pk),
             details={"version": version.number, "meta_status": status},
         )
+    return template
+
+
+def _abandon_submission(template: Template) -> Template:
+    """The template was edited after approval: the queued submission is void. Meta's own status for
+    a template it already has is unknown until the next sync or webhook."""
+    if template.meta_status != MS.SUBMITTING:
+        return template
+    with transaction.atomic():
+        template = _locked(template)
+        if template.status != Template.Status.APPROVED and template.meta_status == MS.SUBMITTING:
+            template.meta_status = MS.UNKNOWN if template.meta_template_id else MS.NOT_SUBMITTED
+            template.meta_updated_at = now()
+            template.save(update_fields=["meta_status", "meta_updated_at"])
     return template
 
 

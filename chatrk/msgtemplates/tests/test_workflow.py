@@ -457,3 +457,31 @@ def test_sendable_template_is_scoped_to_the_workspace(live: Template) -> None:
     refusal = sendable_template(other.pk, live.channel_id, live.name, "en_US")
     assert isinstance(refusal, Refusal) and refusal.code == 132001
     assert isinstance(sending.sendable_template(live.workspace_id, live.channel_id, "nope", "en_US"), Refusal)
+
+
+def test_an_edit_before_the_submission_ran_voids_it() -> None:
+    workspace = make_workspace()
+    template = make_template(workspace, stage="approved")
+    marketer = add_member(workspace, make_user(), Role.MARKETER)
+    doc = definition(template.name)
+    doc["components"][2]["text"] = "Acme Shoes Ltd"
+    actions.edit_template(marketer, template, doc)
+
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may reach Meta")
+
+    template = actions.submit_to_meta(template.pk, transport=graph(never))
+    assert template.meta_status == MS.NOT_SUBMITTED
+
+
+def test_a_failure_never_overrides_a_concurrent_success() -> None:
+    template = make_template(make_workspace(), stage="approved")
+
+    def meanwhile(request: httpx.Request) -> httpx.Response:
+        # Another worker delivered the same version while this call was in flight.
+        Template.objects.filter(pk=template.pk).update(
+            meta_status=MS.PENDING, meta_template_id="55", meta_version=template.approved_version
+        )
+        return httpx.Response(400, json={"error": {"message": "(#100) Duplicate", "code": 100}})
+
+    assert actions.submit_to_meta(template.pk, transport=graph(meanwhile)).meta_status == MS.PENDING
