@@ -522,8 +522,8 @@ def apply_meta_update(
             )
         changed = 0
         for template in templates:
-            if at is not None and template.meta_updated_at is not None and at < template.meta_updated_at:
-                continue
+            if at is not None and template.meta_event_at is not None and at < template.meta_event_at:
+                continue  # webhooks are ordered among themselves by Meta's clock, never against ours
             details: dict[str, str | None] = {}
             template.meta_template_id = meta_template_id
             if event is not None:
@@ -538,7 +538,9 @@ def apply_meta_update(
             if category is not None and category != "UNKNOWN":
                 template.category = category
                 details["category"] = category
-            template.meta_updated_at = at or now()
+            template.meta_updated_at = now()
+            if at is not None:
+                template.meta_event_at = at
             template.save()
             record(
                 "template.meta_update",

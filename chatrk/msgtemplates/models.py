@@ -85,6 +85,7 @@ class Template(TenantModel):
         "TemplateVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )  # the version Meta last received
     meta_updated_at = models.DateTimeField(null=True, blank=True)
+    meta_event_at = models.DateTimeField(null=True, blank=True)  # Meta's time of the last webhook applied
 
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

@@ -17,19 +17,26 @@ from chatrk.testing import add_member, make_user
 _serial = itertools.count(1)
 
 
-def make_channel(workspace: Workspace, *, waba_id: str = "") -> Channel:
+def make_channel(
+    workspace: Workspace,
+    *,
+    waba_id: str = "",
+    phone_number_id: str = "",
+    token: str = "EAAG-test-token",  # noqa: S107 (a test token)
+    graph_url: str = "https://graph.example.test",
+) -> Channel:
     owner = Membership.objects.filter(workspace=workspace, role=Role.OWNER).first() or add_member(
         workspace, make_user(), Role.OWNER
     )
     n = next(_serial)
     spec = ChannelSettings(
         name=f"Shop line {n}",
-        phone_number_id=f"{1065550000 + n}",
+        phone_number_id=phone_number_id or f"{1065550000 + n}",
         waba_id=waba_id or f"{2045550000 + n}",
         display_phone_number=f"1555000{n:04d}",
-        access_token="EAAG-test-token",  # noqa: S106 (a test token)
+        access_token=token,
         app_secret="test-app-secret",  # noqa: S106
-        graph_url="https://graph.example.test",
+        graph_url=graph_url,
     )
     return connect_channel(owner, spec, origin=Origin())
 
