@@ -6,6 +6,7 @@ back onto form fields, and every change goes through ``chatrk.msgtemplates.actio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -199,6 +200,11 @@ def form_initial(template: Template) -> dict[str, Any]:
     }
 
 
+def form_fits(template: Template) -> bool:
+    """Whether the form shows every part of the template (carousels, flows … are edited over the API)."""
+    return form_definition(form_initial(template))["components"] == template.components
+
+
 _FIELD_OF = {
     "name": "name", "language": "language", "category": "category", "parameter_format": "parameter_format",
     "header": "header_format", "header.format": "header_format", "header.text": "header_text",
@@ -264,9 +270,14 @@ def _editor(
     request: HttpRequest, form: TemplateForm, template: Template | None = None, **extra: Any
 ) -> HttpResponse:
     definition = form_definition(form.data if form.is_bound else form.initial)
+    fits = template is None or form_fits(template)
+    if template is not None and not fits:
+        definition = template.definition()
     context = {
         "form": form,
         "template": template,
+        "form_fits": fits,
+        "components_json": json.dumps(template.components, indent=2, ensure_ascii=False) if template else "",
         "preview": render_components(definition["components"], definition["category"]),
         "can_write": _can(request, Perm.WRITE_TEMPLATES),
         "can_approve": _can(request, Perm.APPROVE_TEMPLATES),
@@ -312,6 +323,9 @@ def template_detail(request: HttpRequest, template_id: int) -> HttpResponse:
 @require_POST
 def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
     template = _template_or_404(request, template_id)
+    if not form_fits(template):
+        message = "This template has parts the form cannot show: edit it over the API."
+        return _editor(request, _form(request, initial=form_initial(template)), template, error=message)
     data = request.POST.copy()
     data["channel"] = str(template.channel_id)  # a template stays on its number's account
     form = _form(request, data)

@@ -113,3 +113,17 @@ def test_form_and_document_round_trip(name: str) -> None:
     template = make_template(make_workspace(), name=name)
     initial: dict[str, Any] = form_initial(template)
     assert form_definition(initial)["components"] == template.components
+
+
+def test_templates_the_form_cannot_show_are_read_only_on_the_page() -> None:
+    workspace = make_workspace()
+    template = make_template(workspace, name="with_flow", stage="live")
+    flow = {"type": "BUTTONS", "buttons": [{"type": "FLOW", "text": "Book", "flow_id": "123"}]}
+    Template.objects.filter(pk=template.pk).update(components=[*template.components[:3], flow])
+    client = signed_in(add_member(workspace, make_user(), Role.MARKETER).user)
+    page = client.get(f"/w/{workspace.slug}/templates/{template.pk}/").content.decode()
+    assert "edit it over the API" in page and "Save new version" not in page
+    response = client.post(f"/w/{workspace.slug}/templates/{template.pk}/edit/", FORM)
+    assert "edit it over the API" in response.content.decode()
+    template.refresh_from_db()
+    assert template.components[3] == flow
