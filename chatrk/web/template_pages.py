@@ -202,7 +202,8 @@ def form_initial(template: Template) -> dict[str, Any]:
 
 def form_fits(template: Template) -> bool:
     """Whether the form shows every part of the template (carousels, flows … are edited over the API)."""
-    return form_definition(form_initial(template))["components"] == template.components
+    fits: bool = form_definition(form_initial(template))["components"] == template.components
+    return fits
 
 
 _FIELD_OF = {
