@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "chatrk.crypto",
     "chatrk.whatsapp",
     "chatrk.inbox",
+    "chatrk.msgtemplates",
     "chatrk.web",
 ]
 
@@ -96,6 +97,7 @@ TASKS = {"default": {"BACKEND": "chatrk.core.tasks_backend.HueyBackend"}}
 # Tasks the worker runs on a schedule: import path → every N minutes.
 PERIODIC_TASKS: dict[str, int] = {
     "chatrk.audit.tasks.publish_checkpoint_if_due": 1,
+    "chatrk.msgtemplates.tasks.sync_all_templates": 15,
 }
 
 # Passwords (NIST SP 800-63B rev 4; 2FA is mandatory, so 12 is above the 8-character floor).

@@ -11,6 +11,9 @@ class Scope(StrEnum):
     WORKSPACE_READ = "workspace:read"
     MEMBERS_READ = "members:read"
     AUDIT_READ = "audit:read"
+    TEMPLATES_READ = "templates:read"
+    TEMPLATES_WRITE = "templates:write"
+    TEMPLATES_APPROVE = "templates:approve"
 
     @property
     def permission(self) -> Perm:
@@ -24,4 +27,7 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.WORKSPACE_READ: Perm.VIEW_WORKSPACE,
     Scope.MEMBERS_READ: Perm.VIEW_MEMBERS,
     Scope.AUDIT_READ: Perm.READ_AUDIT,
+    Scope.TEMPLATES_READ: Perm.VIEW_WORKSPACE,
+    Scope.TEMPLATES_WRITE: Perm.WRITE_TEMPLATES,
+    Scope.TEMPLATES_APPROVE: Perm.APPROVE_TEMPLATES,
 }

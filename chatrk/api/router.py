@@ -8,6 +8,7 @@ from ninja.errors import HttpError
 
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import TokenAuth, require_scope
+from chatrk.api.templates import router as templates_router
 from chatrk.audit.api import router as audit_router
 from chatrk.core import queries
 
@@ -19,6 +20,7 @@ api = NinjaAPI(
     auth=TokenAuth(),
     description="Authenticate with `Authorization: Bearer chk_…`, a workspace API token.",
 )
+api.add_router("/templates", templates_router)
 
 
 class Error(Schema):

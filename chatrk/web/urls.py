@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from chatrk.web import views
+from chatrk.web import template_pages, views
 
 app_name = "web"
 
@@ -22,4 +22,7 @@ workspace_patterns = [
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
 ]
 
-urlpatterns = [path("w/<slug:ws>/", include(workspace_patterns))]
+urlpatterns = [
+    path("w/<slug:ws>/", include(workspace_patterns)),
+    path("w/<slug:ws>/templates/", include(template_pages.urlpatterns)),
+]

@@ -492,6 +492,24 @@ class GraphClient:
         except PayloadError:
             raise _malformed() from None
 
+    def edit_template(
+        self,
+        template_id: str,
+        *,
+        components: JsonValue | None = None,
+        category: str | None = None,
+        message_send_ttl_seconds: int | None = None,
+    ) -> None:
+        """Edit an APPROVED, REJECTED or PAUSED template; components are replaced wholesale."""
+        body: dict[str, JsonValue] = {}
+        if components is not None:
+            body["components"] = components
+        if category is not None:
+            body["category"] = category
+        if message_send_ttl_seconds is not None:
+            body["message_send_ttl_seconds"] = message_send_ttl_seconds
+        self._expect_success(self._call("POST", _path_id(template_id), json=body))
+
     def delete_template(self, waba_id: str, name: str, *, template_id: str | None = None) -> None:
         """Delete a template in every language, or only the one with ``template_id``."""
         params = {"name": name}

@@ -40,6 +40,8 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
     sign_in(page, base, user.email, next_code(user))
     for path in [
         f"/w/{workspace.slug}/inbox/", f"/w/{workspace.slug}/members/", f"/w/{workspace.slug}/tokens/",
+        f"/w/{workspace.slug}/templates/", f"/w/{workspace.slug}/templates/new/",
+        f"/w/{workspace.slug}/templates/review/",
         "/account/", "/account/password/", "/account/email/", "/account/two-factor/",
     ]:  # fmt: skip
         page.goto(base + path)

@@ -19,6 +19,7 @@ from chatrk.audit.models import AuditEvent
 from chatrk.audit.sequencer import sequence_pending
 from chatrk.core.actions import invite
 from chatrk.core.roles import Role
+from chatrk.msgtemplates.testing import make_template
 from chatrk.testing import (
     WORKSPACE_PREFIX,
     add_member,
@@ -54,11 +55,25 @@ def victim() -> Victim:
     agent = add_member(workspace, make_user(name="Viktor Victim"), Role.AGENT)
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
+    template = make_template(workspace, name="victim_secret_offer", stage="in_review")
     sequence_pending()  # audit events get their leaf index after commit; tests never commit
     event = AuditEvent.objects.filter(workspace_id=workspace.pk).order_by("seq").first()
     assert event is not None and event.seq is not None
-    ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "seq": event.seq}
-    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
+    ids = {
+        "member_id": agent.pk,
+        "invitation_id": invitation.pk,
+        "token_id": token.pk,
+        "template_id": template.pk,
+        "seq": event.seq,
+    }
+    secrets = [
+        workspace.name,
+        "Vera Victim",
+        "Viktor Victim",
+        "victim.invitee",
+        "victim-sync",
+        "victim_secret_offer",
+    ]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 
