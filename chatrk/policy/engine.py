@@ -162,6 +162,7 @@ class Rule:
     category: Category
     weight: int
     explain: str
+    each: bool = False  # every distinct matched phrase counts, not just the rule once
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,8 @@ def compiled() -> _Compiled:
     for language in PACK_LANGUAGES:
         data = tomllib.loads((packs / f"{language}.toml").read_text("utf-8"))
         for raw in data["rules"]:
-            rule = Rule(raw["id"], Category(raw["category"]), int(raw["weight"]), raw["explain"])
+            rule = Rule(raw["id"], Category(raw["category"]), int(raw["weight"]), raw["explain"],
+                        bool(raw.get("each", False)))  # fmt: skip
             re.compile(raw["pattern"])  # a broken pattern fails here, naming nothing personal
             sources.setdefault(rule.category, []).append(f"(?P<r{len(rules)}>{raw['pattern']})")
             rules.append(rule)
@@ -241,13 +243,14 @@ def check_text(text: str, *, context: PolicyContext = PolicyContext()) -> Policy
     tally = _Tally()
     tuning = context.tuning
     for category, pattern in rules.patterns.items():
-        seen: set[int] = set()
+        seen: set[tuple[int, str]] = set()
         for match in pattern.finditer(norm.letters):
             index = int((match.lastgroup or "r0")[1:])
-            if index in seen:
-                continue
-            seen.add(index)
             rule = rules.rules[index]
+            key = (index, match.group() if rule.each else "")
+            if key in seen:
+                continue
+            seen.add(key)
             start, end = norm.span("letters", match.start(), match.end())
             tally.add(category, rule.weight, Evidence(rule.id, start, end), rule.explain)
     for category in list(tally.score):  # reassuring wording cannot take a score below zero

@@ -118,4 +118,4 @@ def _deobfuscate(plain: str, mapping: list[int]) -> tuple[str, list[int]]:
 def _looks_like_code(word: str) -> bool:
     """Order numbers and codes ("A1B2C3", "ord12345") are not disguised words: mostly digits."""
     digits = sum(c.isdigit() for c in word)
-    return digits * 2 >= len(word) or word.endswith(("st", "nd", "rd", "th", "h", "am", "pm", "kg", "km"))
+    return digits * 2 > len(word) or word.endswith(("st", "nd", "rd", "th", "h", "am", "pm", "kg", "km"))
