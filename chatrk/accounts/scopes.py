@@ -11,6 +11,7 @@ class Scope(StrEnum):
     WORKSPACE_READ = "workspace:read"
     MEMBERS_READ = "members:read"
     AUDIT_READ = "audit:read"
+    POLICY_REVIEW = "policy:review"
 
     @property
     def permission(self) -> Perm:
@@ -24,4 +25,5 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.WORKSPACE_READ: Perm.VIEW_WORKSPACE,
     Scope.MEMBERS_READ: Perm.VIEW_MEMBERS,
     Scope.AUDIT_READ: Perm.READ_AUDIT,
+    Scope.POLICY_REVIEW: Perm.MANAGE_COMPLIANCE,
 }

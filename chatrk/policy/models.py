@@ -84,6 +84,12 @@ class HeldItem(TenantModel):
     def __str__(self) -> str:
         return f"held {self.kind} {self.ref_id}"
 
+    @property
+    def category_label(self) -> str:
+        from chatrk.policy.engine import Category
+
+        return Category(self.category).label if self.category in Category.values else self.category
+
 
 class BodyVolume(TenantModel):
     """How many recipients got one normalised body in one hour (keyed by HMAC, never the body)."""

@@ -17,6 +17,9 @@ from chatrk.api.router import api
 from chatrk.audit.actions import Origin
 from chatrk.core.actions import invite
 from chatrk.core.roles import Role
+from chatrk.policy.actions import hold_for_review
+from chatrk.policy.engine import check_text
+from chatrk.policy.models import HeldKind
 from chatrk.testing import (
     WORKSPACE_PREFIX,
     add_member,
@@ -52,8 +55,12 @@ def victim() -> Victim:
     agent = add_member(workspace, make_user(name="Viktor Victim"), Role.AGENT)
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
-    ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk}
-    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
+    held = hold_for_review(
+        workspace.pk, check_text("Get cheap vapes now https://bit.ly/x"), kind=HeldKind.MESSAGE, ref_id=1,
+        text="Victim held text",
+    )
+    ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "review_id": held.pk}
+    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync", "Victim held text"]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 
