@@ -136,8 +136,9 @@ def _decide(request: HttpRequest, review_id: int, decide: Any) -> DecidedOut:
     if queries.held_item(token.workspace_id, review_id) is None:
         raise HttpError(404, "No such held item.")
     # The body is optional, so it is read only once the item is known to be this workspace's.
+    body = request.body if request.content_type == "application/json" else b""
     try:
-        payload = DecideIn.model_validate_json(request.body or b"{}")
+        payload = DecideIn.model_validate_json(body or b"{}")
     except ValueError:
         raise HttpError(422, "The body is a JSON object with an optional comment.") from None
     try:
@@ -191,7 +192,8 @@ def put_settings(request: HttpRequest, payload: SettingsIO) -> SettingsIO:
         hold_at=payload.hold_at, block_at=payload.block_at,
         extra_terms=[t.dict() for t in payload.extra_terms],
         blocked_domains=payload.blocked_domains, allowed_domains=payload.allowed_domains,
-        same_body_limit=payload.same_body_limit, hourly_limit=payload.hourly_limit, max_links=payload.max_links,
+        same_body_limit=payload.same_body_limit, hourly_limit=payload.hourly_limit,
+        max_links=payload.max_links,
     )  # fmt: skip
     try:
         actions.update_settings(_reviewer(token), data)

@@ -29,7 +29,15 @@ from chatrk.audit.actions import Actor, Origin, record
 from chatrk.core.clock import now
 from chatrk.core.roles import Perm, role_allows
 from chatrk.policy import queries
-from chatrk.policy.engine import Action, Category, Evidence, PolicyContext, PolicyDecision, check_text
+from chatrk.policy.engine import (
+    DEFAULT_TUNING,
+    Action,
+    Category,
+    Evidence,
+    PolicyContext,
+    PolicyDecision,
+    check_text,
+)
 from chatrk.policy.errors import PolicyError
 from chatrk.policy.models import BodyVolume, HeldItem, HeldKind, HeldStatus, PolicySettings
 from chatrk.policy.normalise import normalise
@@ -46,7 +54,9 @@ UNCHECKED = (
 
 def unchecked(reason: str) -> PolicyDecision:
     """The decision when the check itself failed: hold, and say why (a class name, never text)."""
-    return PolicyDecision(Action.HOLD, Category.NONE, 0, (Evidence("engine.unavailable", 0, 0, reason),), UNCHECKED)
+    return PolicyDecision(
+        Action.HOLD, Category.NONE, 0, (Evidence("engine.unavailable", 0, 0, reason),), UNCHECKED
+    )
 
 
 # --- the checks --------------------------------------------------------------------------------------
@@ -205,7 +215,12 @@ def _decide(
     if len(comment) > 2_000:
         raise PolicyError("Keep the comment under 2,000 characters.", field="comment")
     with transaction.atomic():
-        item = HeldItem.objects.for_workspace(reviewer.workspace_id).select_for_update().filter(pk=item_id).first()
+        item = (
+            HeldItem.objects.for_workspace(reviewer.workspace_id)
+            .select_for_update()
+            .filter(pk=item_id)
+            .first()
+        )
         if item is None:
             raise PolicyError("No such held item.", field="item")
         if item.status != HeldStatus.HELD:
@@ -227,7 +242,9 @@ def _decide(
 def forget_contact(workspace_id: int, contact_id: int, *, actor: Actor) -> int:
     """Erasure: clears the held text of a contact's messages (the privacy app calls it). Returns a count."""
     with transaction.atomic():
-        items = list(HeldItem.objects.for_workspace(workspace_id).filter(contact_id=contact_id, text__isnull=False))
+        items = list(
+            HeldItem.objects.for_workspace(workspace_id).filter(contact_id=contact_id, text__isnull=False)
+        )
         for item in items:
             item.text = None
             item.save(update_fields=["text"])
@@ -246,7 +263,7 @@ def update_settings(reviewer: Reviewer, data: TuningInput, *, origin: Origin | N
     values = as_stored(validate(data))
     with transaction.atomic():
         row = PolicySettings.objects.for_workspace(reviewer.workspace_id).select_for_update().first()
-        before = {name: getattr(row, name) for name in values} if row else {}
+        before = {name: getattr(row, name) for name in values} if row else as_stored(DEFAULT_TUNING)
         if row is None:
             row = PolicySettings(workspace_id=reviewer.workspace_id)
         for name, value in values.items():

@@ -66,7 +66,14 @@ _LABELS = {
 
 # Categories that block: a workspace can make them stricter, never let them through.
 BLOCK_CATEGORIES = frozenset(
-    {Category.SCAM, Category.HATE, Category.ILLEGAL, Category.VIOLENCE, Category.ADULT, Category.SENSITIVE_IDS}
+    {
+        Category.SCAM,
+        Category.HATE,
+        Category.ILLEGAL,
+        Category.VIOLENCE,
+        Category.ADULT,
+        Category.SENSITIVE_IDS,
+    }
 )
 HOLD_POINTS = 50
 BLOCK_POINTS = 100
@@ -87,7 +94,7 @@ def _default_hold() -> Mapping[Category, int]:
 
 
 def _default_block() -> Mapping[Category, int]:
-    values = {c: BLOCK_POINTS for c in BLOCK_CATEGORIES} | {Category.SPAM: SPAM_BLOCK_POINTS}
+    values = dict.fromkeys(BLOCK_CATEGORIES, BLOCK_POINTS) | {Category.SPAM: SPAM_BLOCK_POINTS}
     return MappingProxyType(values)
 
 
@@ -111,7 +118,9 @@ DEFAULT_TUNING = Tuning()
 @dataclass(frozen=True, slots=True)
 class PolicyContext:
     tuning: Tuning = DEFAULT_TUNING
-    same_body_recipients: int = 1  # recipients of this normalised body in the last 24 hours, this one included
+    same_body_recipients: int = (
+        1  # recipients of this normalised body in the last 24 hours, this one included
+    )
     hourly_volume: int = 0  # free-form messages this workspace sent in the current hour
     campaign: bool = False  # an approved template to an opted-in audience: volume is expected
     template: bool = False  # checking a template's text at creation: no volume signals
@@ -205,9 +214,7 @@ def compiled() -> _Compiled:
 def _extra_pattern(terms: tuple[ExtraTerm, ...]) -> re.Pattern[str] | None:
     if not terms:
         return None
-    parts = [
-        rf"(?P<x{i}>(?<!\w){re.escape(normalise(t.term).letters)}(?!\w))" for i, t in enumerate(terms)
-    ]
+    parts = [rf"(?P<x{i}>(?<!\w){re.escape(normalise(t.term).letters)}(?!\w))" for i, t in enumerate(terms)]
     return re.compile("|".join(parts))
 
 
@@ -217,7 +224,9 @@ _URL = re.compile(
     r"(?:https?://)?(?:www\.)?((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+([a-z]{2,24}))(?![\w.-]*@)(?:[/?#:]\S*)?"
 )
 _URL_HINT = re.compile(r"https?://|www\.|\.[a-z]{2,24}(?:/|\b)")
-_NOT_TLD = frozenset({"m", "am", "pm", "mr", "mrs", "dr", "st", "ie", "eg", "etc", "vs", "no", "nr", "ca", "approx"})
+_NOT_TLD = frozenset(
+    {"m", "am", "pm", "mr", "mrs", "dr", "st", "ie", "eg", "etc", "vs", "no", "nr", "ca", "approx"}
+)
 
 
 class _Tally:
@@ -272,7 +281,12 @@ def _identifiers(norm: Normalised, tally: _Tally) -> None:
             else "The message contains a national identity number. WhatsApp forbids sending or requesting "
             "national id numbers."
         )
-        tally.add(Category.SENSITIVE_IDS, BLOCK_POINTS, Evidence(f"id.{found.kind}", start, end, found.masked), explain)
+        tally.add(
+            Category.SENSITIVE_IDS,
+            BLOCK_POINTS,
+            Evidence(f"id.{found.kind}", start, end, found.masked),
+            explain,
+        )
 
 
 def _domain_in(host: str, domains: frozenset[str]) -> str:
@@ -290,12 +304,16 @@ def _links(norm: Normalised, tuning: Tuning, rules: _Compiled, tally: _Tally) ->
     counted = 0
     for match in _URL.finditer(norm.plain):
         host, tld = match.group(1), match.group(2)
-        if tld in _NOT_TLD or (not match.group().startswith(("http", "www")) and "/" not in match.group() and len(tld) > 6):
+        if tld in _NOT_TLD or (
+            not match.group().startswith(("http", "www")) and "/" not in match.group() and len(tld) > 6
+        ):
             continue
         start, end = norm.span("plain", match.start(), match.end())
         blocked = _domain_in(host, rules.blocklist | tuning.blocked_domains)
         if blocked:
-            explain = "The message links to a domain on the blocklist (known for phishing, fraud or prohibited goods)."
+            explain = (
+                "The message links to a blocklisted domain (known for phishing, fraud or prohibited goods)."
+            )
             tally.add(Category.SCAM, BLOCK_POINTS, Evidence("link.blocklist", start, end, blocked), explain)
             continue
         if _domain_in(host, tuning.allowed_domains):
@@ -313,7 +331,12 @@ def _links(norm: Normalised, tuning: Tuning, rules: _Compiled, tally: _Tally) ->
             tally.add(Category.SPAM, 30, Evidence("link.risky_tld", start, end, tld), explain)
     if counted > tuning.max_links:
         explain = f"The message has {counted} links; messages with many links look like spam."
-        tally.add(Category.SPAM, 25 * (counted - tuning.max_links) + 25, Evidence("signal.link_density", 0, 0), explain)
+        tally.add(
+            Category.SPAM,
+            25 * (counted - tuning.max_links) + 25,
+            Evidence("signal.link_density", 0, 0),
+            explain,
+        )
 
 
 def _extra_terms(norm: Normalised, tuning: Tuning, tally: _Tally) -> None:
@@ -339,7 +362,9 @@ def _spam_signals(text: str, context: PolicyContext, tally: _Tally) -> None:
     if len(letters) >= 20:
         upper = sum(c.isupper() for c in letters)
         if upper >= 0.7 * len(letters):
-            explain = "Most of the message is in capital letters, which reads as shouting and looks like spam."
+            explain = (
+                "Most of the message is in capital letters, which reads as shouting and looks like spam."
+            )
             tally.add(Category.SPAM, 30, Evidence("signal.shouting", 0, 0), explain)
     if text.count("!") >= 5 or "$$$" in text or "€€€" in text:
         explain = "Many exclamation marks or money symbols look like spam."
@@ -348,7 +373,8 @@ def _spam_signals(text: str, context: PolicyContext, tally: _Tally) -> None:
         return
     if context.same_body_recipients > tuning.same_body_limit:
         explain = (
-            f"The same free-form text went to {context.same_body_recipients} people in 24 hours. Bulk messages "
+            f"The same free-form text went to {context.same_body_recipients} people in 24 hours. "
+            "Bulk messages "
             "must be sent as an approved template in a campaign to people who opted in."
         )
         tally.add(Category.SPAM, HOLD_POINTS, Evidence("signal.same_body", 0, 0), explain)
@@ -357,7 +383,8 @@ def _spam_signals(text: str, context: PolicyContext, tally: _Tally) -> None:
         tally.add(Category.SPAM, HOLD_POINTS, Evidence("signal.velocity", 0, 0), explain)
 
 
-_ORDER = tuple(c for c in Category if c is not Category.NONE)
+# On a tie, the graver category explains the decision: spam comes last.
+_ORDER = (*(c for c in Category if c not in {Category.NONE, Category.SPAM}), Category.SPAM)
 
 
 def _decide(tally: _Tally, tuning: Tuning) -> PolicyDecision:
@@ -377,9 +404,7 @@ def _decide(tally: _Tally, tuning: Tuning) -> PolicyDecision:
         key = (verdict.severity, score, -rank)
         if key > best:
             best, chosen, action = key, category, verdict
-    evidence = tuple(
-        sorted((e for c, e in tally.evidence), key=lambda e: (e.start, e.rule))
-    )
+    evidence = tuple(sorted((e for c, e in tally.evidence), key=lambda e: (e.start, e.rule)))
     if action is Action.ALLOW:
         return PolicyDecision(Action.ALLOW, Category.NONE, 0, evidence, ALLOWED)
     first = tuple(e for c, e in tally.evidence if c is chosen)

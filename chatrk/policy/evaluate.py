@@ -63,7 +63,9 @@ def evaluate(*, show_misses: bool = False, split: str = "") -> dict[str, Any]:
     for category in (c.value for c in Category if c is not Category.NONE):
         categories[category] = {
             "n": expected[category],
-            "precision": round(correct_predicted[category] / predicted[category], 3) if predicted[category] else 1.0,
+            "precision": round(correct_predicted[category] / predicted[category], 3)
+            if predicted[category]
+            else 1.0,
             "recall": round(caught[category] / expected[category], 3) if expected[category] else 1.0,
         }
     block_recall = [categories[c.value]["recall"] for c in BLOCK_CATEGORIES]
@@ -91,12 +93,21 @@ def main(argv: list[str]) -> int:
     holdout = evaluate(show_misses="--misses" in argv, split="holdout")
     for miss in result.pop("misses", []):
         print(miss)
-    result["holdout"] = {key: holdout[key] for key in ("messages", "legitimate", "legitimate_false_positive_rate",
-                                                      "block_recall", "min_block_category_recall")}  # fmt: skip
+    keys = (
+        "messages",
+        "legitimate",
+        "legitimate_false_positive_rate",
+        "block_recall",
+        "min_block_category_recall",
+    )
+    result["holdout"] = {key: holdout[key] for key in keys}
     print(f"{'category':<15}{'n':>5}{'precision':>11}{'recall':>8}")
     for name, figures in result["categories"].items():
         print(f"{name:<15}{figures['n']:>5}{figures['precision']:>11.3f}{figures['recall']:>8.3f}")
-    print(f"legitimate held or blocked: {result['legitimate_false_positive_rate']:.1%} of {result['legitimate']}")
+    print(
+        f"legitimate held or blocked: {result['legitimate_false_positive_rate']:.1%} "
+        f"of {result['legitimate']}"
+    )
     print(f"holdout: {result['holdout']}")
     print(json.dumps(result, sort_keys=True))
     return 0 if result["goals_met"] else 1

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 # 13-19 digits, optionally grouped by single spaces, dots or dashes (as printed on cards).
 _CARD = re.compile(r"(?<![\d.\-])\d(?:[ \-.]?\d){12,18}(?![\d])")
+# Issuer ranges start with 2 (Mastercard 2-series), 3 (Amex, Diners, JCB), 4 (Visa), 5 (Mastercard) or
+# 6 (Discover, Maestro, UnionPay): order numbers starting otherwise are not cards even when Luhn passes.
+_CARD_FIRST_DIGITS = frozenset("23456")
 _SSN = re.compile(r"(?<!\d)(\d{3})-(\d{2})-(\d{4})(?!\d)")
 _CPF = re.compile(r"(?<!\d)(\d{3})\.?(\d{3})\.?(\d{3})-?(\d{2})(?!\d)")
 _DNI = re.compile(r"(?<![\w])([xyz]?)-?(\d{7,8})-?([a-z])(?!\w)")
@@ -52,7 +55,7 @@ def cpf_ok(digits: str) -> bool:
 
 def dni_ok(prefix: str, digits: str, letter: str) -> bool:
     number = str("xyz".index(prefix)) + digits if prefix else digits
-    if prefix and len(digits) != 7 or not prefix and len(digits) != 8:
+    if len(digits) != (7 if prefix else 8):
         return False
     return _DNI_LETTERS[int(number) % 23] == letter
 
@@ -67,7 +70,12 @@ def find_identifiers(plain: str) -> Iterator[Found]:
         return
     for match in _CARD.finditer(plain):
         digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn_ok(digits):
+        if (
+            13 <= len(digits) <= 19
+            and digits[0] in _CARD_FIRST_DIGITS
+            and len(set(digits)) > 1
+            and luhn_ok(digits)
+        ):
             yield Found("card", match.start(), match.end(), f"card ending {digits[-4:]}")
     for match in _SSN.finditer(plain):
         if ssn_ok(*match.groups()):

@@ -31,7 +31,9 @@ class PolicySettings(TenantModel):
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace"], name="one_policy_settings_per_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace"], name="one_policy_settings_per_workspace")
+        ]
 
     def __str__(self) -> str:
         return f"policy settings of {self.workspace_id}"
@@ -88,7 +90,10 @@ class HeldItem(TenantModel):
     def category_label(self) -> str:
         from chatrk.policy.engine import Category
 
-        return Category(self.category).label if self.category in Category.values else self.category
+        try:
+            return Category(self.category).label
+        except ValueError:
+            return self.category
 
 
 class BodyVolume(TenantModel):
@@ -100,7 +105,9 @@ class BodyVolume(TenantModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "body_hmac", "hour"], name="one_volume_per_body_hour")
+            models.UniqueConstraint(
+                fields=["workspace", "body_hmac", "hour"], name="one_volume_per_body_hour"
+            )
         ]
         indexes = [models.Index(fields=["workspace", "hour"], name="volume_by_hour")]
 

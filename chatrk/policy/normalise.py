@@ -5,9 +5,9 @@ page can highlight them) without copying what was matched.
 
 Two views are built from one message:
 
-* ``plain``: NFKC, case-folded, accents removed, look-alike letters from other scripts (Cyrillic "а",
-  Greek "ο", …) mapped to Latin, runs of whitespace collapsed. Digits stay digits: card numbers, ids and
-  one-time codes are read here.
+* ``plain``: NFKC, case-folded, accents removed, look-alike letters from other scripts (Cyrillic and
+  Greek letters drawn like Latin ones) mapped to Latin, runs of whitespace collapsed. Digits stay
+  digits: card numbers, ids and one-time codes are read here.
 * ``letters``: ``plain`` with obfuscation undone inside words — digits and symbols standing for letters
   ("v1agr@", "c0ca1ne") and letters spelt out with separators ("v i a g r a", "s.e.x") — so keyword rules
   see the word the sender meant.
@@ -23,10 +23,13 @@ from functools import lru_cache
 # Look-alikes commonly used to dodge filters: Cyrillic and Greek letters that render as Latin ones.
 _HOMOGLYPHS = str.maketrans(
     {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-        "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w",
-        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-        "υ": "u", "χ": "x", "ω": "w", "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ß": "ss",
+        "\u0430": "a", "\u0432": "b", "\u0435": "e", "\u0451": "e", "\u043a": "k", "\u043c": "m",
+        "\u043d": "h", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0442": "t", "\u0443": "y",
+        "\u0445": "x", "\u0456": "i", "\u0457": "i", "\u0458": "j", "\u0455": "s", "\u0501": "d",
+        "\u051b": "q", "\u051d": "w", "\u03b1": "a", "\u03b2": "b", "\u03b5": "e", "\u03b7": "n",
+        "\u03b9": "i", "\u03ba": "k", "\u03bd": "v", "\u03bf": "o", "\u03c1": "p", "\u03c4": "t",
+        "\u03c5": "u", "\u03c7": "x", "\u03c9": "w", "\u0131": "i", "\u0142": "l", "\u00f8": "o",
+        "\u0111": "d", "\u00df": "ss",
     }
 )  # fmt: skip
 

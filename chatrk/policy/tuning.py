@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -33,9 +33,9 @@ class TuningInput:
 
     hold_at: Mapping[str, int]
     block_at: Mapping[str, int]
-    extra_terms: list[Mapping[str, str]]
-    blocked_domains: list[str]
-    allowed_domains: list[str]
+    extra_terms: Sequence[Mapping[str, str]]
+    blocked_domains: Sequence[str]
+    allowed_domains: Sequence[str]
     same_body_limit: int = DEFAULT_TUNING.same_body_limit
     hourly_limit: int = DEFAULT_TUNING.hourly_limit
     max_links: int = DEFAULT_TUNING.max_links
@@ -81,7 +81,7 @@ def _thresholds(given: Mapping[str, int], defaults: Mapping[Category, int], name
     return result
 
 
-def _terms(raw: list[Mapping[str, str]]) -> tuple[ExtraTerm, ...]:
+def _terms(raw: Sequence[Mapping[str, str]]) -> tuple[ExtraTerm, ...]:
     if len(raw) > MAX_TERMS:
         raise PolicyError(f"At most {MAX_TERMS} extra terms.", field="extra_terms")
     terms: list[ExtraTerm] = []
@@ -93,14 +93,18 @@ def _terms(raw: list[Mapping[str, str]]) -> tuple[ExtraTerm, ...]:
             category = Category(item.get("category", ""))
             action = Action(item.get("action", "hold"))
         except ValueError:
-            raise PolicyError("Each extra term names a category and hold or block.", field="extra_terms") from None
+            raise PolicyError(
+                "Each extra term names a category and hold or block.", field="extra_terms"
+            ) from None
         if category is Category.NONE or action is Action.ALLOW:
-            raise PolicyError("Extra terms hold or block in a category; they cannot allow.", field="extra_terms")
+            raise PolicyError(
+                "Extra terms hold or block in a category; they cannot allow.", field="extra_terms"
+            )
         terms.append(ExtraTerm(term, category, action))
     return tuple(terms)
 
 
-def _domains(raw: list[str], name: str) -> frozenset[str]:
+def _domains(raw: Sequence[str], name: str) -> frozenset[str]:
     if len(raw) > MAX_DOMAINS:
         raise PolicyError(f"At most {MAX_DOMAINS} domains.", field=name)
     domains = set()
@@ -115,7 +119,9 @@ def _domains(raw: list[str], name: str) -> frozenset[str]:
 
 def _limit(value: int, default: int, name: str, *, minimum: int = 1) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise PolicyError(f"{name.replace('_', ' ').capitalize()} must be a whole number ≥ {minimum}.", field=name)
+        raise PolicyError(
+            f"{name.replace('_', ' ').capitalize()} must be a whole number ≥ {minimum}.", field=name
+        )
     if value > default:
         raise PolicyError(
             f"{name.replace('_', ' ').capitalize()} can only be lowered (the floor is {default}).", field=name
@@ -129,7 +135,8 @@ def as_stored(tuning: Tuning) -> dict[str, Any]:
         "hold_at": {c.value: v for c, v in tuning.hold_at.items() if v != DEFAULT_TUNING.hold_at[c]},
         "block_at": {c.value: v for c, v in tuning.block_at.items() if v != DEFAULT_TUNING.block_at[c]},
         "extra_terms": [
-            {"term": t.term, "category": t.category.value, "action": t.action.value} for t in tuning.extra_terms
+            {"term": t.term, "category": t.category.value, "action": t.action.value}
+            for t in tuning.extra_terms
         ],
         "blocked_domains": sorted(tuning.blocked_domains),
         "allowed_domains": sorted(tuning.allowed_domains),

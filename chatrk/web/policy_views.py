@@ -41,7 +41,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 def _highlighted(text: str, evidence: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     """The text cut into (piece, is_evidence) so the page can mark what the rules matched."""
     spans = sorted(
-        (int(e["start"]), int(e["end"])) for e in evidence if 0 <= int(e["start"]) < int(e["end"]) <= len(text)
+        (int(e["start"]), int(e["end"]))
+        for e in evidence
+        if 0 <= int(e["start"]) < int(e["end"]) <= len(text)
     )
     pieces: list[tuple[str, bool]] = []
     position = 0
@@ -72,7 +74,8 @@ def _detail(request: HttpRequest, item: HeldItem, *, error: str = "", status: in
             erased = True
         elif isinstance(text, str):
             pieces = _highlighted(text, item.evidence)
-        comment = opened.get("comment") if isinstance(opened.get("comment"), str) else ""
+        note = opened.get("comment")
+        comment = note if isinstance(note, str) else ""
     context = {
         "item": item,
         "pieces": pieces,
@@ -132,10 +135,11 @@ class SettingsForm(forms.Form):
     )  # fmt: skip
     allowed_domains = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Allowed link domains",
-        help_text="Your own domains, e.g. a branded short-link domain: exempt from the spam link signals only.",
+        help_text="Your own domains (e.g. a branded short-link domain): exempt from spam link signals only.",
     )  # fmt: skip
-    same_body_limit = forms.IntegerField(min_value=1, max_value=DEFAULT_TUNING.same_body_limit,
-                                         label="Same free-form text to at most this many people a day")  # fmt: skip
+    same_body_limit = forms.IntegerField(
+        min_value=1, max_value=DEFAULT_TUNING.same_body_limit, label="Same free-form text: people per day"
+    )
     hourly_limit = forms.IntegerField(min_value=1, max_value=DEFAULT_TUNING.hourly_limit,
                                       label="Free-form messages per hour before holding")  # fmt: skip
     max_links = forms.IntegerField(min_value=0, max_value=DEFAULT_TUNING.max_links, label="Links per message")
@@ -144,10 +148,14 @@ class SettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         for category in TUNABLE:
             self.fields[f"hold_{category.value}"] = forms.IntegerField(
-                min_value=1, max_value=DEFAULT_TUNING.hold_at[category], label=f"{category.label}: hold at (points)"
+                min_value=1,
+                max_value=DEFAULT_TUNING.hold_at[category],
+                label=f"{category.label}: hold at (points)",
             )
             self.fields[f"block_{category.value}"] = forms.IntegerField(
-                min_value=1, max_value=DEFAULT_TUNING.block_at[category], label=f"{category.label}: block at (points)"
+                min_value=1,
+                max_value=DEFAULT_TUNING.block_at[category],
+                label=f"{category.label}: block at (points)",
             )
 
 
@@ -159,7 +167,9 @@ def _initial(workspace_id: int) -> dict[str, Any]:
     stored = as_stored(queries.tuning_for(workspace_id))
     tuning = queries.tuning_for(workspace_id)
     initial: dict[str, Any] = {
-        "extra_terms": "\n".join(f"{t['term']} | {t['category']} | {t['action']}" for t in stored["extra_terms"]),
+        "extra_terms": "\n".join(
+            f"{t['term']} | {t['category']} | {t['action']}" for t in stored["extra_terms"]
+        ),
         "blocked_domains": "\n".join(stored["blocked_domains"]),
         "allowed_domains": "\n".join(stored["allowed_domains"]),
         "same_body_limit": tuning.same_body_limit,

@@ -56,11 +56,21 @@ def victim() -> Victim:
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
     held = hold_for_review(
-        workspace.pk, check_text("Get cheap vapes now https://bit.ly/x"), kind=HeldKind.MESSAGE, ref_id=1,
+        workspace.pk,
+        check_text("Get cheap vapes now https://bit.ly/x"),
+        kind=HeldKind.MESSAGE,
+        ref_id=1,
         text="Victim held text",
     )
     ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "review_id": held.pk}
-    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync", "Victim held text"]
+    secrets = [
+        workspace.name,
+        "Vera Victim",
+        "Viktor Victim",
+        "victim.invitee",
+        "victim-sync",
+        "Victim held text",
+    ]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 
