@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 
 from chatrk.audit.actions import Actor, Origin, record
 from chatrk.core.clock import now
@@ -123,10 +123,14 @@ def _count(workspace_id: int, text: str, recipients: int) -> tuple[int, int]:
         BodyVolume.objects.filter(pk=row.pk).update(recipients=F("recipients") + recipients)
     else:  # a new hour for this body: drop counters that fell out of the window
         BodyVolume.objects.for_workspace(workspace_id).filter(hour__lt=hour - VOLUME_WINDOW).delete()
-    rows = BodyVolume.objects.for_workspace(workspace_id)
-    same = rows.filter(body_hmac=key, hour__gt=hour - VOLUME_WINDOW).aggregate(n=Sum("recipients"))["n"]
-    hourly = rows.filter(hour=hour).aggregate(n=Sum("recipients"))["n"]
-    return int(same or recipients), int(hourly or recipients)
+    totals = (
+        BodyVolume.objects.for_workspace(workspace_id)
+        .filter(hour__gt=hour - VOLUME_WINDOW)
+        .aggregate(
+            same=Sum("recipients", filter=Q(body_hmac=key)), hourly=Sum("recipients", filter=Q(hour=hour))
+        )
+    )
+    return int(totals["same"] or recipients), int(totals["hourly"] or recipients)
 
 
 def _audit(workspace_id: int, decision: PolicyDecision, subject: str) -> None:

@@ -11,9 +11,10 @@ holds. The most severe category decides, and its strongest rule writes the expla
 
 from __future__ import annotations
 
+import importlib
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -175,9 +176,19 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class _Pattern:
+    rule: Rule
+    regex: re.Pattern[str]
+    # Words (first four letters) one of which must start a word of the text where a match begins;
+    # None when they cannot be worked out, and the rule scans the whole text. Only a speed-up: the
+    # rule is tried at those word starts instead of at every character.
+    anchors: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Compiled:
-    rules: tuple[Rule, ...]  # group "r<i>" of a category's pattern is rules[i]
-    patterns: Mapping[Category, re.Pattern[str]]
+    rules: tuple[Rule, ...]
+    patterns: tuple[_Pattern, ...]
     shorteners: frozenset[str]
     blocklist: frozenset[str]
     risky_tlds: frozenset[str]
@@ -190,24 +201,77 @@ PACK_LANGUAGES = ("en", "es", "pt", "fr", "de")
 def compiled() -> _Compiled:
     """Reads and compiles the rule packs once per process."""
     packs = resources.files("chatrk.policy") / "packs"
-    rules: list[Rule] = []
-    sources: dict[Category, list[str]] = {}
+    patterns: list[_Pattern] = []
     for language in PACK_LANGUAGES:
         data = tomllib.loads((packs / f"{language}.toml").read_text("utf-8"))
         for raw in data["rules"]:
             rule = Rule(raw["id"], Category(raw["category"]), int(raw["weight"]), raw["explain"],
                         bool(raw.get("each", False)))  # fmt: skip
-            re.compile(raw["pattern"])  # a broken pattern fails here, naming nothing personal
-            sources.setdefault(rule.category, []).append(f"(?P<r{len(rules)}>{raw['pattern']})")
-            rules.append(rule)
+            patterns.append(_Pattern(rule, re.compile(raw["pattern"]), anchors_of(raw["pattern"])))
     links = tomllib.loads((packs / "links.toml").read_text("utf-8"))
     return _Compiled(
-        rules=tuple(rules),
-        patterns=MappingProxyType({c: re.compile("|".join(p)) for c, p in sources.items()}),
+        rules=tuple(p.rule for p in patterns),
+        patterns=tuple(patterns),
         shorteners=frozenset(links["shorteners"]),
         blocklist=frozenset(links["blocklist"]),
         risky_tlds=frozenset(links["risky_tlds"]),
     )
+
+
+ANCHOR_LENGTH = 4
+_WORD = re.compile(r"\w+")
+
+
+def anchors_of(pattern: str) -> frozenset[str] | None:
+    """The words a match must start with (cut to ``ANCHOR_LENGTH``), read from the parsed pattern.
+
+    Uses the standard library's regular-expression parser; anything it cannot read with certainty
+    (a pattern starting with a class, a repeat, a look-around…) gives None, so the rule always runs.
+    """
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        constants: Any = importlib.import_module("re._constants")
+        found = _leading_literals(list(parser.parse(pattern)), constants, bounded=False)
+    except Exception:  # the private parser changed: lose the speed-up, never a match
+        return None
+    if not found:
+        return None
+    anchors = set()
+    for literal in found:
+        word = _WORD.match(literal)
+        if word is None or word.start() != 0:
+            return None
+        anchors.add(word.group()[:ANCHOR_LENGTH])
+    return frozenset(anchors)
+
+
+def _leading_literals(items: list[Any], c: Any, *, bounded: bool) -> set[str] | None:
+    """Literals every match starts with, if each is preceded by ``\\b`` (so a match starts a word)."""
+    for index, (op, value) in enumerate(items):
+        if op is c.AT:
+            bounded = bounded or value is c.AT_BOUNDARY
+            continue
+        if op is c.LITERAL:
+            if not bounded:
+                return None
+            text = ""
+            for next_op, next_value in items[index:]:
+                if next_op is not c.LITERAL:
+                    break
+                text += chr(next_value)
+            return {text}
+        if op is c.SUBPATTERN:
+            return _leading_literals(list(value[-1]), c, bounded=bounded)
+        if op is c.BRANCH:
+            result: set[str] = set()
+            for branch in value[1]:
+                found = _leading_literals(list(branch), c, bounded=bounded)
+                if found is None:
+                    return None
+                result |= found
+            return result
+        return None
+    return None
 
 
 @cache
@@ -251,17 +315,22 @@ def check_text(text: str, *, context: PolicyContext = PolicyContext()) -> Policy
     norm = normalise(text)
     tally = _Tally()
     tuning = context.tuning
-    for category, pattern in rules.patterns.items():
-        seen: set[tuple[int, str]] = set()
-        for match in pattern.finditer(norm.letters):
-            index = int((match.lastgroup or "r0")[1:])
-            rule = rules.rules[index]
-            key = (index, match.group() if rule.each else "")
+    starts: dict[str, list[int]] = {}
+    for word in _WORD.finditer(norm.letters):
+        for n in range(1, min(ANCHOR_LENGTH, word.end() - word.start()) + 1):
+            starts.setdefault(word.group()[:n], []).append(word.start())
+    for pattern in rules.patterns:
+        rule = pattern.rule
+        seen: set[str] = set()
+        for match in _matches(pattern, norm.letters, starts):
+            key = match.group() if rule.each else ""
             if key in seen:
                 continue
             seen.add(key)
             start, end = norm.span("letters", match.start(), match.end())
-            tally.add(category, rule.weight, Evidence(rule.id, start, end), rule.explain)
+            tally.add(rule.category, rule.weight, Evidence(rule.id, start, end), rule.explain)
+            if not rule.each:
+                break
     for category in list(tally.score):  # reassuring wording cannot take a score below zero
         tally.score[category] = max(0, tally.score[category])
     _identifiers(norm, tally)
@@ -269,6 +338,21 @@ def check_text(text: str, *, context: PolicyContext = PolicyContext()) -> Policy
     _extra_terms(norm, tuning, tally)
     _spam_signals(text, context, tally)
     return _decide(tally, tuning)
+
+
+def _matches(pattern: _Pattern, text: str, starts: Mapping[str, list[int]]) -> Iterator[re.Match[str]]:
+    if pattern.anchors is None:
+        yield from pattern.regex.finditer(text)
+        return
+    positions = sorted({p for anchor in pattern.anchors for p in starts.get(anchor, ())})
+    end = -1
+    for position in positions:
+        if position < end:
+            continue  # inside the previous match, as finditer would skip it
+        match = pattern.regex.match(text, position)
+        if match:
+            end = match.end()
+            yield match
 
 
 def _identifiers(norm: Normalised, tally: _Tally) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,8 +36,10 @@ _HOMOGLYPHS = str.maketrans(
 
 # Characters that stand for letters inside a word ("fr33", "c@sino", "$ex").
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i"}
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_WORDISH = re.compile(r"[\w@$!]+")
+_ZERO_WIDTH_CHARS = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+# ASCII text that needs more than lower-casing: leading or repeated whitespace, or other whitespace.
+_NOT_SIMPLE_ASCII = re.compile(r"^ |  |[\t\n\r\f\v]")
+_WITH_LEET = re.compile(r"[\w@$!]*[0134578@$!][\w@$!]*")  # words holding a character of _LEET
 # Three or more single letters separated by one space, dot, dash, underscore or asterisk: "v i a g r a".
 _SPELT_OUT = re.compile(r"(?<![\w])(?:[a-z][ .\-_*]){2,}[a-z](?![\w])")
 
@@ -44,9 +47,9 @@ _SPELT_OUT = re.compile(r"(?<![\w])(?:[a-z][ .\-_*]){2,}[a-z](?![\w])")
 @dataclass(frozen=True, slots=True)
 class Normalised:
     plain: str
-    plain_map: tuple[int, ...]  # plain[i] came from original[plain_map[i]]
+    plain_map: Sequence[int]  # plain[i] came from original[plain_map[i]]
     letters: str
-    letters_map: tuple[int, ...]
+    letters_map: Sequence[int]
 
     def span(self, view: str, start: int, end: int) -> tuple[int, int]:
         """The original text's offsets of a match in ``view`` ("plain" or "letters")."""
@@ -65,11 +68,23 @@ def _fold_char(char: str) -> str:
 
 
 def normalise(text: str) -> Normalised:
-    text = text.translate(_ZERO_WIDTH) if _has_zero_width(text) else text
+    if text.isascii() and not _NOT_SIMPLE_ASCII.search(text):
+        # The common case: lower-casing plain ASCII keeps every offset.
+        plain: str = text.lower()
+        plain_map: Sequence[int] = range(len(text))
+    else:
+        plain, plain_map = _fold(text)
+    letters, letters_map = _deobfuscate(plain, plain_map)
+    return Normalised(plain, plain_map, letters, letters_map)
+
+
+def _fold(text: str) -> tuple[str, list[int]]:
     out: list[str] = []
     mapping: list[int] = []
     last_space = True
     for index, char in enumerate(text):
+        if char in _ZERO_WIDTH_CHARS:
+            continue
         if char.isspace():
             if not last_space:
                 out.append(" ")
@@ -81,19 +96,13 @@ def normalise(text: str) -> Normalised:
         for piece in folded:
             out.append(piece)
             mapping.append(index)
-    plain = "".join(out)
-    letters, letters_map = _deobfuscate(plain, mapping)
-    return Normalised(plain, tuple(mapping), letters, tuple(letters_map))
+    return "".join(out), mapping
 
 
-def _has_zero_width(text: str) -> bool:
-    return any(c in text for c in "\u200b\u200c\u200d\u2060\ufeff\u00ad")
-
-
-def _deobfuscate(plain: str, mapping: list[int]) -> tuple[str, list[int]]:
+def _deobfuscate(plain: str, mapping: Sequence[int]) -> tuple[str, Sequence[int]]:
     chars = list(plain)
     # Digits and symbols inside a word that also has letters stand for letters.
-    for match in _WORDISH.finditer(plain):
+    for match in _WITH_LEET.finditer(plain):
         word = match.group().rstrip("!")  # "now!!!" is shouting, not a disguised letter
         if any(c.isalpha() for c in word) and any(c in _LEET for c in word) and not _looks_like_code(word):
             for offset, c in enumerate(word):
@@ -101,7 +110,7 @@ def _deobfuscate(plain: str, mapping: list[int]) -> tuple[str, list[int]]:
                     chars[match.start() + offset] = _LEET[c]
     text = "".join(chars)
     if not _SPELT_OUT.search(text):
-        return text, list(mapping)
+        return text, mapping
     # Join letters spelt out with separators; keep the map of the letters that stay.
     out: list[str] = []
     out_map: list[int] = []

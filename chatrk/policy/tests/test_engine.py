@@ -164,3 +164,17 @@ def test_any_text_gets_a_decision_with_offsets_inside_it(text: str) -> None:
     decision = check_text(text)
     for evidence in decision.evidence:
         assert 0 <= evidence.start <= evidence.end <= len(text)
+
+
+def test_anchoring_rules_to_word_starts_changes_no_decision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from chatrk.policy import engine
+    from chatrk.policy.evaluate import labelled
+
+    texts = [row["text"] for row in labelled()]
+    anchored = [check_text(text) for text in texts]
+    assert sum(p.anchors is not None for p in compiled().patterns) > 0.8 * len(compiled().patterns)
+    plain = replace(compiled(), patterns=tuple(replace(p, anchors=None) for p in compiled().patterns))
+    monkeypatch.setattr(engine, "compiled", lambda: plain)
+    assert [check_text(text) for text in texts] == anchored
