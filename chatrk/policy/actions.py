@@ -178,7 +178,8 @@ def hold_for_review(
     contact_id: int | None = None,
 ) -> HeldItem:  # fmt: skip
     """Puts a held message or template in the review queue (call it in the same transaction as the row
-    it holds). The text is stored encrypted so the reviewer can read it through the audited ``reveal``."""
+    it holds). The text is stored encrypted so the reviewer can read it through the audited ``reveal``.
+    Idempotent: while ``(kind, ref_id)`` waits for review, holding it again returns the same item."""
     if decision.action is not Action.HOLD:
         raise PolicyError("Only a HOLD decision goes to the review queue.")
     item = HeldItem(
@@ -194,6 +195,13 @@ def hold_for_review(
     )
     item.text = text
     with transaction.atomic():
+        existing = (
+            HeldItem.objects.for_workspace(workspace_id)
+            .filter(kind=kind, ref_id=ref_id, status=HeldStatus.HELD)
+            .first()
+        )
+        if existing is not None:  # held again before review (e.g. a retried send): one queue entry
+            return existing
         item.save()
         record("policy.held", actor=Actor("system", "policy"), workspace_id=workspace_id,
                target=("held_item", item.pk),

@@ -182,3 +182,25 @@ def test_a_row_edited_behind_the_app_cannot_loosen_a_floor() -> None:
     )
     tuning = queries.tuning_for(workspace.pk)
     assert tuning.block_at[Category.HATE] == 100 and tuning.same_body_limit == 20
+
+
+def test_holding_the_same_item_twice_keeps_one_queue_entry() -> None:
+    workspace = make_workspace()
+    first = held(workspace.pk)
+    assert held(workspace.pk).pk == first.pk
+    assert HeldItem.objects.for_workspace(workspace.pk).count() == 1
+    actions.reject(reviewer(workspace.pk), first.pk)
+    assert held(workspace.pk).pk != first.pk  # once decided, a new hold is a new review
+
+
+def test_holds_of_free_form_messages_are_audited_without_text() -> None:
+    workspace = make_workspace()
+    held(workspace.pk)
+    decision = AuditEvent.objects.get(action="policy.decision")
+    assert decision.details["subject"] == "message" and decision.details["action"] == "hold"
+    assert AuditEvent.objects.get(action="policy.held").details == {
+        "kind": "message",
+        "ref_id": 7,
+        "category": "illegal",
+    }
+    assert not any("vapes" in str(event.details) for event in AuditEvent.objects.all())

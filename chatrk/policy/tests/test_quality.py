@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from chatrk.policy.evaluate import FALSE_POSITIVE_GOAL, RECALL_GOAL, evaluate, labelled
+import json
+
+import pytest
+
+from chatrk.policy.evaluate import FALSE_POSITIVE_GOAL, RECALL_GOAL, evaluate, labelled, main
 
 
 def test_the_labelled_set_is_large_and_varied() -> None:
@@ -32,3 +36,10 @@ def test_recall_on_block_categories_and_false_positives_meet_the_goals() -> None
         holdout["block_recall"] >= RECALL_GOAL
         and holdout["legitimate_false_positive_rate"] <= FALSE_POSITIVE_GOAL
     )
+
+
+def test_the_script_ends_with_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = json.loads(last)
+    assert figures["goals_met"] is True and set(figures["categories"]) >= {"hate", "spam", "sensitive_ids"}
