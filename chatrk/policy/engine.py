@@ -458,8 +458,7 @@ def _spam_signals(text: str, context: PolicyContext, tally: _Tally) -> None:
     if context.same_body_recipients > tuning.same_body_limit:
         explain = (
             f"The same free-form text went to {context.same_body_recipients} people in 24 hours. "
-            "Bulk messages "
-            "must be sent as an approved template in a campaign to people who opted in."
+            "Bulk messages must be sent as an approved template in a campaign to people who opted in."
         )
         tally.add(Category.SPAM, HOLD_POINTS, Evidence("signal.same_body", 0, 0), explain)
     if context.hourly_volume > tuning.hourly_limit:
