@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "chatrk.whatsapp",
     "chatrk.inbox",
     "chatrk.msgtemplates",
+    "chatrk.policy",
     "chatrk.web",
 ]
 

@@ -14,6 +14,7 @@ class Scope(StrEnum):
     TEMPLATES_READ = "templates:read"
     TEMPLATES_WRITE = "templates:write"
     TEMPLATES_APPROVE = "templates:approve"
+    POLICY_REVIEW = "policy:review"
 
     @property
     def permission(self) -> Perm:
@@ -30,4 +31,5 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.TEMPLATES_READ: Perm.VIEW_WORKSPACE,
     Scope.TEMPLATES_WRITE: Perm.WRITE_TEMPLATES,
     Scope.TEMPLATES_APPROVE: Perm.APPROVE_TEMPLATES,
+    Scope.POLICY_REVIEW: Perm.MANAGE_COMPLIANCE,
 }

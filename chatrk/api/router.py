@@ -64,3 +64,8 @@ def get_member(request: HttpRequest, member_id: int) -> MemberOut:
     if member is None:
         raise HttpError(404, "No such member.")
     return MemberOut(id=member.pk, name=member.user.name, role=member.role)
+
+
+from chatrk.api.policy import router as policy_router  # noqa: E402
+
+api.add_router("/policy", policy_router)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from chatrk.web import template_pages, views
+from chatrk.web import policy_views, template_pages, views
 
 app_name = "web"
 
@@ -20,6 +20,11 @@ workspace_patterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/create/", views.create_token, name="create_token"),
     path("tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path("policy/review/", policy_views.review_queue, name="policy_review_queue"),
+    path("policy/review/<int:review_id>/", policy_views.review_detail, name="policy_review_detail"),
+    path("policy/review/<int:review_id>/release/", policy_views.review_release, name="policy_review_release"),
+    path("policy/review/<int:review_id>/reject/", policy_views.review_reject, name="policy_review_reject"),
+    path("policy/settings/", policy_views.policy_settings, name="policy_settings"),
 ]
 
 urlpatterns = [

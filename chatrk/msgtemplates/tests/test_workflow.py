@@ -486,3 +486,11 @@ def test_a_failure_never_overrides_a_concurrent_success() -> None:
         return httpx.Response(400, json={"error": {"message": "(#100) Duplicate", "code": 100}})
 
     assert actions.submit_to_meta(template.pk, transport=graph(meanwhile)).meta_status == MS.PENDING
+
+
+def test_the_content_policy_blocks_prohibited_template_text() -> None:
+    from chatrk.msgtemplates.gates import content_check
+
+    blocked = content_check("Buy cocaine and heroin here, fast delivery", workspace_id=make_workspace().pk)
+    assert not blocked.allowed and blocked.reason
+    assert content_check("Your order {{1}} has shipped.", workspace_id=make_workspace().pk).allowed

@@ -8,6 +8,9 @@ import pytest
 
 from chatrk.accounts.actions import create_setup_link
 from chatrk.core.roles import Role
+from chatrk.policy.actions import hold_for_review
+from chatrk.policy.engine import check_text
+from chatrk.policy.models import HeldKind
 from chatrk.testing import PASSWORD, add_member, make_user, make_workspace, next_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,6 +33,8 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
     workspace = make_workspace("Blue Lantern")
     add_member(workspace, user, Role.OWNER)
     add_member(workspace, make_user(name="Bo Agent"), Role.AGENT)
+    text = "Cheap vapes, order now: https://bit.ly/v"
+    held = hold_for_review(workspace.pk, check_text(text), kind=HeldKind.MESSAGE, ref_id=1, text=text)
     anonymous = chromium.new_context(bypass_csp=True).new_page()
     found: dict[str, list[str]] = {}
     setup = create_setup_link().rsplit("/", 1)[1]
@@ -43,6 +48,8 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
         f"/w/{workspace.slug}/templates/", f"/w/{workspace.slug}/templates/new/",
         f"/w/{workspace.slug}/templates/review/",
         "/account/", "/account/password/", "/account/email/", "/account/two-factor/",
+        f"/w/{workspace.slug}/policy/review/", f"/w/{workspace.slug}/policy/review/{held.pk}/",
+        f"/w/{workspace.slug}/policy/settings/",
     ]:  # fmt: skip
         page.goto(base + path)
         found[path] = axe_violations(page)

@@ -20,6 +20,9 @@ from chatrk.audit.sequencer import sequence_pending
 from chatrk.core.actions import invite
 from chatrk.core.roles import Role
 from chatrk.msgtemplates.testing import make_template
+from chatrk.policy.actions import hold_for_review
+from chatrk.policy.engine import check_text
+from chatrk.policy.models import HeldKind
 from chatrk.testing import (
     WORKSPACE_PREFIX,
     add_member,
@@ -56,6 +59,13 @@ def victim() -> Victim:
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
     template = make_template(workspace, name="victim_secret_offer", stage="in_review")
+    held = hold_for_review(
+        workspace.pk,
+        check_text("Get cheap vapes now https://bit.ly/x"),
+        kind=HeldKind.MESSAGE,
+        ref_id=1,
+        text="Victim held text",
+    )
     sequence_pending()  # audit events get their leaf index after commit; tests never commit
     event = AuditEvent.objects.filter(workspace_id=workspace.pk).order_by("seq").first()
     assert event is not None and event.seq is not None
@@ -64,6 +74,7 @@ def victim() -> Victim:
         "invitation_id": invitation.pk,
         "token_id": token.pk,
         "template_id": template.pk,
+        "review_id": held.pk,
         "seq": event.seq,
     }
     secrets = [
@@ -73,6 +84,7 @@ def victim() -> Victim:
         "victim.invitee",
         "victim-sync",
         "victim_secret_offer",
+        "Victim held text",
     ]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
