@@ -11,6 +11,8 @@ class Scope(StrEnum):
     WORKSPACE_READ = "workspace:read"
     MEMBERS_READ = "members:read"
     AUDIT_READ = "audit:read"
+    CONSENT_READ = "consent:read"
+    CONSENT_WRITE = "consent:write"
 
     @property
     def permission(self) -> Perm:
@@ -24,4 +26,6 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.WORKSPACE_READ: Perm.VIEW_WORKSPACE,
     Scope.MEMBERS_READ: Perm.VIEW_MEMBERS,
     Scope.AUDIT_READ: Perm.READ_AUDIT,
+    Scope.CONSENT_READ: Perm.READ_CONSENT,
+    Scope.CONSENT_WRITE: Perm.MANAGE_CONSENT,
 }
