@@ -17,6 +17,7 @@ from chatrk.api.router import api
 from chatrk.audit.actions import Origin
 from chatrk.core.actions import invite
 from chatrk.core.roles import Role
+from chatrk.inbox.actions import contact_for
 from chatrk.testing import (
     WORKSPACE_PREFIX,
     add_member,
@@ -42,6 +43,7 @@ NOT_TENANT_ROUTES = {
     "accounts:invitation", "accounts:invitation_link",  # invitation secret links
     "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
     "api:api-root", "api:openapi-json",  # the API is walked through its schema below
+    "consent:optin",  # the public opt-in page: shows only the published wording, writes only new consent
 }  # fmt: skip
 
 
@@ -52,7 +54,13 @@ def victim() -> Victim:
     agent = add_member(workspace, make_user(name="Viktor Victim"), Role.AGENT)
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
-    ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk}
+    contact = contact_for(workspace.pk, "447700900555")
+    ids = {
+        "member_id": agent.pk,
+        "invitation_id": invitation.pk,
+        "token_id": token.pk,
+        "contact_id": contact.pk,
+    }
     secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 

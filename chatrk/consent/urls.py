@@ -1,0 +1,12 @@
+from django.urls import path
+
+from chatrk.consent import views
+
+app_name = "consent"
+
+urlpatterns = [
+    path("optin/<slug:ws>/", views.optin, name="optin"),
+    path("w/<slug:ws>/consent/", views.consent_home, name="home"),
+    path("w/<slug:ws>/consent/wordings/", views.publish_wording, name="publish_wording"),
+    path("w/<slug:ws>/consent/import/", views.import_csv, name="import"),
+]

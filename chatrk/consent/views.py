@@ -1,0 +1,154 @@
+"""Consent pages (transport only): the public hosted opt-in page and the workspace's consent page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chatrk.accounts.actions import origin_of
+from chatrk.accounts.throttle import Lane, Policy, register_failure, retry_after
+from chatrk.audit.actions import ANONYMOUS, Actor
+from chatrk.consent import actions, imports, queries
+from chatrk.consent.errors import ConsentError
+from chatrk.consent.models import CONSENT_PURPOSES, Source
+from chatrk.core.clock import now
+from chatrk.core.models import Workspace
+from chatrk.core.roles import Perm, role_allows
+from chatrk.inbox.actions import contact_for
+from chatrk.web.access import membership, workspace_page
+
+# Every submission counts (not only failures): a source address gets 10, then waits, growing to an hour.
+OPT_IN_SOURCE = Policy(free_failures=10, cap=timedelta(hours=1), forget_after=timedelta(hours=1))
+
+
+class OptInForm(forms.Form):
+    phone = forms.CharField(
+        max_length=32, label="Your WhatsApp number",
+        help_text="International format with + and the country code, e.g. +44 7700 900123.",
+    )  # fmt: skip
+    agree = forms.BooleanField(label="I agree to the text above.")
+    wording_version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+@require_http_methods(["GET", "POST"])
+def optin(request: HttpRequest, ws: str) -> HttpResponse:
+    """Public: a person gives their number and agrees to the workspace's current wording. No tracking,
+    no third-party assets; the same answer whether or not the number was known."""
+    workspace = Workspace.objects.filter(slug=ws).first()
+    wording = queries.current_wording(workspace.pk) if workspace else None
+    if workspace is None or wording is None:
+        raise Http404("No opt-in page here")
+    double = actions.settings_for(workspace.pk).double_opt_in
+    context: dict[str, Any] = {"wording": wording, "double_opt_in": double}
+    if request.method == "GET":
+        context["form"] = OptInForm(initial={"wording_version": wording.version})
+        return render(request, "consent/optin.html", context)
+    origin = origin_of(request)
+    lanes = [Lane(f"optin-ip:{origin.ip}", OPT_IN_SOURCE)]
+    wait = retry_after(lanes, now())
+    if wait:
+        context["form"] = OptInForm(initial={"wording_version": wording.version})
+        context["throttled"] = "Too many sign-ups from your network. Try again later."
+        response = render(request, "consent/optin.html", context, status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    register_failure(lanes, now())
+    form = OptInForm(request.POST)
+    number = ""
+    if form.is_valid():
+        if form.cleaned_data["wording_version"] != wording.version:
+            context["form"] = OptInForm(initial={"wording_version": wording.version})
+            context["changed"] = True
+            return render(request, "consent/optin.html", context, status=409)
+        try:
+            number = imports.e164(form.cleaned_data["phone"])
+        except imports.RowRejected:
+            form.add_error("phone", "Enter a valid number in international format, starting with +.")
+    if not form.is_valid():
+        context["form"] = form
+        return render(request, "consent/optin.html", context, status=400)
+    proof = actions.Proof(
+        source=Source.WEB_FORM, captured_by=ANONYMOUS, wording_id=wording.pk, capture_method="checkbox",
+        ip=origin.ip, user_agent=origin.user_agent,
+    )  # fmt: skip
+    contact = contact_for(workspace.pk, number.removeprefix("+"))
+    try:
+        actions.record_consent(workspace.pk, contact.pk, list(wording.purposes), proof)
+    except ConsentError:
+        pass  # e.g. a revocation recorded in this same instant: the answer must not differ
+    return render(request, "consent/optin_done.html", context)
+
+
+# --- the workspace page ------------------------------------------------------------------------------
+
+
+class WordingForm(forms.Form):
+    business_name = forms.CharField(max_length=120)
+    text = forms.CharField(widget=forms.Textarea, max_length=4000, label="Exact wording shown")
+    purposes = forms.MultipleChoiceField(
+        choices=[(p.value, p.label) for p in CONSENT_PURPOSES], widget=forms.CheckboxSelectMultiple
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+
+
+def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+    me = membership(request)
+    context = {
+        "wordings": queries.wordings(me.workspace_id),
+        "settings": actions.settings_for(me.workspace_id),
+        "can_manage": role_allows(me.role, Perm.MANAGE_CONSENT),
+        "wording_form": extra.pop("wording_form", None) or WordingForm(initial={"business_name": me.workspace.name}),
+        "import_form": extra.pop("import_form", None) or ImportForm(),
+        "workspace": me.workspace,
+        **extra,
+    }  # fmt: skip
+    return render(request, "consent/workspace.html", context, status=status)
+
+
+@workspace_page(Perm.READ_CONSENT)
+@require_GET
+def consent_home(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@workspace_page(Perm.MANAGE_CONSENT)
+@require_POST
+def publish_wording(request: HttpRequest) -> HttpResponse:
+    me = membership(request)
+    form = WordingForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.publish_wording(
+                me.workspace_id, text=form.cleaned_data["text"], business_name=form.cleaned_data["business_name"],
+                purposes=form.cleaned_data["purposes"], actor=Actor.user(me.user_id), user_id=me.user_id,
+                origin=origin_of(request),
+            )  # fmt: skip
+            return redirect("consent:home", me.workspace.slug)
+        except ConsentError as error:
+            form.add_error(None, error.message)
+    return _page(request, status=400, wording_form=form)
+
+
+@workspace_page(Perm.MANAGE_CONSENT)
+@require_POST
+def import_csv(request: HttpRequest) -> HttpResponse:
+    me = membership(request)
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _page(request, status=400, import_form=form)
+    upload = form.cleaned_data["file"]
+    if upload.size > imports.MAX_BYTES:
+        form.add_error("file", "The file is larger than 10 MB.")
+        return _page(request, status=400, import_form=form)
+    report = imports.import_consents(
+        me.workspace_id, upload.read(), actor=Actor.user(me.user_id), origin=origin_of(request)
+    )
+    return _page(request, report=report, counts={k: report.count(k) for k in imports.OUTCOMES})
