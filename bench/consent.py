@@ -53,16 +53,26 @@ def seed(workspace: Workspace, count: int) -> list[int]:
             captured_by_kind="system",
             occurred_at=moment,
             recorded_at=moment,
-        )  # fmt: skip
+        )
         for n, i in enumerate(ids)
         if n % 3
     ]
     ConsentEvent.objects.bulk_create(events, batch_size=2_000)
     ConsentState.objects.bulk_create(
-        (ConsentState(workspace=workspace, contact_id=e.contact_id, purpose="marketing", status="active",
-                      last_event_id=e.pk, was_active=True, changed_at=moment) for e in events),
+        (
+            ConsentState(
+                workspace=workspace,
+                contact_id=e.contact_id,
+                purpose="marketing",
+                status="active",
+                last_event_id=e.pk,
+                was_active=True,
+                changed_at=moment,
+            )
+            for e in events
+        ),
         batch_size=2_000,
-    )  # fmt: skip
+    )
     return ids
 
 

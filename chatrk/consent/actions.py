@@ -145,8 +145,13 @@ def update_settings(
         row.resubscribe_keywords = sorted(normalise_keywords(resubscribe_keywords))
         row.updated_at = now()
         row.save()
-        record("consent.settings.changed", actor=actor, workspace_id=workspace_id, origin=origin,
-               details={"double_opt_in": double_opt_in})  # fmt: skip
+        record(
+            "consent.settings.changed",
+            actor=actor,
+            workspace_id=workspace_id,
+            origin=origin,
+            details={"double_opt_in": double_opt_in},
+        )
     return row
 
 
@@ -177,13 +182,23 @@ def publish_wording(
             return existing
         last = ConsentWording.objects.filter(workspace_id=workspace_id).order_by("-version").first()
         wording = ConsentWording.objects.create(
-            workspace_id=workspace_id, version=(last.version + 1) if last else 1, text=text, sha256=digest,
-            business_name=business_name.strip(), purposes=list(chosen), created_by_id=user_id,
+            workspace_id=workspace_id,
+            version=(last.version + 1) if last else 1,
+            text=text,
+            sha256=digest,
+            business_name=business_name.strip(),
+            purposes=list(chosen),
+            created_by_id=user_id,
             created_at=now(),
-        )  # fmt: skip
-        record("consent.wording.published", actor=actor, workspace_id=workspace_id,
-               target=("consent_wording", wording.pk), origin=origin,
-               details={"version": wording.version, "sha256": digest})  # fmt: skip
+        )
+        record(
+            "consent.wording.published",
+            actor=actor,
+            workspace_id=workspace_id,
+            target=("consent_wording", wording.pk),
+            origin=origin,
+            details={"version": wording.version, "sha256": digest},
+        )
     return wording
 
 
@@ -234,12 +249,23 @@ def _write(
         if not _allowed(kind, purpose, state):
             continue
         event = ConsentEvent(
-            workspace_id=workspace_id, contact_id=contact_id, purpose=purpose, kind=kind, source=proof.source,
-            change_id=change_id, wording_id=proof.wording_id, captured_by_kind=proof.captured_by.kind,
-            captured_by_id=proof.captured_by.id, occurred_at=proof.occurred_at or moment, recorded_at=moment,
-            capture_method=proof.capture_method, keyword=proof.keyword[:32], error_code=proof.error_code,
-            evidence_wamid=proof.evidence_wamid[:200], evidence_message_id=proof.evidence_message_id,
-        )  # fmt: skip
+            workspace_id=workspace_id,
+            contact_id=contact_id,
+            purpose=purpose,
+            kind=kind,
+            source=proof.source,
+            change_id=change_id,
+            wording_id=proof.wording_id,
+            captured_by_kind=proof.captured_by.kind,
+            captured_by_id=proof.captured_by.id,
+            occurred_at=proof.occurred_at or moment,
+            recorded_at=moment,
+            capture_method=proof.capture_method,
+            keyword=proof.keyword[:32],
+            error_code=proof.error_code,
+            evidence_wamid=proof.evidence_wamid[:200],
+            evidence_message_id=proof.evidence_message_id,
+        )
         event.ip = proof.ip or None
         event.user_agent = proof.user_agent[:300] or None
         event.evidence_ref = proof.evidence_ref[:200] or None
@@ -248,9 +274,14 @@ def _write(
         was_active = bool(state and state.was_active) or status == Status.ACTIVE
         if state is None:
             ConsentState.objects.create(
-                workspace_id=workspace_id, contact_id=contact_id, purpose=purpose, status=status,
-                last_event=event, was_active=was_active, changed_at=moment,
-            )  # fmt: skip
+                workspace_id=workspace_id,
+                contact_id=contact_id,
+                purpose=purpose,
+                status=status,
+                last_event=event,
+                was_active=was_active,
+                changed_at=moment,
+            )
         else:
             state.status, state.last_event, state.was_active, state.changed_at = (
                 status,
@@ -263,16 +294,24 @@ def _write(
     change = Change(change_id, tuple(written))
     if written:
         details: dict[str, str | int | bool | None] = {
-            "purposes": ",".join(change.purposes), "source": str(proof.source), "change_id": change_id,
-            "wording_id": proof.wording_id, "evidence_message_id": proof.evidence_message_id,
-        }  # fmt: skip
+            "purposes": ",".join(change.purposes),
+            "source": str(proof.source),
+            "change_id": change_id,
+            "wording_id": proof.wording_id,
+            "evidence_message_id": proof.evidence_message_id,
+        }
         if proof.keyword:
             details["keyword"] = proof.keyword[:32]
         if proof.error_code:
             details["error_code"] = proof.error_code
-        record(f"consent.{kind}", actor=proof.captured_by, workspace_id=workspace_id,
-               target=("contact", contact_id), origin=Origin(proof.ip, proof.user_agent),
-               details=details)  # fmt: skip
+        record(
+            f"consent.{kind}",
+            actor=proof.captured_by,
+            workspace_id=workspace_id,
+            target=("contact", contact_id),
+            origin=Origin(proof.ip, proof.user_agent),
+            details=details,
+        )
     return change
 
 
@@ -356,13 +395,25 @@ def _lock_contact(workspace_id: int, contact_id: int) -> None:
 
 
 def _contact_proof(
-    source: Source, occurred_at: datetime | None, *, wamid: str = "", message_id: int | None = None,
-    keyword: str = "", error_code: int | None = None, method: str = "",
-) -> Proof:  # fmt: skip
+    source: Source,
+    occurred_at: datetime | None,
+    *,
+    wamid: str = "",
+    message_id: int | None = None,
+    keyword: str = "",
+    error_code: int | None = None,
+    method: str = "",
+) -> Proof:
     return Proof(
-        source=source, captured_by=Actor(CONTACT_ACTOR_KIND), occurred_at=occurred_at, evidence_wamid=wamid,
-        evidence_message_id=message_id, keyword=keyword, error_code=error_code, capture_method=method,
-    )  # fmt: skip
+        source=source,
+        captured_by=Actor(CONTACT_ACTOR_KIND),
+        occurred_at=occurred_at,
+        evidence_wamid=wamid,
+        evidence_message_id=message_id,
+        keyword=keyword,
+        error_code=error_code,
+        capture_method=method,
+    )
 
 
 def _keywords(workspace_id: int) -> tuple[frozenset[str], frozenset[str]]:
@@ -398,10 +449,17 @@ def apply_inbound_reply(
     with transaction.atomic():
         _lock_contact(workspace_id, contact_id)
         if isinstance(verdict, Revoke):
-            proof = _contact_proof(Source.KEYWORD, received_at, wamid=wamid, message_id=message_id,
-                                   keyword=verdict.keyword, method=method)  # fmt: skip
-            change = _write(workspace_id, contact_id, (*CONSENT_PURPOSES, Purpose.SERVICE), Kind.REVOKE,
-                            proof, new_id())  # fmt: skip
+            proof = _contact_proof(
+                Source.KEYWORD,
+                received_at,
+                wamid=wamid,
+                message_id=message_id,
+                keyword=verdict.keyword,
+                method=method,
+            )
+            change = _write(
+                workspace_id, contact_id, (*CONSENT_PURPOSES, Purpose.SERVICE), Kind.REVOKE, proof, new_id()
+            )
             if change.changed:
                 OptOutConfirmation.objects.create(
                     workspace_id=workspace_id,
@@ -411,12 +469,19 @@ def apply_inbound_reply(
                 )
             return ReplyOutcome("revoked", change, confirmation_due=change.changed)
         if isinstance(verdict, Resubscribe):
-            proof = _contact_proof(Source.KEYWORD, received_at, wamid=wamid, message_id=message_id,
-                                   keyword=verdict.keyword, method=method)  # fmt: skip
+            proof = _contact_proof(
+                Source.KEYWORD,
+                received_at,
+                wamid=wamid,
+                message_id=message_id,
+                keyword=verdict.keyword,
+                method=method,
+            )
             change_id = new_id()
             confirmed = _write(workspace_id, contact_id, CONSENT_PURPOSES, Kind.CONFIRM, proof, change_id)
-            restored = _write(workspace_id, contact_id, (*CONSENT_PURPOSES, Purpose.SERVICE), Kind.RESTORE,
-                              proof, change_id)  # fmt: skip
+            restored = _write(
+                workspace_id, contact_id, (*CONSENT_PURPOSES, Purpose.SERVICE), Kind.RESTORE, proof, change_id
+            )
             if confirmed.changed:
                 DoubleOptIn.objects.filter(
                     workspace_id=workspace_id, contact_id=contact_id, confirmed_at__isnull=True
@@ -429,8 +494,13 @@ def apply_inbound_reply(
             return ReplyOutcome("none")
         lifted = _lift_hold(workspace_id, contact_id, received_at, wamid=wamid, message_id=message_id)
         if isinstance(verdict, NeedsReview):
-            record("consent.review_needed", actor=Actor(CONTACT_ACTOR_KIND), workspace_id=workspace_id,
-                   target=("contact", contact_id), details={"evidence_message_id": message_id})  # fmt: skip
+            record(
+                "consent.review_needed",
+                actor=Actor(CONTACT_ACTOR_KIND),
+                workspace_id=workspace_id,
+                target=("contact", contact_id),
+                details={"evidence_message_id": message_id},
+            )
             return ReplyOutcome("needs_review", lifted)
         return ReplyOutcome("none", lifted)
 
@@ -489,8 +559,13 @@ def claim_opt_out_confirmation(workspace_id: int, contact_id: int) -> int | None
         ).update(claimed_at=now())
         if not claimed:
             return None
-        record("consent.opt_out_confirmation.claimed", actor=Actor("system"), workspace_id=workspace_id,
-               target=("contact", contact_id), details={"change_id": owed.change_id})  # fmt: skip
+        record(
+            "consent.opt_out_confirmation.claimed",
+            actor=Actor("system"),
+            workspace_id=workspace_id,
+            target=("contact", contact_id),
+            details={"change_id": owed.change_id},
+        )
         return owed.change_id
 
 
@@ -511,16 +586,23 @@ def claim_double_opt_ins(workspace_id: int, *, limit: int = 100) -> list[DoubleO
         moment = now()
         for row in rows:
             purposes = ConsentState.objects.filter(
-                workspace_id=workspace_id, contact_id=row.contact_id, status=Status.PENDING,
+                workspace_id=workspace_id,
+                contact_id=row.contact_id,
+                status=Status.PENDING,
                 last_event__change_id=row.change_id,
-            ).values_list("purpose", flat=True)  # fmt: skip
+            ).values_list("purpose", flat=True)
             row.claimed_at = moment
             row.save(update_fields=["claimed_at"])
             if purposes:
-                due.append(DoubleOptInDue(
-                    row.change_id, row.contact_id, tuple(sorted(purposes)),
-                    config.confirmation_template, config.confirmation_language,
-                ))  # fmt: skip
+                due.append(
+                    DoubleOptInDue(
+                        row.change_id,
+                        row.contact_id,
+                        tuple(sorted(purposes)),
+                        config.confirmation_template,
+                        config.confirmation_language,
+                    )
+                )
     return due
 
 
@@ -529,8 +611,12 @@ def mark_double_opt_in_sent(workspace_id: int, change_id: int, *, wamid: str) ->
         DoubleOptIn.objects.filter(workspace_id=workspace_id, change_id=change_id).update(
             sent_wamid=wamid[:200]
         )
-        record("consent.double_opt_in.sent", actor=Actor("system"), workspace_id=workspace_id,
-               target=("consent_change", change_id))  # fmt: skip
+        record(
+            "consent.double_opt_in.sent",
+            actor=Actor("system"),
+            workspace_id=workspace_id,
+            target=("consent_change", change_id),
+        )
 
 
 # --- the state is derived from the events -----------------------------------------------------------
@@ -574,10 +660,21 @@ def rebuild_states(workspace_id: int) -> int:
         ConsentState.objects.filter(workspace_id=workspace_id).delete()
         moment = now()
         ConsentState.objects.bulk_create(
-            ConsentState(workspace_id=workspace_id, contact_id=contact_id, purpose=purpose, status=d.status,
-                         was_active=d.was_active, last_event_id=d.last_event_id, changed_at=moment)
+            ConsentState(
+                workspace_id=workspace_id,
+                contact_id=contact_id,
+                purpose=purpose,
+                status=d.status,
+                was_active=d.was_active,
+                last_event_id=d.last_event_id,
+                changed_at=moment,
+            )
             for (contact_id, purpose), d in derived.items()
-        )  # fmt: skip
-        record("consent.state.rebuilt", actor=Actor("system"), workspace_id=workspace_id,
-               details={"rows": len(derived)})  # fmt: skip
+        )
+        record(
+            "consent.state.rebuilt",
+            actor=Actor("system"),
+            workspace_id=workspace_id,
+            details={"rows": len(derived)},
+        )
     return len(derived)

@@ -120,13 +120,24 @@ def _event_out(event: object) -> EventOut:
     assert isinstance(event, ConsentEvent)
     wording = event.wording
     return EventOut(
-        id=event.pk, purpose=event.purpose, kind=event.kind, source=event.source, change_id=event.change_id,
-        wording_version=wording.version if wording else None, wording_sha256=wording.sha256 if wording else "",
-        business_name=wording.business_name if wording else "", captured_by_kind=event.captured_by_kind,
-        captured_by_id=event.captured_by_id, capture_method=event.capture_method, occurred_at=event.occurred_at,
-        recorded_at=event.recorded_at, keyword=event.keyword, error_code=event.error_code,
-        evidence_wamid=event.evidence_wamid, evidence_message_id=event.evidence_message_id,
-    )  # fmt: skip
+        id=event.pk,
+        purpose=event.purpose,
+        kind=event.kind,
+        source=event.source,
+        change_id=event.change_id,
+        wording_version=wording.version if wording else None,
+        wording_sha256=wording.sha256 if wording else "",
+        business_name=wording.business_name if wording else "",
+        captured_by_kind=event.captured_by_kind,
+        captured_by_id=event.captured_by_id,
+        capture_method=event.capture_method,
+        occurred_at=event.occurred_at,
+        recorded_at=event.recorded_at,
+        keyword=event.keyword,
+        error_code=event.error_code,
+        evidence_wamid=event.evidence_wamid,
+        evidence_message_id=event.evidence_message_id,
+    )
 
 
 def _contact(workspace_id: int, contact_id: int | None, phone: str | None) -> int:
@@ -165,16 +176,25 @@ def record_consent(request: HttpRequest, payload: ConsentIn) -> ChangeOut:
         raise HttpError(400, "Unknown wording version.")
     contact_id = _contact(workspace_id, payload.contact_id, payload.phone)
     proof = actions.Proof(
-        source=Source.API, captured_by=Actor.token(token.pk), occurred_at=payload.captured_at,
-        wording_id=wording.pk, capture_method=payload.capture_method, ip=payload.ip,
-        user_agent=payload.user_agent, evidence_ref=payload.evidence,
-    )  # fmt: skip
+        source=Source.API,
+        captured_by=Actor.token(token.pk),
+        occurred_at=payload.captured_at,
+        wording_id=wording.pk,
+        capture_method=payload.capture_method,
+        ip=payload.ip,
+        user_agent=payload.user_agent,
+        evidence_ref=payload.evidence,
+    )
     try:
         change = actions.record_consent(workspace_id, contact_id, payload.purposes, proof)
     except ConsentError as error:
         raise HttpError(400, error.message) from None
-    return ChangeOut(contact_id=contact_id, change_id=change.change_id, changed=list(change.purposes),
-                     states=queries.states(workspace_id, contact_id))  # fmt: skip
+    return ChangeOut(
+        contact_id=contact_id,
+        change_id=change.change_id,
+        changed=list(change.purposes),
+        states=queries.states(workspace_id, contact_id),
+    )
 
 
 @router.post("/revocations", response={200: ChangeOut, 400: Error, 401: Error, 403: Error, 404: Error})
@@ -187,8 +207,12 @@ def revoke_consent(request: HttpRequest, payload: RevokeIn) -> ChangeOut:
         change = actions.revoke_consent(workspace_id, contact_id, payload.purposes, proof)
     except ConsentError as error:
         raise HttpError(400, error.message) from None
-    return ChangeOut(contact_id=contact_id, change_id=change.change_id, changed=list(change.purposes),
-                     states=queries.states(workspace_id, contact_id))  # fmt: skip
+    return ChangeOut(
+        contact_id=contact_id,
+        change_id=change.change_id,
+        changed=list(change.purposes),
+        states=queries.states(workspace_id, contact_id),
+    )
 
 
 @router.post("/imports", response={200: ImportOut, 401: Error, 403: Error})
@@ -199,17 +223,27 @@ def import_consents(request: HttpRequest, payload: ImportIn) -> ImportOut:
         token.workspace_id, payload.csv, actor=Actor.token(token.pk), origin=origin_of(request)
     )
     return ImportOut(
-        error=report.error, **{k: report.count(k) for k in imports.OUTCOMES},
-        rows=[RowOut(line=r.line, outcome=r.outcome, reason=r.reason, contact_id=r.contact_id) for r in report.rows],
-    )  # fmt: skip
+        error=report.error,
+        **{k: report.count(k) for k in imports.OUTCOMES},
+        rows=[
+            RowOut(line=r.line, outcome=r.outcome, reason=r.reason, contact_id=r.contact_id)
+            for r in report.rows
+        ],
+    )
 
 
 def _wording_out(wording: object) -> WordingOut:
     from chatrk.consent.models import ConsentWording
 
     assert isinstance(wording, ConsentWording)
-    return WordingOut(version=wording.version, sha256=wording.sha256, business_name=wording.business_name,
-                      purposes=list(wording.purposes), text=wording.text, created_at=wording.created_at)  # fmt: skip
+    return WordingOut(
+        version=wording.version,
+        sha256=wording.sha256,
+        business_name=wording.business_name,
+        purposes=list(wording.purposes),
+        text=wording.text,
+        created_at=wording.created_at,
+    )
 
 
 @router.get("/wordings", response={200: list[WordingOut], 401: Error, 403: Error})
@@ -223,9 +257,13 @@ def publish_wording(request: HttpRequest, payload: WordingIn) -> WordingOut:
     token = require_scope(request, Scope.CONSENT_WRITE)
     try:
         wording = actions.publish_wording(
-            token.workspace_id, text=payload.text, business_name=payload.business_name,
-            purposes=payload.purposes, actor=Actor.token(token.pk), origin=origin_of(request),
-        )  # fmt: skip
+            token.workspace_id,
+            text=payload.text,
+            business_name=payload.business_name,
+            purposes=payload.purposes,
+            actor=Actor.token(token.pk),
+            origin=origin_of(request),
+        )
     except ConsentError as error:
         raise HttpError(400, error.message) from None
     return _wording_out(wording)

@@ -125,8 +125,13 @@ def import_consents(
             break
         results.append(_import_row(workspace_id, line, row, seen, actor=actor))
     report = ImportReport(tuple(results))
-    record("consent.import", actor=actor, workspace_id=workspace_id, origin=origin,
-           details={"rows": len(results), **{k: report.count(k) for k in OUTCOMES}})  # fmt: skip
+    record(
+        "consent.import",
+        actor=actor,
+        workspace_id=workspace_id,
+        origin=origin,
+        details={"rows": len(results), **{k: report.count(k) for k in OUTCOMES}},
+    )
     return report
 
 
@@ -166,9 +171,13 @@ def _import_row(
                 seen |= keys
                 return RowResult(line, "skipped", "already active", contact.pk)
             proof = actions.Proof(
-                source=Source.IMPORT, captured_by=actor, occurred_at=captured_at, wording_id=wording.pk,
-                capture_method=method, evidence_ref=evidence,
-            )  # fmt: skip
+                source=Source.IMPORT,
+                captured_by=actor,
+                occurred_at=captured_at,
+                wording_id=wording.pk,
+                capture_method=method,
+                evidence_ref=evidence,
+            )
             change = actions.record_consent(workspace_id, contact.pk, purposes, proof)
         seen |= keys
     except RowRejected as rejected:

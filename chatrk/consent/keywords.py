@@ -14,9 +14,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Twilio's defaults, AWS's additions, and the list (STANDARDS.md §6).
-OPT_OUT_KEYWORDS = frozenset({
-    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT-OUT", "ARRET",
-})  # fmt: skip
+OPT_OUT_KEYWORDS = frozenset(
+    {
+        "STOP",
+        "STOPALL",
+        "UNSUBSCRIBE",
+        "CANCEL",
+        "END",
+        "QUIT",
+        "REVOKE",
+        "OPTOUT",
+        "OPT-OUT",
+        "ARRET",
+    }
+)
 RESUBSCRIBE_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
 # Two-word forms the FCC names as binding (47 CFR 64.1200(a)(10)); matched exactly, like a keyword.
 OPT_OUT_PHRASES = frozenset({"OPT OUT", "STOP ALL"})

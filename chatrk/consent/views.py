@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
@@ -28,9 +29,10 @@ OPT_IN_SOURCE = Policy(free_failures=10, cap=timedelta(hours=1), forget_after=ti
 
 class OptInForm(forms.Form):
     phone = forms.CharField(
-        max_length=32, label="Your WhatsApp number",
+        max_length=32,
+        label="Your WhatsApp number",
         help_text="International format with + and the country code, e.g. +44 7700 900123.",
-    )  # fmt: skip
+    )
     agree = forms.BooleanField(label="I agree to the text above.")
     wording_version = forms.IntegerField(widget=forms.HiddenInput)
 
@@ -73,14 +75,17 @@ def optin(request: HttpRequest, ws: str) -> HttpResponse:
         context["form"] = form
         return render(request, "consent/optin.html", context, status=400)
     proof = actions.Proof(
-        source=Source.WEB_FORM, captured_by=ANONYMOUS, wording_id=wording.pk, capture_method="checkbox",
-        ip=origin.ip, user_agent=origin.user_agent,
-    )  # fmt: skip
+        source=Source.WEB_FORM,
+        captured_by=ANONYMOUS,
+        wording_id=wording.pk,
+        capture_method="checkbox",
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+    )
     contact = contact_for(workspace.pk, number.removeprefix("+"))
-    try:
+    # A refusal (e.g. a revocation recorded in this same instant) must not change the answer.
+    with suppress(ConsentError):
         actions.record_consent(workspace.pk, contact.pk, list(wording.purposes), proof)
-    except ConsentError:
-        pass  # e.g. a revocation recorded in this same instant: the answer must not differ
     return render(request, "consent/optin_done.html", context)
 
 
@@ -105,11 +110,12 @@ def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpRespo
         "wordings": queries.wordings(me.workspace_id),
         "settings": actions.settings_for(me.workspace_id),
         "can_manage": role_allows(me.role, Perm.MANAGE_CONSENT),
-        "wording_form": extra.pop("wording_form", None) or WordingForm(initial={"business_name": me.workspace.name}),
+        "wording_form": extra.pop("wording_form", None)
+        or WordingForm(initial={"business_name": me.workspace.name}),
         "import_form": extra.pop("import_form", None) or ImportForm(),
         "workspace": me.workspace,
         **extra,
-    }  # fmt: skip
+    }
     return render(request, "consent/workspace.html", context, status=status)
 
 
@@ -127,10 +133,14 @@ def publish_wording(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             actions.publish_wording(
-                me.workspace_id, text=form.cleaned_data["text"], business_name=form.cleaned_data["business_name"],
-                purposes=form.cleaned_data["purposes"], actor=Actor.user(me.user_id), user_id=me.user_id,
+                me.workspace_id,
+                text=form.cleaned_data["text"],
+                business_name=form.cleaned_data["business_name"],
+                purposes=form.cleaned_data["purposes"],
+                actor=Actor.user(me.user_id),
+                user_id=me.user_id,
                 origin=origin_of(request),
-            )  # fmt: skip
+            )
             return redirect("consent:home", me.workspace.slug)
         except ConsentError as error:
             form.add_error(None, error.message)

@@ -17,12 +17,18 @@ WORDING = (
 )
 
 
-def wording(workspace: Workspace, purposes: tuple[str, ...] = ("marketing", "utility", "authentication"),
-            text: str = WORDING) -> ConsentWording:  # fmt: skip
+def wording(
+    workspace: Workspace,
+    purposes: tuple[str, ...] = ("marketing", "utility", "authentication"),
+    text: str = WORDING,
+) -> ConsentWording:
     return actions.publish_wording(
-        workspace.pk, text=text.format(name=workspace.name), business_name=workspace.name,
-        purposes=purposes, actor=Actor("system"),
-    )  # fmt: skip
+        workspace.pk,
+        text=text.format(name=workspace.name),
+        business_name=workspace.name,
+        purposes=purposes,
+        actor=Actor("system"),
+    )
 
 
 def contact(workspace: Workspace, number: str = "447700900123") -> Contact:
@@ -30,10 +36,20 @@ def contact(workspace: Workspace, number: str = "447700900123") -> Contact:
 
 
 def grant(
-    workspace: Workspace, who: Contact, purposes: tuple[str, ...] = ("marketing",), *,
-    source: Source = Source.IN_THREAD, at: datetime | None = None, double_opt_in: bool | None = None,
-) -> actions.Change:  # fmt: skip
+    workspace: Workspace,
+    who: Contact,
+    purposes: tuple[str, ...] = ("marketing",),
+    *,
+    source: Source = Source.IN_THREAD,
+    at: datetime | None = None,
+    double_opt_in: bool | None = None,
+) -> actions.Change:
     found = wording(workspace)
-    proof = actions.Proof(source=source, captured_by=Actor("user", "1"), occurred_at=at, wording_id=found.pk,
-                          capture_method="checkbox")  # fmt: skip
+    proof = actions.Proof(
+        source=source,
+        captured_by=Actor("user", "1"),
+        occurred_at=at,
+        wording_id=found.pk,
+        capture_method="checkbox",
+    )
     return actions.record_consent(workspace.pk, who.pk, purposes, proof, double_opt_in=double_opt_in)

@@ -47,8 +47,11 @@ class ConsentMachine(RuleBasedStateMachine):
     def grant(self, purposes: set[str], double: bool) -> None:
         from chatrk.audit.actions import Actor
 
-        proof = actions.Proof(source=Source.WEB_FORM if double else Source.IN_THREAD,
-                              captured_by=Actor("user", "1"), wording_id=self.wording.pk)  # fmt: skip
+        proof = actions.Proof(
+            source=Source.WEB_FORM if double else Source.IN_THREAD,
+            captured_by=Actor("user", "1"),
+            wording_id=self.wording.pk,
+        )
         actions.record_consent(
             self.workspace.pk, self.contact.pk, sorted(purposes), proof, double_opt_in=double
         )
@@ -61,9 +64,13 @@ class ConsentMachine(RuleBasedStateMachine):
     @rule(word=st.sampled_from(OPT_OUT_WORDS), payload=st.booleans())
     def keyword_stop(self, word: str, payload: bool) -> None:
         actions.apply_inbound_reply(
-            self.workspace.pk, self.contact.pk, wamid=self._wamid(), received_at=now(),
-            text=None if payload else word, button_payload="UNSUBSCRIBE" if payload else None,
-        )  # fmt: skip
+            self.workspace.pk,
+            self.contact.pk,
+            wamid=self._wamid(),
+            received_at=now(),
+            text=None if payload else word,
+            button_payload="UNSUBSCRIBE" if payload else None,
+        )
         self.model = dict.fromkeys(PURPOSES, "revoked")
         self.held = True
 
@@ -85,8 +92,9 @@ class ConsentMachine(RuleBasedStateMachine):
 
     @rule(word=st.sampled_from(RESUBSCRIBE_WORDS))
     def resubscribe(self, word: str) -> None:
-        actions.apply_inbound_reply(self.workspace.pk, self.contact.pk, wamid=self._wamid(), received_at=now(),
-                                    text=word)  # fmt: skip
+        actions.apply_inbound_reply(
+            self.workspace.pk, self.contact.pk, wamid=self._wamid(), received_at=now(), text=word
+        )
         for purpose in PURPOSES:
             if self.model[purpose] == "pending" or (
                 self.model[purpose] == "revoked" and self.ever_active[purpose]
@@ -96,8 +104,9 @@ class ConsentMachine(RuleBasedStateMachine):
 
     @rule(text=st.sampled_from(["hello", "where is my order?", "stop texting me", "thanks!"]))
     def customer_writes(self, text: str) -> None:
-        actions.apply_inbound_reply(self.workspace.pk, self.contact.pk, wamid=self._wamid(), received_at=now(),
-                                    text=text)  # fmt: skip
+        actions.apply_inbound_reply(
+            self.workspace.pk, self.contact.pk, wamid=self._wamid(), received_at=now(), text=text
+        )
         self.held = False
 
     @rule(category=st.sampled_from([*PURPOSES, "service"]), window_open=st.booleans())
@@ -124,7 +133,9 @@ class ConsentMachine(RuleBasedStateMachine):
 def test_consent_invariant() -> None:
     runner = ConsentMachine.TestCase
     runner.settings = settings(
-        max_examples=30, stateful_step_count=25, deadline=None,
+        max_examples=30,
+        stateful_step_count=25,
+        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )  # fmt: skip
+    )
     runner().runTest()

@@ -17,9 +17,28 @@ from chatrk.consent.keywords import (
 
 @pytest.mark.parametrize(
     "text",
-    ["STOP", "stop", " Stop ", "STOP!", "ｓｔｏｐ", "unsubscribe", "Cancel", "end", "QUIT", "revoke", "optout",
-     "opt-out", "Opt-Out", "ARRÊT", "arret", "stopall", "STOP.", "\u200bSTOP", "opt out"],
-)  # fmt: skip
+    [
+        "STOP",
+        "stop",
+        " Stop ",
+        "STOP!",
+        "\uff53\uff54\uff4f\uff50",
+        "unsubscribe",
+        "Cancel",
+        "end",
+        "QUIT",
+        "revoke",
+        "optout",
+        "opt-out",
+        "Opt-Out",
+        "ARRÊT",
+        "arret",
+        "stopall",
+        "STOP.",
+        "\u200bSTOP",
+        "opt out",
+    ],
+)
 def test_opt_out_keywords_after_nfkc_and_trimming(text: str) -> None:
     assert isinstance(classify_reply(text), Revoke)
 
@@ -30,9 +49,15 @@ def test_resubscribe_keywords(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["stop texting me", "Please STOP", "unsubscribe me please", "remove me from your list",
-             "don't message me again"],
-)  # fmt: skip
+    "text",
+    [
+        "stop texting me",
+        "Please STOP",
+        "unsubscribe me please",
+        "remove me from your list",
+        "don't message me again",
+    ],
+)
 def test_free_text_opt_outs_go_to_review(text: str) -> None:
     assert classify_reply(text) == NeedsReview()
 

@@ -89,8 +89,9 @@ def test_confirmation_payload_confirms_too() -> None:
     ws = make_workspace()
     who = contact(ws)
     grant(ws, who, ("utility",), source=Source.API)
-    outcome = actions.apply_inbound_reply(ws.pk, who.pk, wamid="w1", received_at=now(),
-                                          button_payload="CHATRK_CONSENT_YES")  # fmt: skip
+    outcome = actions.apply_inbound_reply(
+        ws.pk, who.pk, wamid="w1", received_at=now(), button_payload="CHATRK_CONSENT_YES"
+    )
     assert outcome.outcome == "confirmed"
     assert check_consent(ws.pk, who.pk, "utility", window_open=False).allowed
 
@@ -172,8 +173,9 @@ def test_wording_rules_and_versions() -> None:
     assert (first.version, second.version) == (1, 2)
     assert second.sha256 == actions.wording_hash(second.text)
     with pytest.raises(ConsentError, match="name the business"):
-        actions.publish_wording(ws.pk, text="Offers: yes", business_name=ws.name, purposes=["marketing"],
-                                actor=Actor("system"))  # fmt: skip
+        actions.publish_wording(
+            ws.pk, text="Offers: yes", business_name=ws.name, purposes=["marketing"], actor=Actor("system")
+        )
     narrow = wording(ws, ("utility",), text="Order updates from {name}.")
     who = contact(ws)
     proof = actions.Proof(source=Source.AGENT, captured_by=Actor("user", "1"), wording_id=narrow.pk)
@@ -195,9 +197,12 @@ def test_ledger_is_append_only_in_models_and_database() -> None:
         "UPDATE consent_consentwording SET text = 'changed'",
         "DELETE FROM consent_consentwording",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
     with pytest.raises(DatabaseError), transaction.atomic():
         ConsentEvent.objects.filter(pk=event.pk).update(source="api")
     assert ConsentWording.objects.filter(workspace_id=ws.pk).count() == 1
@@ -228,8 +233,14 @@ def test_personal_proof_is_encrypted_and_shredded_with_the_contact() -> None:
     ws = make_workspace()
     who = contact(ws)
     found = wording(ws)
-    proof = actions.Proof(source=Source.WEB_FORM, captured_by=Actor("anonymous"), wording_id=found.pk,
-                          ip="203.0.113.9", user_agent="Mozilla/5.0 test", evidence_ref="form-77")  # fmt: skip
+    proof = actions.Proof(
+        source=Source.WEB_FORM,
+        captured_by=Actor("anonymous"),
+        wording_id=found.pk,
+        ip="203.0.113.9",
+        user_agent="Mozilla/5.0 test",
+        evidence_ref="form-77",
+    )
     event = actions.record_consent(ws.pk, who.pk, ["marketing"], proof).events[0]
     with connection.cursor() as cursor:
         cursor.execute(
