@@ -31,7 +31,7 @@ def wording(
     )
 
 
-def contact(workspace: Workspace, number: str = "447700900123") -> Contact:
+def contact(workspace: Workspace, number: str = "447911123123") -> Contact:
     return contact_for(workspace.pk, number)
 
 
