@@ -5,14 +5,13 @@ from django.test import Client
 
 from chatrk.accounts.actions import create_api_token
 from chatrk.accounts.scopes import Scope
-from chatrk.audit.actions import Origin
+from chatrk.audit.actions import Actor, Origin
 from chatrk.consent import actions, imports, queries
 from chatrk.consent.gate import check_consent
 from chatrk.consent.models import ConsentEvent
 from chatrk.consent.tests.helpers import contact, grant, wording
 from chatrk.core.models import Workspace
 from chatrk.core.roles import Role
-from chatrk.audit.actions import Actor
 from chatrk.testing import add_member, make_workspace, signed_in
 
 pytestmark = pytest.mark.django_db
