@@ -9,4 +9,5 @@ urlpatterns = [
     path("w/<slug:ws>/consent/", views.consent_home, name="home"),
     path("w/<slug:ws>/consent/wordings/", views.publish_wording, name="publish_wording"),
     path("w/<slug:ws>/consent/import/", views.import_csv, name="import"),
+    path("w/<slug:ws>/consent/settings/", views.change_settings, name="settings"),
 ]

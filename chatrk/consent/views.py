@@ -16,6 +16,7 @@ from chatrk.accounts.throttle import Lane, Policy, register_failure, retry_after
 from chatrk.audit.actions import ANONYMOUS, Actor
 from chatrk.consent import actions, imports, queries
 from chatrk.consent.errors import ConsentError
+from chatrk.consent.keywords import LANGUAGE_OPT_OUT
 from chatrk.consent.models import CONSENT_PURPOSES, Source
 from chatrk.core.clock import now
 from chatrk.core.models import Workspace
@@ -100,6 +101,30 @@ class WordingForm(forms.Form):
     )
 
 
+class SettingsForm(forms.Form):
+    double_opt_in = forms.BooleanField(
+        required=False, label="Double opt-in: consent captured off WhatsApp is active only after a YES reply"
+    )
+    confirmation_template = forms.CharField(max_length=512, label="Confirmation template name")
+    confirmation_language = forms.CharField(max_length=15, label="Confirmation template language")
+    keyword_languages = forms.MultipleChoiceField(
+        required=False,
+        label="Also honour opt-out keywords in",
+        choices=[(code, code) for code in sorted(LANGUAGE_OPT_OUT)],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    opt_out_keywords = forms.CharField(
+        required=False, max_length=500, label="Extra opt-out keywords (single words, comma-separated)"
+    )
+    resubscribe_keywords = forms.CharField(
+        required=False, max_length=500, label="Extra resubscribe keywords (single words, comma-separated)"
+    )
+
+
+def _words(value: str) -> list[str]:
+    return [word.strip() for word in value.split(",") if word.strip()]
+
+
 class ImportForm(forms.Form):
     file = forms.FileField(label="CSV file")
 
@@ -113,6 +138,7 @@ def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpRespo
         "wording_form": extra.pop("wording_form", None)
         or WordingForm(initial={"business_name": me.workspace.name}),
         "import_form": extra.pop("import_form", None) or ImportForm(),
+        "settings_form": extra.pop("settings_form", None) or _settings_form(me.workspace_id),
         "workspace": me.workspace,
         **extra,
     }
@@ -145,6 +171,49 @@ def publish_wording(request: HttpRequest) -> HttpResponse:
         except ConsentError as error:
             form.add_error(None, error.message)
     return _page(request, status=400, wording_form=form)
+
+
+def _settings_form(workspace_id: int) -> SettingsForm:
+    current = actions.settings_for(workspace_id)
+    return SettingsForm(
+        initial={
+            "double_opt_in": current.double_opt_in,
+            "confirmation_template": current.confirmation_template,
+            "confirmation_language": current.confirmation_language,
+            "keyword_languages": current.keyword_languages,
+            "opt_out_keywords": ", ".join(current.opt_out_keywords),
+            "resubscribe_keywords": ", ".join(current.resubscribe_keywords),
+        }
+    )
+
+
+@workspace_page(Perm.MANAGE_CONSENT)
+@require_POST
+def change_settings(request: HttpRequest) -> HttpResponse:
+    me = membership(request)
+    form = SettingsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        words = _words(data["opt_out_keywords"]) + _words(data["resubscribe_keywords"])
+        if any(" " in word for word in words):
+            form.add_error(None, "Keywords are single words.")
+        else:
+            try:
+                actions.update_settings(
+                    me.workspace_id,
+                    actor=Actor.user(me.user_id),
+                    double_opt_in=data["double_opt_in"],
+                    confirmation_template=data["confirmation_template"],
+                    confirmation_language=data["confirmation_language"],
+                    keyword_languages=data["keyword_languages"],
+                    opt_out_keywords=_words(data["opt_out_keywords"]),
+                    resubscribe_keywords=_words(data["resubscribe_keywords"]),
+                    origin=origin_of(request),
+                )
+                return redirect("consent:home", me.workspace.slug)
+            except ConsentError as error:
+                form.add_error(None, error.message)
+    return _page(request, status=400, settings_form=form)
 
 
 @workspace_page(Perm.MANAGE_CONSENT)

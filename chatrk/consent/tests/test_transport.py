@@ -85,7 +85,10 @@ def test_api_wordings_and_import() -> None:
         content_type="application/json",
     )
     assert response.status_code == 200 and response.json()["version"] == 1
-    csv = "phone,purposes,captured_at,wording_version\n+447911123123,marketing,2026-01-01T00:00:00Z,1\nbad,x,y,z\n"
+    csv = (
+        "phone,purposes,captured_at,wording_version\n"
+        "+447911123123,marketing,2026-01-01T00:00:00Z,1\nbad,x,y,z\n"
+    )
     response = client.post("/api/v1/consent/imports", {"csv": csv}, content_type="application/json")
     data = response.json()
     assert (data["pending"], data["rejected"]) == (1, 1)
@@ -222,3 +225,33 @@ def test_workspace_consent_page() -> None:
     assert agent.get(f"/w/{ws.slug}/consent/").status_code == 200
     assert agent.post(f"/w/{ws.slug}/consent/wordings/", {}).status_code == 403
     grant(ws, contact(ws, "447911123999"))
+
+
+def test_workspace_settings_page_changes_keywords() -> None:
+    ws = make_workspace()
+    client = signed_in(add_member(ws, role=Role.ADMIN).user)
+    response = client.post(
+        f"/w/{ws.slug}/consent/settings/",
+        {
+            "confirmation_template": "optin_yes",
+            "confirmation_language": "es",
+            "keyword_languages": ["es"],
+            "opt_out_keywords": "basta, nomas",
+            "resubscribe_keywords": "",
+        },
+    )
+    assert response.status_code == 302
+    current = actions.settings_for(ws.pk)
+    assert (current.double_opt_in, current.confirmation_template) == (False, "optin_yes")
+    assert current.opt_out_keywords == ["BASTA", "NOMAS"]
+    who = contact(ws)
+    grant(ws, who)
+    from chatrk.core.clock import now
+
+    outcome = actions.apply_inbound_reply(ws.pk, who.pk, wamid="w", received_at=now(), text="Alto")
+    assert outcome.outcome == "revoked"
+    bad = client.post(
+        f"/w/{ws.slug}/consent/settings/",
+        {"confirmation_template": "x", "confirmation_language": "en", "opt_out_keywords": "two words"},
+    )
+    assert bad.status_code == 400
