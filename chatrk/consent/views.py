@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chatrk.accounts.actions import origin_of
 from chatrk.accounts.throttle import Lane, Policy, register_failure, retry_after
-from chatrk.audit.actions import ANONYMOUS, Actor
+from chatrk.audit.actions import ANONYMOUS, Actor, keyed_hash
 from chatrk.consent import actions, imports, queries
 from chatrk.consent.errors import ConsentError
 from chatrk.consent.keywords import LANGUAGE_OPT_OUT
@@ -52,7 +52,8 @@ def optin(request: HttpRequest, ws: str) -> HttpResponse:
         context["form"] = OptInForm(initial={"wording_version": wording.version})
         return render(request, "consent/optin.html", context)
     origin = origin_of(request)
-    lanes = [Lane(f"optin-ip:{origin.ip}", OPT_IN_SOURCE)]
+    # The address is kept only as an HMAC in the throttle table.
+    lanes = [Lane(f"optin-ip:{keyed_hash(origin.ip or '-', purpose='optin-throttle')[:40]}", OPT_IN_SOURCE)]
     wait = retry_after(lanes, now())
     if wait:
         context["form"] = OptInForm(initial={"wording_version": wording.version})
