@@ -478,7 +478,16 @@ def apply_inbound_reply(
                 method=method,
             )
             change_id = new_id()
-            confirmed = _write(workspace_id, contact_id, CONSENT_PURPOSES, Kind.CONFIRM, proof, change_id)
+            # YES confirms pending consent only once the confirmation template has gone out (a "yes"
+            # to something else before it cannot stand in for the reply to it).
+            asked = DoubleOptIn.objects.filter(
+                workspace_id=workspace_id,
+                contact_id=contact_id,
+                claimed_at__isnull=False,
+                confirmed_at__isnull=True,
+            ).exists()
+            pending = CONSENT_PURPOSES if asked else ()
+            confirmed = _write(workspace_id, contact_id, pending, Kind.CONFIRM, proof, change_id)
             restored = _write(
                 workspace_id, contact_id, (*CONSENT_PURPOSES, Purpose.SERVICE), Kind.RESTORE, proof, change_id
             )

@@ -32,7 +32,8 @@ class ConsentMachine(RuleBasedStateMachine):
         self.model: dict[str, str] = dict.fromkeys(PURPOSES, "none")
         self.ever_active: dict[str, bool] = dict.fromkeys(PURPOSES, False)
         self.held = False
-        self.sends: list[tuple[str, bool]] = []
+        self.asked = False  # a confirmation template went out and is unanswered
+        self.unsent = False  # a confirmation template is owed
         self.serial = 0
 
     def _wamid(self) -> str:
@@ -55,11 +56,20 @@ class ConsentMachine(RuleBasedStateMachine):
         actions.record_consent(
             self.workspace.pk, self.contact.pk, sorted(purposes), proof, double_opt_in=double
         )
+        if double and any(self.model[p] != "active" for p in purposes):
+            self.unsent = True
         for purpose in purposes:
             if not double:
                 self._activate(purpose)
             elif self.model[purpose] != "active":
                 self.model[purpose] = "pending"
+
+    @rule()
+    def confirmation_template_sent(self) -> None:
+        for due in actions.claim_double_opt_ins(self.workspace.pk):
+            actions.mark_double_opt_in_sent(self.workspace.pk, due.change_id, wamid=self._wamid())
+        if self.unsent:
+            self.asked, self.unsent = True, False
 
     @rule(word=st.sampled_from(OPT_OUT_WORDS), payload=st.booleans())
     def keyword_stop(self, word: str, payload: bool) -> None:
@@ -95,11 +105,14 @@ class ConsentMachine(RuleBasedStateMachine):
         actions.apply_inbound_reply(
             self.workspace.pk, self.contact.pk, wamid=self._wamid(), received_at=now(), text=word
         )
+        confirming = self.asked and any(self.model[p] == "pending" for p in PURPOSES)
         for purpose in PURPOSES:
-            if self.model[purpose] == "pending" or (
+            if (self.model[purpose] == "pending" and confirming) or (
                 self.model[purpose] == "revoked" and self.ever_active[purpose]
             ):
                 self._activate(purpose)
+        if confirming:  # every open request is answered, sent or not
+            self.asked = self.unsent = False
         self.held = False
 
     @rule(text=st.sampled_from(["hello", "where is my order?", "stop texting me", "thanks!"]))

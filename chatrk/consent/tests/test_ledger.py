@@ -89,6 +89,10 @@ def test_confirmation_payload_confirms_too() -> None:
     ws = make_workspace()
     who = contact(ws)
     grant(ws, who, ("utility",), source=Source.API)
+    early = actions.apply_inbound_reply(ws.pk, who.pk, wamid="w0", received_at=now(), text="yes")
+    assert early.outcome == "none"  # the confirmation template has not gone out yet
+    assert queries.states(ws.pk, who.pk)["utility"] == "pending"
+    actions.claim_double_opt_ins(ws.pk)
     outcome = actions.apply_inbound_reply(
         ws.pk, who.pk, wamid="w1", received_at=now(), button_payload="CHATRK_CONSENT_YES"
     )
