@@ -39,6 +39,7 @@ from chatrk.consent.models import (
     Kind,
     OptOutConfirmation,
     Purpose,
+    ReviewItem,
     Source,
     Status,
 )
@@ -503,6 +504,13 @@ def apply_inbound_reply(
             return ReplyOutcome("none")
         lifted = _lift_hold(workspace_id, contact_id, received_at, wamid=wamid, message_id=message_id)
         if isinstance(verdict, NeedsReview):
+            ReviewItem.objects.create(
+                workspace_id=workspace_id,
+                contact_id=contact_id,
+                message_id=message_id,
+                wamid=wamid[:200],
+                created_at=now(),
+            )
             record(
                 "consent.review_needed",
                 actor=Actor(CONTACT_ACTOR_KIND),
@@ -576,6 +584,56 @@ def claim_opt_out_confirmation(workspace_id: int, contact_id: int) -> int | None
             details={"change_id": owed.change_id},
         )
         return owed.change_id
+
+
+def resolve_review(
+    workspace_id: int, review_id: int, *, user_id: int, revoke: bool, origin: Origin | None = None
+) -> ReviewItem:
+    """An agent's decision on a flagged reply: ``revoke`` records an opt-out of every purpose (source
+    ``agent``, the message as evidence, one confirmation owed), otherwise the item is dismissed."""
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().filter(workspace_id=workspace_id, pk=review_id).first()
+        if item is None:
+            raise ConsentError("No such review item.")
+        if item.outcome != ReviewItem.Outcome.OPEN:
+            return item
+        if revoke:
+            proof = Proof(
+                source=Source.AGENT,
+                captured_by=Actor.user(user_id),
+                evidence_wamid=item.wamid,
+                evidence_message_id=item.message_id,
+                capture_method="verbal",
+                ip=origin.ip if origin else "",
+            )
+            _lock_contact(workspace_id, item.contact_id)
+            change = _write(
+                workspace_id,
+                item.contact_id,
+                (*CONSENT_PURPOSES, Purpose.SERVICE),
+                Kind.REVOKE,
+                proof,
+                new_id(),
+            )
+            if change.changed:
+                OptOutConfirmation.objects.create(
+                    workspace_id=workspace_id,
+                    contact_id=item.contact_id,
+                    change_id=change.change_id,
+                    created_at=now(),
+                )
+        item.outcome = ReviewItem.Outcome.REVOKED if revoke else ReviewItem.Outcome.DISMISSED
+        item.resolved_by_id, item.resolved_at = user_id, now()
+        item.save(update_fields=["outcome", "resolved_by", "resolved_at"])
+        record(
+            "consent.review_resolved",
+            actor=Actor.user(user_id),
+            workspace_id=workspace_id,
+            target=("consent_review", item.pk),
+            origin=origin,
+            details={"outcome": item.outcome},
+        )
+    return item
 
 
 # --- double opt-in ----------------------------------------------------------------------------------

@@ -215,3 +215,28 @@ class DoubleOptIn(TenantModel):
 
     def __str__(self) -> str:
         return f"double opt-in {self.pk}"
+
+
+class ReviewItem(TenantModel):
+    """A free-text reply that may be an opt-out ("stop texting me"): an agent decides."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "open"
+        REVOKED = "revoked"  # the agent read it as an opt-out and revoked consent
+        DISMISSED = "dismissed"  # not an opt-out
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    message_id = models.BigIntegerField(null=True, blank=True)  # the inbox Message (its text stays there)
+    wamid = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OPEN)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "outcome", "created_at"], name="consent_review_queue")]
+
+    def __str__(self) -> str:
+        return f"review {self.pk}"

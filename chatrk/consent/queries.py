@@ -10,6 +10,7 @@ from chatrk.consent.models import (
     ConsentState,
     ConsentWording,
     Purpose,
+    ReviewItem,
     Status,
 )
 
@@ -43,3 +44,9 @@ def current_wording(workspace_id: int) -> ConsentWording | None:
 
 def wording_by_version(workspace_id: int, version: int) -> ConsentWording | None:
     return ConsentWording.objects.filter(workspace_id=workspace_id, version=version).first()
+
+
+def open_reviews(workspace_id: int) -> QuerySet[ReviewItem]:
+    return ReviewItem.objects.filter(workspace_id=workspace_id, outcome=ReviewItem.Outcome.OPEN).order_by(
+        "created_at"
+    )

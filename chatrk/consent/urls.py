@@ -10,4 +10,5 @@ urlpatterns = [
     path("w/<slug:ws>/consent/wordings/", views.publish_wording, name="publish_wording"),
     path("w/<slug:ws>/consent/import/", views.import_csv, name="import"),
     path("w/<slug:ws>/consent/settings/", views.change_settings, name="settings"),
+    path("w/<slug:ws>/consent/reviews/<int:review_id>/resolve/", views.resolve_review, name="resolve_review"),
 ]

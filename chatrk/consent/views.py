@@ -132,6 +132,7 @@ class ImportForm(forms.Form):
 
 def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
     me = membership(request)
+    can_review = role_allows(me.role, Perm.REPLY_INBOX) and role_allows(me.role, Perm.READ_CONSENT)
     context = {
         "wordings": queries.wordings(me.workspace_id),
         "settings": actions.settings_for(me.workspace_id),
@@ -141,6 +142,8 @@ def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpRespo
         "import_form": extra.pop("import_form", None) or ImportForm(),
         "settings_form": extra.pop("settings_form", None) or _settings_form(me.workspace_id),
         "workspace": me.workspace,
+        "reviews": queries.open_reviews(me.workspace_id)[:100] if can_review else [],
+        "can_review": can_review,
         **extra,
     }
     return render(request, "consent/workspace.html", context, status=status)
@@ -215,6 +218,24 @@ def change_settings(request: HttpRequest) -> HttpResponse:
             except ConsentError as error:
                 form.add_error(None, error.message)
     return _page(request, status=400, settings_form=form)
+
+
+@workspace_page(Perm.REPLY_INBOX)
+@require_POST
+def resolve_review(request: HttpRequest, review_id: int) -> HttpResponse:
+    """An agent reads the flagged message in the inbox, then records whether it was an opt-out."""
+    me = membership(request)
+    try:
+        actions.resolve_review(
+            me.workspace_id,
+            review_id,
+            user_id=me.user_id,
+            revoke=request.POST.get("decision") == "revoke",
+            origin=origin_of(request),
+        )
+    except ConsentError:
+        raise Http404("No such review item") from None
+    return redirect("consent:home", me.workspace.slug)
 
 
 @workspace_page(Perm.MANAGE_CONSENT)

@@ -255,3 +255,29 @@ def test_workspace_settings_page_changes_keywords() -> None:
         {"confirmation_template": "x", "confirmation_language": "en", "opt_out_keywords": "two words"},
     )
     assert bad.status_code == 400
+
+
+def test_free_text_opt_out_goes_to_an_agent_who_decides() -> None:
+    from chatrk.consent.models import ReviewItem
+    from chatrk.core.clock import now
+
+    ws = make_workspace()
+    who = contact(ws)
+    grant(ws, who, ("marketing", "utility"))
+    for n, text in enumerate(["stop texting me", "please remove me from your list"]):
+        outcome = actions.apply_inbound_reply(ws.pk, who.pk, wamid=f"w{n}", received_at=now(), text=text)
+        assert outcome.outcome == "needs_review"
+    first, second = queries.open_reviews(ws.pk)
+    agent = signed_in(add_member(ws, role=Role.AGENT).user)
+    page = agent.get(f"/w/{ws.slug}/consent/")
+    assert "Replies to review" in page.content.decode() and "remove me" not in page.content.decode()
+    response = agent.post(f"/w/{ws.slug}/consent/reviews/{first.pk}/resolve/", {"decision": "revoke"})
+    assert response.status_code == 302
+    assert not check_consent(ws.pk, who.pk, "marketing", window_open=False).allowed
+    assert actions.claim_opt_out_confirmation(ws.pk, who.pk) is not None
+    agent.post(f"/w/{ws.slug}/consent/reviews/{second.pk}/resolve/", {"decision": "dismiss"})
+    assert ReviewItem.objects.get(pk=second.pk).outcome == "dismissed"
+    revoke = queries.history(ws.pk, who.pk).filter(kind="revoke").first()
+    assert revoke is not None and revoke.source == "agent" and revoke.evidence_wamid == "w0"
+    auditor = signed_in(add_member(ws, role=Role.AUDITOR).user)
+    assert auditor.post(f"/w/{ws.slug}/consent/reviews/{second.pk}/resolve/", {}).status_code == 403

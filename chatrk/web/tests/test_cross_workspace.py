@@ -15,7 +15,9 @@ from chatrk.accounts.actions import create_api_token
 from chatrk.accounts.scopes import Scope
 from chatrk.api.router import api
 from chatrk.audit.actions import Origin
+from chatrk.consent.models import ReviewItem
 from chatrk.core.actions import invite
+from chatrk.core.clock import now
 from chatrk.core.roles import Role
 from chatrk.inbox.actions import contact_for
 from chatrk.testing import (
@@ -55,11 +57,13 @@ def victim() -> Victim:
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
     contact = contact_for(workspace.pk, "447700900555")
+    review = ReviewItem.objects.create(workspace=workspace, contact=contact, created_at=now())
     ids = {
         "member_id": agent.pk,
         "invitation_id": invitation.pk,
         "token_id": token.pk,
         "contact_id": contact.pk,
+        "review_id": review.pk,
     }
     secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
