@@ -502,8 +502,7 @@ def apply_inbound_reply(
             if restored.changed:
                 return ReplyOutcome("resubscribed", both)
             return ReplyOutcome("none")
-        lifted = _lift_hold(workspace_id, contact_id, received_at, wamid=wamid, message_id=message_id)
-        if isinstance(verdict, NeedsReview):
+        if isinstance(verdict, NeedsReview):  # a possible opt-out keeps any reply hold in place
             ReviewItem.objects.create(
                 workspace_id=workspace_id,
                 contact_id=contact_id,
@@ -518,7 +517,8 @@ def apply_inbound_reply(
                 target=("contact", contact_id),
                 details={"evidence_message_id": message_id},
             )
-            return ReplyOutcome("needs_review", lifted)
+            return ReplyOutcome("needs_review")
+        lifted = _lift_hold(workspace_id, contact_id, received_at, wamid=wamid, message_id=message_id)
         return ReplyOutcome("none", lifted)
 
 

@@ -120,7 +120,8 @@ class ConsentMachine(RuleBasedStateMachine):
         actions.apply_inbound_reply(
             self.workspace.pk, self.contact.pk, wamid=self._wamid(), received_at=now(), text=text
         )
-        self.held = False
+        if text != "stop texting me":  # a possible opt-out (sent for review) keeps the hold
+            self.held = False
 
     @rule(category=st.sampled_from([*PURPOSES, "service"]), window_open=st.booleans())
     def send(self, category: str, window_open: bool) -> None:
