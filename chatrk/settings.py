@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "chatrk.inbox",
     "chatrk.msgtemplates",
     "chatrk.policy",
+    "chatrk.consent",
     "chatrk.web",
 ]
 

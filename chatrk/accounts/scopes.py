@@ -15,6 +15,8 @@ class Scope(StrEnum):
     TEMPLATES_WRITE = "templates:write"
     TEMPLATES_APPROVE = "templates:approve"
     POLICY_REVIEW = "policy:review"
+    CONSENT_READ = "consent:read"
+    CONSENT_WRITE = "consent:write"
 
     @property
     def permission(self) -> Perm:
@@ -32,4 +34,6 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.TEMPLATES_WRITE: Perm.WRITE_TEMPLATES,
     Scope.TEMPLATES_APPROVE: Perm.APPROVE_TEMPLATES,
     Scope.POLICY_REVIEW: Perm.MANAGE_COMPLIANCE,
+    Scope.CONSENT_READ: Perm.READ_CONSENT,
+    Scope.CONSENT_WRITE: Perm.MANAGE_CONSENT,
 }

@@ -69,3 +69,5 @@ def get_member(request: HttpRequest, member_id: int) -> MemberOut:
 from chatrk.api.policy import router as policy_router  # noqa: E402
 
 api.add_router("/policy", policy_router)
+
+api.add_router("/consent", "chatrk.consent.api.router")

@@ -30,6 +30,8 @@ class Perm(StrEnum):
     MANAGE_CAMPAIGNS = "campaigns.manage"
     MANAGE_COMPLIANCE = "compliance.manage"
     READ_AUDIT = "audit.read"
+    READ_CONSENT = "consent.read"
+    MANAGE_CONSENT = "consent.manage"
 
 
 _EVERYONE = frozenset({Perm.VIEW_WORKSPACE, Perm.VIEW_MEMBERS})
@@ -38,11 +40,12 @@ _ADMIN = frozenset(Perm) - {Perm.MANAGE_OWNERS}
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.OWNER: frozenset(Perm),
     Role.ADMIN: _ADMIN,
-    Role.AGENT: _EVERYONE | {Perm.READ_INBOX, Perm.REPLY_INBOX},
-    Role.MARKETER: _EVERYONE | {Perm.WRITE_TEMPLATES, Perm.MANAGE_CAMPAIGNS},
+    Role.AGENT: _EVERYONE | {Perm.READ_INBOX, Perm.REPLY_INBOX, Perm.READ_CONSENT},
+    Role.MARKETER: _EVERYONE | {Perm.WRITE_TEMPLATES, Perm.MANAGE_CAMPAIGNS, Perm.READ_CONSENT},
     Role.COMPLIANCE: _EVERYONE
-    | {Perm.APPROVE_TEMPLATES, Perm.MANAGE_COMPLIANCE, Perm.READ_AUDIT, Perm.READ_INBOX},
-    Role.AUDITOR: _EVERYONE | {Perm.READ_AUDIT},
+    | {Perm.APPROVE_TEMPLATES, Perm.MANAGE_COMPLIANCE, Perm.READ_AUDIT, Perm.READ_INBOX}
+    | {Perm.READ_CONSENT, Perm.MANAGE_CONSENT},
+    Role.AUDITOR: _EVERYONE | {Perm.READ_AUDIT, Perm.READ_CONSENT},
 }
 
 

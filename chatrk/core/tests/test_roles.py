@@ -2,7 +2,12 @@ from chatrk.core.roles import ROLE_PERMISSIONS, Perm, Role, assignable_roles, ro
 
 
 def test_auditor_is_read_only() -> None:
-    assert ROLE_PERMISSIONS[Role.AUDITOR] == {Perm.VIEW_WORKSPACE, Perm.VIEW_MEMBERS, Perm.READ_AUDIT}
+    assert ROLE_PERMISSIONS[Role.AUDITOR] == {
+        Perm.VIEW_WORKSPACE,
+        Perm.VIEW_MEMBERS,
+        Perm.READ_AUDIT,
+        Perm.READ_CONSENT,
+    }
 
 
 def test_only_owners_make_owners() -> None:

@@ -17,8 +17,11 @@ from chatrk.api.router import api
 from chatrk.audit.actions import Origin
 from chatrk.audit.models import AuditEvent
 from chatrk.audit.sequencer import sequence_pending
+from chatrk.consent.models import ReviewItem
 from chatrk.core.actions import invite
+from chatrk.core.clock import now
 from chatrk.core.roles import Role
+from chatrk.inbox.actions import contact_for
 from chatrk.msgtemplates.testing import make_template
 from chatrk.policy.actions import hold_for_review
 from chatrk.policy.engine import check_text
@@ -48,6 +51,7 @@ NOT_TENANT_ROUTES = {
     "accounts:invitation", "accounts:invitation_link",  # invitation secret links
     "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
     "api:api-root", "api:openapi-json",  # the API is walked through its schema below
+    "consent:optin",  # the public opt-in page: shows only the published wording, writes only new consent
 }  # fmt: skip
 
 
@@ -69,6 +73,8 @@ def victim() -> Victim:
     sequence_pending()  # audit events get their leaf index after commit; tests never commit
     event = AuditEvent.objects.filter(workspace_id=workspace.pk).order_by("seq").first()
     assert event is not None and event.seq is not None
+    contact = contact_for(workspace.pk, "447700900555")
+    consent_review = ReviewItem.objects.create(workspace=workspace, contact=contact, created_at=now())
     ids = {
         "member_id": agent.pk,
         "invitation_id": invitation.pk,
@@ -76,6 +82,8 @@ def victim() -> Victim:
         "template_id": template.pk,
         "review_id": held.pk,
         "seq": event.seq,
+        "contact_id": contact.pk,
+        "consent_review_id": consent_review.pk,
     }
     secrets = [
         workspace.name,

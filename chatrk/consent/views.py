@@ -1,0 +1,255 @@
+"""Consent pages (transport only): the public hosted opt-in page and the workspace's consent page."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chatrk.accounts.actions import origin_of
+from chatrk.accounts.throttle import Lane, Policy, register_failure, retry_after
+from chatrk.audit.actions import ANONYMOUS, Actor, keyed_hash
+from chatrk.consent import actions, imports, queries
+from chatrk.consent.errors import ConsentError
+from chatrk.consent.keywords import LANGUAGE_OPT_OUT
+from chatrk.consent.models import CONSENT_PURPOSES, Source
+from chatrk.core.clock import now
+from chatrk.core.models import Workspace
+from chatrk.core.roles import Perm, role_allows
+from chatrk.inbox.actions import contact_for
+from chatrk.web.access import membership, workspace_page
+
+# Every submission counts (not only failures): a source address gets 10, then waits, growing to an hour.
+OPT_IN_SOURCE = Policy(free_failures=10, cap=timedelta(hours=1), forget_after=timedelta(hours=1))
+
+
+class OptInForm(forms.Form):
+    phone = forms.CharField(
+        max_length=32,
+        label="Your WhatsApp number",
+        help_text="International format with + and the country code, e.g. +44 7700 900123.",
+    )
+    agree = forms.BooleanField(label="I agree to the text above.")
+    wording_version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+@require_http_methods(["GET", "POST"])
+def optin(request: HttpRequest, ws: str) -> HttpResponse:
+    """Public: a person gives their number and agrees to the workspace's current wording. No tracking,
+    no third-party assets; the same answer whether or not the number was known."""
+    workspace = Workspace.objects.filter(slug=ws).first()
+    wording = queries.current_wording(workspace.pk) if workspace else None
+    if workspace is None or wording is None:
+        raise Http404("No opt-in page here")
+    double = actions.settings_for(workspace.pk).double_opt_in
+    context: dict[str, Any] = {"wording": wording, "double_opt_in": double}
+    if request.method == "GET":
+        context["form"] = OptInForm(initial={"wording_version": wording.version})
+        return render(request, "consent/optin.html", context)
+    origin = origin_of(request)
+    # The address is kept only as an HMAC in the throttle table.
+    lanes = [Lane(f"optin-ip:{keyed_hash(origin.ip or '-', purpose='optin-throttle')[:40]}", OPT_IN_SOURCE)]
+    wait = retry_after(lanes, now())
+    if wait:
+        context["form"] = OptInForm(initial={"wording_version": wording.version})
+        context["throttled"] = "Too many sign-ups from your network. Try again later."
+        response = render(request, "consent/optin.html", context, status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    register_failure(lanes, now())
+    form = OptInForm(request.POST)
+    number = ""
+    if form.is_valid():
+        if form.cleaned_data["wording_version"] != wording.version:
+            context["form"] = OptInForm(initial={"wording_version": wording.version})
+            context["changed"] = True
+            return render(request, "consent/optin.html", context, status=409)
+        try:
+            number = imports.e164(form.cleaned_data["phone"])
+        except imports.RowRejected:
+            form.add_error("phone", "Enter a valid number in international format, starting with +.")
+    if not form.is_valid():
+        context["form"] = form
+        return render(request, "consent/optin.html", context, status=400)
+    proof = actions.Proof(
+        source=Source.WEB_FORM,
+        captured_by=ANONYMOUS,
+        wording_id=wording.pk,
+        capture_method="checkbox",
+        ip=origin.ip,
+        user_agent=origin.user_agent,
+    )
+    contact = contact_for(workspace.pk, number.removeprefix("+"))
+    # A refusal (e.g. a revocation recorded in this same instant) must not change the answer.
+    with suppress(ConsentError):
+        actions.record_consent(workspace.pk, contact.pk, list(wording.purposes), proof)
+    return render(request, "consent/optin_done.html", context)
+
+
+# --- the workspace page ------------------------------------------------------------------------------
+
+
+class WordingForm(forms.Form):
+    business_name = forms.CharField(max_length=120)
+    text = forms.CharField(widget=forms.Textarea, max_length=4000, label="Exact wording shown")
+    purposes = forms.MultipleChoiceField(
+        choices=[(p.value, p.label) for p in CONSENT_PURPOSES], widget=forms.CheckboxSelectMultiple
+    )
+
+
+class SettingsForm(forms.Form):
+    double_opt_in = forms.BooleanField(
+        required=False, label="Double opt-in: consent captured off WhatsApp is active only after a YES reply"
+    )
+    confirmation_template = forms.CharField(max_length=512, label="Confirmation template name")
+    confirmation_language = forms.CharField(max_length=15, label="Confirmation template language")
+    keyword_languages = forms.MultipleChoiceField(
+        required=False,
+        label="Also honour opt-out keywords in",
+        choices=[(code, code) for code in sorted(LANGUAGE_OPT_OUT)],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    opt_out_keywords = forms.CharField(
+        required=False, max_length=500, label="Extra opt-out keywords (single words, comma-separated)"
+    )
+    resubscribe_keywords = forms.CharField(
+        required=False, max_length=500, label="Extra resubscribe keywords (single words, comma-separated)"
+    )
+
+
+def _words(value: str) -> list[str]:
+    return [word.strip() for word in value.split(",") if word.strip()]
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file")
+
+
+def _page(request: HttpRequest, *, status: int = 200, **extra: Any) -> HttpResponse:
+    me = membership(request)
+    can_review = role_allows(me.role, Perm.REPLY_INBOX) and role_allows(me.role, Perm.READ_CONSENT)
+    context = {
+        "wordings": queries.wordings(me.workspace_id),
+        "settings": actions.settings_for(me.workspace_id),
+        "can_manage": role_allows(me.role, Perm.MANAGE_CONSENT),
+        "wording_form": extra.pop("wording_form", None)
+        or WordingForm(initial={"business_name": me.workspace.name}),
+        "import_form": extra.pop("import_form", None) or ImportForm(),
+        "settings_form": extra.pop("settings_form", None) or _settings_form(me.workspace_id),
+        "workspace": me.workspace,
+        "reviews": queries.open_reviews(me.workspace_id)[:100] if can_review else [],
+        "can_review": can_review,
+        **extra,
+    }
+    return render(request, "consent/workspace.html", context, status=status)
+
+
+@workspace_page(Perm.READ_CONSENT)
+@require_GET
+def consent_home(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+@workspace_page(Perm.MANAGE_CONSENT)
+@require_POST
+def publish_wording(request: HttpRequest) -> HttpResponse:
+    me = membership(request)
+    form = WordingForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.publish_wording(
+                me.workspace_id,
+                text=form.cleaned_data["text"],
+                business_name=form.cleaned_data["business_name"],
+                purposes=form.cleaned_data["purposes"],
+                actor=Actor.user(me.user_id),
+                user_id=me.user_id,
+                origin=origin_of(request),
+            )
+            return redirect("consent:home", me.workspace.slug)
+        except ConsentError as error:
+            form.add_error(None, error.message)
+    return _page(request, status=400, wording_form=form)
+
+
+def _settings_form(workspace_id: int) -> SettingsForm:
+    current = actions.settings_for(workspace_id)
+    return SettingsForm(
+        initial={
+            "double_opt_in": current.double_opt_in,
+            "confirmation_template": current.confirmation_template,
+            "confirmation_language": current.confirmation_language,
+            "keyword_languages": current.keyword_languages,
+            "opt_out_keywords": ", ".join(current.opt_out_keywords),
+            "resubscribe_keywords": ", ".join(current.resubscribe_keywords),
+        }
+    )
+
+
+@workspace_page(Perm.MANAGE_CONSENT)
+@require_POST
+def change_settings(request: HttpRequest) -> HttpResponse:
+    me = membership(request)
+    form = SettingsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        words = _words(data["opt_out_keywords"]) + _words(data["resubscribe_keywords"])
+        if any(" " in word for word in words):
+            form.add_error(None, "Keywords are single words.")
+        else:
+            try:
+                actions.update_settings(
+                    me.workspace_id,
+                    actor=Actor.user(me.user_id),
+                    double_opt_in=data["double_opt_in"],
+                    confirmation_template=data["confirmation_template"],
+                    confirmation_language=data["confirmation_language"],
+                    keyword_languages=data["keyword_languages"],
+                    opt_out_keywords=_words(data["opt_out_keywords"]),
+                    resubscribe_keywords=_words(data["resubscribe_keywords"]),
+                    origin=origin_of(request),
+                )
+                return redirect("consent:home", me.workspace.slug)
+            except ConsentError as error:
+                form.add_error(None, error.message)
+    return _page(request, status=400, settings_form=form)
+
+
+@workspace_page(Perm.REPLY_INBOX)
+@require_POST
+def resolve_review(request: HttpRequest, consent_review_id: int) -> HttpResponse:
+    """An agent reads the flagged message in the inbox, then records whether it was an opt-out."""
+    me = membership(request)
+    try:
+        actions.resolve_review(
+            me.workspace_id,
+            consent_review_id,
+            user_id=me.user_id,
+            revoke=request.POST.get("decision") == "revoke",
+            origin=origin_of(request),
+        )
+    except ConsentError:
+        raise Http404("No such review item") from None
+    return redirect("consent:home", me.workspace.slug)
+
+
+@workspace_page(Perm.MANAGE_CONSENT)
+@require_POST
+def import_csv(request: HttpRequest) -> HttpResponse:
+    me = membership(request)
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _page(request, status=400, import_form=form)
+    upload = form.cleaned_data["file"]
+    if upload.size > imports.MAX_BYTES:
+        form.add_error("file", "The file is larger than 10 MB.")
+        return _page(request, status=400, import_form=form)
+    report = imports.import_consents(
+        me.workspace_id, upload.read(), actor=Actor.user(me.user_id), origin=origin_of(request)
+    )
+    return _page(request, report=report, counts={k: report.count(k) for k in imports.OUTCOMES})
