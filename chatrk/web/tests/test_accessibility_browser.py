@@ -38,7 +38,7 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
     anonymous = chromium.new_context(bypass_csp=True).new_page()
     found: dict[str, list[str]] = {}
     setup = create_setup_link().rsplit("/", 1)[1]
-    for path in ["/login/", f"/setup/{setup}", "/no/such/page/"]:
+    for path in ["/login/", f"/setup/{setup}", "/no/such/page/", f"/optin/{workspace.slug}/"]:
         anonymous.goto(base + path)
         found[path] = axe_violations(anonymous)
     page = chromium.new_context(bypass_csp=True).new_page()
@@ -49,7 +49,7 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
         f"/w/{workspace.slug}/templates/review/",
         "/account/", "/account/password/", "/account/email/", "/account/two-factor/",
         f"/w/{workspace.slug}/policy/review/", f"/w/{workspace.slug}/policy/review/{held.pk}/",
-        f"/w/{workspace.slug}/policy/settings/",
+        f"/w/{workspace.slug}/policy/settings/", f"/w/{workspace.slug}/consent/",
     ]:  # fmt: skip
         page.goto(base + path)
         found[path] = axe_violations(page)
