@@ -11,6 +11,11 @@ class Scope(StrEnum):
     WORKSPACE_READ = "workspace:read"
     MEMBERS_READ = "members:read"
     AUDIT_READ = "audit:read"
+    CHANNELS_READ = "channels:read"
+    CONTACTS_READ = "contacts:read"
+    CONVERSATIONS_READ = "conversations:read"
+    CONVERSATIONS_WRITE = "conversations:write"
+    MESSAGES_READ = "messages:read"
 
     @property
     def permission(self) -> Perm:
@@ -24,4 +29,9 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.WORKSPACE_READ: Perm.VIEW_WORKSPACE,
     Scope.MEMBERS_READ: Perm.VIEW_MEMBERS,
     Scope.AUDIT_READ: Perm.READ_AUDIT,
+    Scope.CHANNELS_READ: Perm.READ_INBOX,
+    Scope.CONTACTS_READ: Perm.READ_INBOX,
+    Scope.CONVERSATIONS_READ: Perm.READ_INBOX,
+    Scope.CONVERSATIONS_WRITE: Perm.REPLY_INBOX,
+    Scope.MESSAGES_READ: Perm.READ_INBOX,
 }

@@ -2,9 +2,10 @@
 
 It checks that the member may read (``Perm.READ_INBOX`` unless another permission is named), that every
 row belongs to the member's workspace, and writes ONE audit event per call (a page of rows), not one per
-field. ``reveal_for_token`` is the same read for an API token: the token is the actor, and the role its
-creator holds now must grant the permission. Values whose subject was crypto-shredded come back as ``ERASED``; tampered or misplaced values
-raise, because showing a page with silently missing data would hide an attack.
+field. ``reveal_for_token`` is the same read for an API token: the token is the actor, and the role
+its creator holds now must grant the permission. Values whose subject was crypto-shredded come back
+as ``ERASED``; tampered or misplaced values raise, because showing a page with silently missing data
+would hide an attack.
 """
 
 from __future__ import annotations

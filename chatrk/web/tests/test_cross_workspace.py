@@ -22,6 +22,9 @@ from chatrk.testing import (
     add_member,
     all_routes,
     fill,
+    make_channel,
+    make_conversation,
+    make_message,
     make_user,
     make_workspace,
     signed_in,
@@ -52,8 +55,15 @@ def victim() -> Victim:
     agent = add_member(workspace, make_user(name="Viktor Victim"), Role.AGENT)
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
-    ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk}
-    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
+    channel = make_channel(owner)
+    conversation = make_conversation(channel, "447700900555", name="Valentina Customer")
+    message = make_message(conversation, "victim's private message")
+    ids = {
+        "member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "channel_id": channel.pk,
+        "contact_id": conversation.contact_id, "conversation_id": conversation.pk, "message_id": message.pk,
+    }  # fmt: skip
+    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync",
+               "Valentina", "447700900555", "private message", channel.phone_number_id]  # fmt: skip
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 
@@ -104,25 +114,52 @@ def test_pages_of_another_workspace_answer_404(method: str, victim: Victim, atta
     assert walked >= 10
 
 
+def example_of(schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
+    """A minimal valid value for a JSON schema, so a request body passes validation and the handler
+    (not the validator) answers: the handler must then refuse the other workspace's id."""
+    if "$ref" in schema:
+        return example_of(definitions[schema["$ref"].rsplit("/", 1)[1]], definitions)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return example_of(schema[key][0], definitions)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    examples = {"string": "x", "integer": 1, "number": 1, "boolean": False, "array": [], "null": None}
+    if kind == "object" or "properties" in schema:
+        return {
+            name: example_of(value, definitions)
+            for name, value in schema.get("properties", {}).items()
+            if name in schema.get("required", [])
+        }
+    return examples.get(str(kind), "x")
+
+
 def test_api_operations_never_reach_another_workspace(victim: Victim, attacker: Attacker) -> None:
     _, _, token = attacker
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     schema = api.get_openapi_schema()
+    definitions = schema.get("components", {}).get("schemas", {})
     walked = 0
     for path, operations in schema["paths"].items():
-        for method in operations:
+        for method, operation in operations.items():
             url = path.replace("/api/v1", "/api/v1", 1)
             has_ids = "{" in url
             url = url.replace("{", "<").replace("}", ">")
             url = fill(url.lstrip("/"), victim["ids"])
-            response = getattr(client, method)(url)
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if content:
+                body = example_of(content["schema"], definitions)
+                response = getattr(client, method)(url, body, content_type="application/json")
+            else:
+                response = getattr(client, method)(url)
             if has_ids:
                 assert response.status_code == 404, f"{method.upper()} {url} → {response.status_code}"
             else:
                 assert response.status_code < 500
             assert_nothing_leaks(response, victim, url)
             walked += 1
-    assert walked >= 3
+    assert walked >= 13
 
 
 def test_a_session_of_another_user_cannot_be_revoked(victim: Victim, attacker: Attacker) -> None:
