@@ -6,6 +6,7 @@ app_name = "web"
 
 workspace_patterns = [
     path("inbox/", views.inbox, name="inbox"),
+    path("live/", views.live, name="live"),
     path("members/", views.members, name="members"),
     path("members/invite/", views.invite, name="invite"),
     path("members/<int:member_id>/role/", views.change_role, name="change_role"),

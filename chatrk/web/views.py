@@ -1,4 +1,5 @@
-"""Workspace pages: the inbox shell, members and invitations, API tokens (transport only)."""
+"""Workspace pages: the inbox shell and its live updates, channels, members and invitations, API tokens
+(transport only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import logout
 from django.forms import ChoiceField, Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,6 +23,7 @@ from chatrk.core import queries
 from chatrk.core.errors import TenancyError
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, Role, assignable_roles, role_allows
+from chatrk.inbox import live as live_events
 from chatrk.web.access import membership, workspace_page
 
 
@@ -233,3 +235,34 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 def server_error(request: HttpRequest) -> HttpResponse:
     context = {"title": "Something went wrong", "message": "The error was logged. Please try again."}
     return render(request, "web/error.html", context, status=500)
+
+
+# --- live updates for the inbox --------------------------------------------------------------------
+
+MAX_WAIT_SECONDS = 20
+
+
+@workspace_page(Perm.READ_INBOX)
+@require_GET
+def live(request: HttpRequest) -> HttpResponse:
+    """What changed since ``cursor``: 200 with events and the next cursor, or 204 when nothing did.
+
+    Without a cursor, answers at once with the current cursor. ``wait`` (seconds, up to 20) holds the
+    request open until something changes: a long poll. Polling does not count as activity for the
+    session's idle timeout.
+    """
+    me = membership(request)
+    cursor = request.GET.get("cursor", "")
+    if not cursor:
+        return JsonResponse({"cursor": live_events.current_mark(me.workspace_id).encode(), "events": []})
+    try:
+        seen = live_events.Mark.decode(cursor[:200])
+        wait = min(max(float(request.GET.get("wait", "0")), 0.0), MAX_WAIT_SECONDS)
+    except (live_events.BadCursor, ValueError):
+        return JsonResponse({"detail": "Bad cursor or wait."}, status=400)
+    if wait != wait:  # NaN
+        wait = 0.0
+    mark, found = live_events.poll(me.workspace_id, seen, wait=wait)
+    if not found:
+        return HttpResponse(status=204)
+    return JsonResponse({"cursor": mark.encode(), "events": found})
