@@ -16,7 +16,7 @@ import binascii
 import json
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,7 +91,7 @@ def changes_since(workspace_id: int, seen: Mark) -> tuple[Mark, list[Event]]:
     return now_mark, found
 
 
-def _event(kind: str, row: dict[str, Any]) -> Event:
+def _event(kind: str, row: Mapping[str, Any]) -> Event:
     event: Event = {
         "kind": kind,
         "conversation_id": str(row["conversation_id"]),
@@ -127,8 +127,8 @@ def _public(event: Event) -> Event:
 def listening(workspace_id: int) -> Iterator[Wait]:
     """Subscribes before the caller checks the database, so nothing published in between is lost."""
     if settings.REDIS_URL:
-        with _redis_listener(workspace_id) as wait:
-            yield wait
+        with _redis_listener(workspace_id) as heard:
+            yield heard
         return
     inbox: queue.Queue[Event] = queue.Queue()
     stop = subscribe(workspace_id, inbox.put)
@@ -153,7 +153,7 @@ def listening(workspace_id: int) -> Iterator[Wait]:
 def _redis_listener(workspace_id: int) -> Iterator[Wait]:
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client: Any = redis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(channel_name(workspace_id))
 
