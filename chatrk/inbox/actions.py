@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.db import IntegrityError, transaction
 
-from chatrk.audit.actions import Actor, Origin, record
+from chatrk.audit.actions import SYSTEM, Actor, Origin, record
 from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
@@ -43,14 +43,25 @@ class ChannelSettings:
 
 def connect_channel(by: Membership, spec: ChannelSettings, *, origin: Origin) -> Channel:
     """Stores a WhatsApp number with its credentials encrypted and a fresh verify token and webhook key."""
+    return _connect(by.workspace_id, spec, actor=Actor.user(by.user_id), origin=origin)
+
+
+def connect_channel_from_terminal(workspace_id: int, spec: ChannelSettings) -> Channel:
+    """The same, by whoever runs ``chatrk connect-channel`` on the server (recorded as the system)."""
+    return _connect(workspace_id, spec, actor=SYSTEM, origin=Origin())
+
+
+def _connect(workspace_id: int, spec: ChannelSettings, *, actor: Actor, origin: Origin) -> Channel:
     if not spec.phone_number_id.isdigit() or not spec.waba_id.isdigit():
         raise InboxError(
             "Phone number id and WhatsApp Business Account id are numbers from Meta.", field="phone_number_id"
         )
+    if not spec.access_token.strip() or not spec.app_secret.strip():
+        raise InboxError("The access token and the app secret are both needed.", field="access_token")
     if Channel.objects.filter(phone_number_id=spec.phone_number_id).exists():
         raise InboxError("This phone number id is already connected.", field="phone_number_id")
     channel = Channel(
-        workspace_id=by.workspace_id,
+        workspace_id=workspace_id,
         name=spec.name.strip() or spec.display_phone_number,
         phone_number_id=spec.phone_number_id,
         waba_id=spec.waba_id,
@@ -60,12 +71,12 @@ def connect_channel(by: Membership, spec: ChannelSettings, *, origin: Origin) ->
         webhook_key=secrets.token_urlsafe(32),
         created_at=now(),
     )
-    channel.access_token = spec.access_token
-    channel.app_secret = spec.app_secret
+    channel.access_token = spec.access_token.strip()
+    channel.app_secret = spec.app_secret.strip()
     channel.verify_token = secrets.token_urlsafe(32)
     with transaction.atomic():
         channel.save()
-        record("channel.connected", actor=Actor.user(by.user_id), workspace_id=by.workspace_id,
+        record("channel.connected", actor=actor, workspace_id=workspace_id,
                target=("channel", channel.pk), origin=origin)  # fmt: skip
     return channel
 
