@@ -245,3 +245,15 @@ def _health_from_status(status: str | None) -> str:
             return Channel.Health.DISCONNECTED
         case _:
             return Channel.Health.CONNECTED
+
+
+def point_channel_at(channel: Channel, graph_url: str, *, actor: Actor, origin: Origin) -> Channel:
+    """Moves a channel to another Graph API address (the demo's emulator listens on a new port each run)."""
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        if locked.graph_url != graph_url.rstrip("/"):
+            locked.graph_url = graph_url.rstrip("/")
+            locked.save(update_fields=["graph_url"])
+            record("channel.endpoint_changed", actor=actor, workspace_id=locked.workspace_id,
+                   target=("channel", locked.pk), origin=origin)  # fmt: skip
+    return locked
