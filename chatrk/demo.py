@@ -15,7 +15,9 @@ reused, moved to the emulator's new port, and a new token replaces the previous 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -190,6 +192,17 @@ def start_customers(control: Any, wired: Wired) -> None:
     control.run_scenario(customers_scenario())
 
 
+def check_health(wired: Wired) -> None:
+    """As the owner's "Check health" button would: quality, throughput and tier from the Graph API."""
+    from chatrk.audit.actions import SYSTEM, Origin
+    from chatrk.inbox.actions import check_channel_health
+    from chatrk.inbox.errors import InboxError
+    from chatrk.inbox.models import Channel
+
+    with contextlib.suppress(InboxError):  # a failure shows on the Channels page; the demo goes on
+        check_channel_health(Channel.objects.get(pk=wired.channel_id), actor=SYSTEM, origin=Origin())
+
+
 def instructions(wired: Wired, public_url: str) -> str:
     api = f"{public_url.rstrip('/')}/api/v1"
     return f"""
@@ -231,6 +244,7 @@ def run(host: str, port: int, *, web_command: list[str], emulator_port: int = 0,
     from chatrk.accounts.actions import announce_setup_link
     from emulator.client import EmulatorControl
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per control call is noise here
     var_dir = Path(settings.VAR_DIR)
     secrets = DemoSecrets.load(var_dir)
     config_path = var_dir / "demo_emulator.json"
@@ -280,6 +294,7 @@ def run(host: str, port: int, *, web_command: list[str], emulator_port: int = 0,
             wired = wire(secrets, graph_url=emulator_url, public_url=public_url)
             if wired is not None:
                 start_customers(control, wired)
+                check_health(wired)
                 say(instructions(wired, public_url))
                 break
             if not waiting_said:
