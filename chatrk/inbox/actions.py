@@ -257,3 +257,30 @@ def point_channel_at(channel: Channel, graph_url: str, *, actor: Actor, origin: 
             record("channel.endpoint_changed", actor=actor, workspace_id=locked.workspace_id,
                    target=("channel", locked.pk), origin=origin)  # fmt: skip
     return locked
+
+
+def update_channel_health(
+    channel: Channel, *, health: str | None = None, quality_rating: str | None = None,
+    throughput_level: str | None = None, messaging_tier: str | None = None, actor: Actor = SYSTEM,
+    reason: str = "",
+) -> Channel:  # fmt: skip
+    """Health learnt elsewhere: quality and account webhooks (ingestion), or a send that got error 190
+    (the sender: ``health=Channel.Health.REAUTHORISE``). Only the values given change."""
+    changes = {
+        "health": health, "quality_rating": quality_rating, "throughput_level": throughput_level,
+        "messaging_tier": messaging_tier,
+    }  # fmt: skip
+    given = {name: value for name, value in changes.items() if value is not None}
+    if "health" in given and given["health"] not in Channel.Health.values:
+        raise InboxError("Unknown channel health.")
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        changed = {name: value for name, value in given.items() if getattr(locked, name) != value}
+        if changed:
+            for name, value in changed.items():
+                setattr(locked, name, value)
+            locked.save(update_fields=list(changed))
+            record("channel.health_changed", actor=actor, workspace_id=locked.workspace_id,
+                   target=("channel", locked.pk), reason=reason[:200],
+                   details={name: str(value) for name, value in changed.items()})  # fmt: skip
+    return locked

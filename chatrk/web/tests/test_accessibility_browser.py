@@ -8,7 +8,7 @@ import pytest
 
 from chatrk.accounts.actions import create_setup_link
 from chatrk.core.roles import Role
-from chatrk.testing import PASSWORD, add_member, make_user, make_workspace, next_code
+from chatrk.testing import PASSWORD, add_member, make_channel, make_user, make_workspace, next_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +28,7 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
     base = live_server.url
     user = make_user(name="Ana Owner")
     workspace = make_workspace("Blue Lantern")
-    add_member(workspace, user, Role.OWNER)
+    make_channel(add_member(workspace, user, Role.OWNER))
     add_member(workspace, make_user(name="Bo Agent"), Role.AGENT)
     anonymous = chromium.new_context(bypass_csp=True).new_page()
     found: dict[str, list[str]] = {}
@@ -40,7 +40,8 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
     sign_in(page, base, user.email, next_code(user))
     for path in [
         f"/w/{workspace.slug}/inbox/", f"/w/{workspace.slug}/members/", f"/w/{workspace.slug}/tokens/",
-        "/account/", "/account/password/", "/account/email/", "/account/two-factor/",
+        f"/w/{workspace.slug}/channels/", "/account/", "/account/password/", "/account/email/",
+        "/account/two-factor/",
     ]:  # fmt: skip
         page.goto(base + path)
         found[path] = axe_violations(page)

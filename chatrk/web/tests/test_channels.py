@@ -118,3 +118,15 @@ def test_the_check_health_button(monkeypatch: pytest.MonkeyPatch) -> None:
     response = signed_in(owner.user).post(f"/w/{owner.workspace.slug}/channels/{channel.pk}/health/")
     assert response.status_code == 200 and "Connect it again" in response.content.decode()
     assert "Re-authorisation needed" in response.content.decode()
+
+
+def test_health_learnt_from_webhooks_or_sends_changes_only_what_is_given() -> None:
+    channel = make_channel(add_member(make_workspace(), role=Role.OWNER))
+    updated = actions.update_channel_health(channel, quality_rating="RED", reason="webhook")
+    assert (updated.quality_rating, updated.health) == ("RED", "connected")
+    actions.update_channel_health(channel, quality_rating="RED")  # no change, no event
+    reauth = actions.update_channel_health(channel, health=Channel.Health.REAUTHORISE, reason="send 190")
+    assert (reauth.health, reauth.quality_rating) == ("reauthorise", "RED")
+    assert AuditEvent.objects.filter(action="channel.health_changed").count() == 2
+    with pytest.raises(InboxError):
+        actions.update_channel_health(channel, health="sparkling")
