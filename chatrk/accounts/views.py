@@ -23,7 +23,7 @@ from chatrk.accounts.models import User, UserSession
 from chatrk.audit.actions import Actor, keyed_hash, record
 from chatrk.core import actions as tenancy
 from chatrk.core.clock import now
-from chatrk.core.errors import TenancyError
+from chatrk.core.errors import TenancyError, UserError
 from chatrk.core.queries import memberships_of
 
 PENDING_USER = "chatrk.pending_user"
@@ -86,7 +86,7 @@ def _finish_sign_in(
     return response
 
 
-def _add_errors(form: Form, error: AccountError | TenancyError | ValidationError) -> None:
+def _add_errors(form: Form, error: UserError | ValidationError) -> None:
     if isinstance(error, ValidationError):
         form.add_error("password" if "password" in form.fields else None, error)
     else:

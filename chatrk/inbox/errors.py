@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from chatrk.core.errors import UserError
 
-class InboxError(Exception):
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+
+class InboxError(UserError):
+    """A channel, contact or conversation action was refused."""
