@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from chatrk.accounts.actions import create_api_token
 from chatrk.accounts.scopes import Scope
@@ -212,6 +212,7 @@ def test_malformed_requests_get_4xx_with_a_detail(owner: Membership, channel: Ch
     assert secret.status_code == 422 and "5" not in secret.json()["detail"].replace("422", "")
 
 
+@override_settings(REDIS_URL="")  # heard in this process; Redis pub/sub: chatrk/web/tests/test_live.py
 def test_status_changes_tell_the_workspace(owner: Membership, channel: Channel) -> None:
     from django.db import transaction
 
@@ -227,12 +228,27 @@ def test_status_changes_tell_the_workspace(owner: Membership, channel: Channel) 
             assert heard == []  # not before commit
     finally:
         stop()
-    if heard:  # embedded: heard in this process; with Redis it went over pub/sub
-        assert heard == [
-            {
-                "kind": "conversation.updated",
-                "workspace_id": owner.workspace_id,
-                "conversation_id": conversation.pk,
-            }
-        ]
     assert Conversation.objects.get(pk=conversation.pk).status == "pending"
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(REDIS_URL="")
+def test_status_changes_are_published_after_commit() -> None:
+    from chatrk.audit.actions import Actor
+    from chatrk.inbox import actions, events
+
+    owner = add_member(make_workspace(), role=Role.OWNER)
+    conversation = make_conversation(make_channel(owner))
+    heard: list[dict[str, Any]] = []
+    stop = events.subscribe(owner.workspace_id, heard.append)
+    try:
+        actions.set_conversation_status(conversation, "pending", actor=Actor("system"), origin=Origin())
+        actions.assign_conversation(conversation, None, actor=Actor("system"), origin=Origin())
+    finally:
+        stop()
+    expected = {
+        "kind": "conversation.updated",
+        "workspace_id": owner.workspace_id,
+        "conversation_id": conversation.pk,
+    }
+    assert heard == [expected, expected]

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 
 from chatrk.audit.actions import Origin
 from chatrk.core.clock import now
@@ -101,6 +102,7 @@ def publish_then_fail() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(REDIS_URL="")  # in-process here; Redis pub/sub is heard in chatrk/web/tests/test_live.py
 def test_events_are_published_after_commit_only() -> None:
     from django.db import transaction
 
