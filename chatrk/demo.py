@@ -217,7 +217,8 @@ Try the API:
   export CHATRK_TOKEN={wired.api_token}
   curl -s -H "Authorization: Bearer $CHATRK_TOKEN" "{api}/conversations?status=open"
   curl -s -H "Authorization: Bearer $CHATRK_TOKEN" "{api}/conversations/CONVERSATION_ID/messages"
-  (replies: POST {api}/conversations/CONVERSATION_ID/messages; see docs/api.md)
+  curl -s -H "Authorization: Bearer $CHATRK_TOKEN" -H "Content-Type: application/json" \\
+    -d '{{"body": "Hello! Your order is on its way."}}' "{api}/conversations/CONVERSATION_ID/messages/text"
   The OpenAPI schema: {api}/openapi.json
 """
 

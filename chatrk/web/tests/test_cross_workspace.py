@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from chatrk.accounts.actions import create_api_token
@@ -125,6 +126,8 @@ def example_of(schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")
+    if kind == "string" and schema.get("format") == "binary":
+        return SimpleUploadedFile("x.txt", b"x", content_type="text/plain")
     examples = {"string": "x", "integer": 1, "number": 1, "boolean": False, "array": [], "null": None}
     if kind == "object" or "properties" in schema:
         return {
@@ -147,10 +150,13 @@ def test_api_operations_never_reach_another_workspace(victim: Victim, attacker: 
             has_ids = "{" in url
             url = url.replace("{", "<").replace("}", ">")
             url = fill(url.lstrip("/"), victim["ids"])
-            content = operation.get("requestBody", {}).get("content", {}).get("application/json")
-            if content:
-                body = example_of(content["schema"], definitions)
+            contents = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in contents:
+                body = example_of(contents["application/json"]["schema"], definitions)
                 response = getattr(client, method)(url, body, content_type="application/json")
+            elif "multipart/form-data" in contents:
+                form = example_of(contents["multipart/form-data"]["schema"], definitions)
+                response = getattr(client, method)(url, form)  # the test client encodes it as multipart
             else:
                 response = getattr(client, method)(url)
             if has_ids:
