@@ -238,6 +238,13 @@ def _wait_for(url: str, seconds: float = 30.0) -> bool:
     return False
 
 
+def _extra_roles() -> list[list[str]]:
+    """The inbound drainer (``chatrk drain --loop``), when this installation has it, as ``chatrk run``."""
+    from django.core.management import get_commands
+
+    return [[sys.executable, "-m", "chatrk", "drain", "--loop"]] if "drain" in get_commands() else []
+
+
 def run(host: str, port: int, *, web_command: list[str], emulator_port: int = 0, say: Say = print) -> int:
     """The supervisor: starts the three processes, wires them once a workspace exists, stops them all."""
     from django.conf import settings
@@ -269,6 +276,7 @@ def run(host: str, port: int, *, web_command: list[str], emulator_port: int = 0,
         subprocess.Popen([*emulator, "--config", str(config_path)]),  # noqa: S603 (our own argv)
         subprocess.Popen(web_command),  # noqa: S603 (our own argv)
         subprocess.Popen([sys.executable, "-m", "chatrk", "worker"]),
+        *[subprocess.Popen(command) for command in _extra_roles()],  # noqa: S603 (our own argv)
     ]
     stopping = threading.Event()
 
