@@ -128,7 +128,13 @@ def example_of(schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
     kind = schema.get("type")
     if kind == "string" and schema.get("format") == "binary":
         return SimpleUploadedFile("x.txt", b"x", content_type="text/plain")
-    examples = {"string": "x", "integer": 1, "number": 1, "boolean": False, "array": [], "null": None}
+    if kind == "string":
+        return "x" * max(1, int(schema.get("minLength", 1)))
+    if kind in {"integer", "number"}:
+        return max(1, int(schema.get("minimum", 1)))
+    if kind == "array":
+        return [example_of(schema.get("items", {}), definitions)] * int(schema.get("minItems", 0))
+    examples = {"boolean": False, "null": None}
     if kind == "object" or "properties" in schema:
         return {
             name: example_of(value, definitions)
