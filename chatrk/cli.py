@@ -62,9 +62,10 @@ def web(host: str, port: int, workers: int) -> int:
 
 def worker(threads: int) -> int:
     _django_setup()
-    from chatrk.core.tasks_backend import _huey_task, huey
+    from chatrk.core.tasks_backend import _huey_task, huey, register_periodic_tasks
 
     _huey_task()
+    register_periodic_tasks()
     huey().create_consumer(workers=threads, worker_type="thread").run()
     return 0
 

@@ -93,6 +93,10 @@ HUEY: dict[str, Any] = (
     else {"backend": "sqlite", "path": str(VAR_DIR / "huey.sqlite3")}
 )
 TASKS = {"default": {"BACKEND": "chatrk.core.tasks_backend.HueyBackend"}}
+# Tasks the worker runs on a schedule: import path → every N minutes.
+PERIODIC_TASKS: dict[str, int] = {
+    "chatrk.audit.tasks.publish_checkpoint_if_due": 1,
+}
 
 # Passwords (NIST SP 800-63B rev 4; 2FA is mandatory, so 12 is above the 8-character floor).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
@@ -179,3 +183,10 @@ CRYPTO_KMS_ENDPOINT_URL = os.environ.get("CHATRK_KMS_ENDPOINT_URL", "")
 CRYPTO_ERASURE_LEDGER = Path(os.environ.get("CHATRK_ERASURE_LEDGER") or VAR_DIR / "keys" / "erasures.log")
 # How long a process caches unwrapped data keys; rotation waits this long before its final sweep.
 CRYPTO_KEY_CACHE_SECONDS = env_int("CHATRK_KEY_CACHE_SECONDS", default=5)
+
+# Audit log (docs/audit.md): the log's origin line and checkpoint key name, how often a signed
+# checkpoint is published, and where it is exported outside the database (file:/path or syslog).
+AUDIT_LOG_ORIGIN = os.environ.get("CHATRK_AUDIT_ORIGIN") or f"{_PUBLIC_HOST}/chatrk/audit"
+AUDIT_CHECKPOINT_EVERY = env_int("CHATRK_AUDIT_CHECKPOINT_EVERY", default=1000)
+AUDIT_CHECKPOINT_MINUTES = env_int("CHATRK_AUDIT_CHECKPOINT_MINUTES", default=10)
+AUDIT_SINK = os.environ.get("CHATRK_AUDIT_SINK") or f"file:{VAR_DIR / 'audit-checkpoints.jsonl'}"

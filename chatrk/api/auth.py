@@ -42,9 +42,22 @@ class TokenAuth(HttpBearer):
         return found
 
 
+def _creator_role(token: ApiToken) -> str:
+    """The role of the token's creator in its workspace now (annotated by ``TokenAuth``)."""
+    role = getattr(token, "creator_role", None)
+    if role is None:
+        role = (
+            Membership.objects.filter(workspace_id=token.workspace_id, user_id=token.created_by_id)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return role or ""
+
+
 def token_of(request: HttpRequest) -> ApiToken:
-    token = request.auth  # type: ignore[attr-defined]
-    assert isinstance(token, ApiToken)
+    token = getattr(request, "auth", None)
+    if not isinstance(token, ApiToken):
+        raise HttpError(401, "An API token is required.")
     return token
 
 
@@ -53,6 +66,6 @@ def require_scope(request: HttpRequest, scope: Scope) -> ApiToken:
     token = token_of(request)
     if scope.value not in token.scopes:
         raise HttpError(403, f"This token lacks the scope {scope.value}.")
-    if not scope.allowed_for(token.creator_role):  # type: ignore[attr-defined]
+    if not scope.allowed_for(_creator_role(token)):
         raise HttpError(403, f"The token's creator no longer holds the role for {scope.value}.")
     return token

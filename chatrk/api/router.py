@@ -10,6 +10,7 @@ from chatrk.accounts.scopes import Scope
 from chatrk.api import channels, contacts, conversations
 from chatrk.api.auth import TokenAuth, require_scope
 from chatrk.api.schemas import DENIED, Error
+from chatrk.audit.api import router as audit_router
 from chatrk.core import queries
 from chatrk.inbox.queries import MAX_ID
 
@@ -36,6 +37,7 @@ def invalid_request(request: HttpRequest, error: ValidationError) -> HttpRespons
 api.add_router("", channels.router)
 api.add_router("", contacts.router)
 api.add_router("", conversations.router)
+api.add_router("/audit", audit_router)
 
 
 class WorkspaceOut(Schema):

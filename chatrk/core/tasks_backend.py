@@ -14,7 +14,7 @@ from django.conf import settings
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.utils.module_loading import import_string
-from huey import RedisHuey, SqliteHuey
+from huey import RedisHuey, SqliteHuey, crontab
 from huey.api import Huey
 
 from chatrk.core.clock import now
@@ -36,6 +36,18 @@ def _run(path: str, payload: str) -> None:
 @cache
 def _huey_task() -> Any:
     return huey().task(name="chatrk.run")(_run)
+
+
+def register_periodic_tasks() -> None:
+    """Schedules every task in ``settings.PERIODIC_TASKS`` (import path → minutes) on the worker.
+
+    Huey's scheduler enqueues each one at its cadence; whichever worker is free runs it, so at scale a
+    task still runs once per period, not once per machine.
+    """
+    for path, minutes in settings.PERIODIC_TASKS.items():
+        task: Task[Any, Any] = import_string(path)
+        name = "periodic:" + path
+        huey().periodic_task(crontab(minute=f"*/{minutes}"), name=name)(task.call)
 
 
 class HueyBackend(BaseTaskBackend):

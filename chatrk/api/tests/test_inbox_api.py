@@ -173,7 +173,11 @@ def test_assign_and_change_status_are_audited_actions(owner: Membership, channel
     assert resolved.json()["snoozed_until"] is None
     conversation.refresh_from_db()
     assert (conversation.status, conversation.assignee_id) == ("resolved", agent.user_id)
-    actions = list(AuditEvent.objects.filter(target_kind="conversation").values_list("action", "actor_kind"))
+    actions = list(
+        AuditEvent.objects.filter(target_kind="conversation")
+        .order_by("seq")
+        .values_list("action", "actor_kind")
+    )
     assert actions == [
         ("conversation.assigned", "token"),
         ("conversation.status_changed", "token"),

@@ -113,3 +113,15 @@ def test_the_openapi_document_is_3_1() -> None:
     schema = Client().get("/api/v1/openapi.json").json()
     assert schema["openapi"].startswith("3.1")
     assert {"/api/v1/workspace", "/api/v1/members", "/api/v1/members/{member_id}"} <= set(schema["paths"])
+
+
+def test_a_demoted_creator_takes_the_scope_with_them() -> None:
+    workspace = make_workspace()
+    owner = add_member(workspace, role=Role.OWNER)
+    admin = add_member(workspace, role=Role.ADMIN)
+    secret = create(signed_in(admin.user), workspace.slug, ["audit:read"])
+    allowed = api(secret).get("/api/v1/audit/checkpoint")
+    assert allowed.status_code in {200, 404}  # 404: no checkpoint published yet
+    signed_in(owner.user).post(f"/w/{workspace.slug}/members/{admin.pk}/role/", {"role": "agent"})
+    response = api(secret).get("/api/v1/audit/checkpoint")
+    assert response.status_code == 403 and "no longer holds" in response.json()["detail"]

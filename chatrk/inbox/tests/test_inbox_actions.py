@@ -102,7 +102,7 @@ def publish_then_fail() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-@override_settings(REDIS_URL="")  # in-process here; Redis pub/sub is heard in chatrk/web/tests/test_live.py
+@override_settings(REDIS_URL="")  # the embedded, in-process delivery
 def test_events_are_published_after_commit_only() -> None:
     from django.db import transaction
 

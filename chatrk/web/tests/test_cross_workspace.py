@@ -16,6 +16,8 @@ from chatrk.accounts.actions import create_api_token
 from chatrk.accounts.scopes import Scope
 from chatrk.api.router import api
 from chatrk.audit.actions import Origin
+from chatrk.audit.models import AuditEvent
+from chatrk.audit.sequencer import sequence_pending
 from chatrk.core.actions import invite
 from chatrk.core.roles import Role
 from chatrk.testing import (
@@ -59,9 +61,13 @@ def victim() -> Victim:
     channel = make_channel(owner)
     conversation = make_conversation(channel, "447700900555", name="Valentina Customer")
     message = make_message(conversation, "victim's private message")
+    sequence_pending()  # audit events get their leaf index after commit; tests never commit
+    event = AuditEvent.objects.filter(workspace_id=workspace.pk).order_by("seq").first()
+    assert event is not None and event.seq is not None
     ids = {
-        "member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "channel_id": channel.pk,
-        "contact_id": conversation.contact_id, "conversation_id": conversation.pk, "message_id": message.pk,
+        "member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "seq": event.seq,
+        "channel_id": channel.pk, "contact_id": conversation.contact_id, "conversation_id": conversation.pk,
+        "message_id": message.pk,
     }  # fmt: skip
     secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync",
                "Valentina", "447700900555", "private message", channel.phone_number_id]  # fmt: skip
