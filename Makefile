@@ -1,9 +1,10 @@
-# The two commands: `make run` starts Chatrk on its embedded default; `make test` runs the tests.
+# The two commands: `make run` starts the demo (Chatrk, worker and the Cloud API emulator with simulated
+# customers, embedded); `make test` runs the tests.
 .PHONY: run test lint
 
 run:
 	@scripts/bootstrap
-	@.venv/bin/chatrk run
+	@.venv/bin/chatrk demo
 
 test:
 	@scripts/bootstrap --browser

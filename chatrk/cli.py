@@ -1,9 +1,11 @@
 """The ``chatrk`` command.
 
-``chatrk run`` is the embedded default: migrate, print the one-time setup link while there is no owner,
-then start the web server and a worker together. ``chatrk web`` and ``chatrk worker`` run one role each
+``chatrk demo`` is the default: like ``chatrk run``, plus the WhatsApp Cloud API emulator with simulated
+customers, wired to a channel in the first workspace. ``chatrk run`` is the embedded profile without the
+emulator: migrate, print the one-time setup link while there is no owner, then start the web server and a
+worker together. ``chatrk web`` and ``chatrk worker`` run one role each
 (at scale, on as many machines as needed). Any other subcommand is a Django management command, e.g.
-``chatrk createowner`` or ``chatrk migrate``.
+``chatrk createowner``, ``chatrk connect-channel`` or ``chatrk migrate``.
 """
 
 from __future__ import annotations
@@ -93,24 +95,44 @@ def run(host: str, port: int) -> int:
         return 0
 
 
+def demo(host: str, port: int, emulator_port: int) -> int:
+    """Embedded, with the Cloud API emulator and customers writing in; Ctrl-C stops everything."""
+    _serve_on(host, port)
+    _manage(["migrate", "--no-input", "-v", "0"])
+    from chatrk import demo as wiring
+
+    command = _web_command(host, port, workers=2)
+    return wiring.run(host, port, web_command=command, emulator_port=emulator_port)
+
+
+# Management commands spelt the way people type them.
+ALIASES = {"connect-channel": "connectchannel"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="chatrk", description=__doc__.split("\n\n")[0] if __doc__ else "")
     sub = parser.add_subparsers(dest="command")
-    for name in ("run", "web"):
+    for name in ("demo", "run", "web"):
         role = sub.add_parser(name)
         role.add_argument("--host", default=os.environ.get("CHATRK_HOST", "127.0.0.1"))
         role.add_argument("--port", type=int, default=int(os.environ.get("CHATRK_PORT", "8000")))
         if name == "web":
             role.add_argument("--workers", type=int, default=int(os.environ.get("CHATRK_WEB_WORKERS", "2")))
+        if name == "demo":
+            role.add_argument("--emulator-port", type=int, default=0, help="default: any free port")
     sub.add_parser("worker").add_argument("--threads", type=int, default=4)
-    known = {"run", "web", "worker", "-h", "--help"}
+    known = {"demo", "run", "web", "worker", "-h", "--help"}
     if not args:
-        args = ["run"]
+        args = ["demo"]
+    if args[0] in ALIASES:
+        args[0] = ALIASES[args[0]]
     if args[0] not in known:
         return _manage(args)
     options = parser.parse_args(args)
     match options.command:
+        case "demo":
+            return demo(options.host, options.port, options.emulator_port)
         case "run":
             return run(options.host, options.port)
         case "web":

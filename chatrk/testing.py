@@ -14,6 +14,7 @@ from chatrk.core.clock import now
 from chatrk.core.models import Membership, Workspace
 from chatrk.core.roles import Role
 from chatrk.crypto.system import unseal
+from chatrk.inbox.models import Channel, Conversation, Message
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (the test users' password)
 _serial = itertools.count(1)
@@ -106,3 +107,51 @@ def fill(pattern: str, values: dict[str, str]) -> str:
         return values[name]
 
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", value, pattern)
+
+
+# --- the inbox -------------------------------------------------------------------------------------
+
+
+def make_channel(
+    owner: Membership, *, phone_number_id: str = "", graph_url: str = "https://graph.facebook.com"
+) -> Channel:
+    from chatrk.inbox.actions import ChannelSettings, connect_channel
+
+    spec = ChannelSettings(
+        name="Support",
+        phone_number_id=phone_number_id or str(106540352242900 + next(_serial)),
+        waba_id="102290129340398",
+        display_phone_number="+1 555 078 3881",
+        access_token="EAAG-test-token",  # noqa: S106 (a test channel's fake credentials)
+        app_secret="test-app-secret",  # noqa: S106
+        graph_url=graph_url,
+    )
+    return connect_channel(owner, spec, origin=Origin())
+
+
+def make_conversation(channel: Channel, wa_id: str = "", *, name: str | None = None) -> Conversation:
+    from chatrk.inbox.actions import contact_for, conversation_for
+
+    contact = contact_for(channel.workspace_id, wa_id or f"1650555{next(_serial):04d}", profile_name=name)
+    return conversation_for(channel, contact)
+
+
+def make_message(
+    conversation: Conversation, body: str, *, direction: str = "in", at: datetime | None = None
+) -> Message:
+    moment = at or now()
+    message = Message(
+        workspace_id=conversation.workspace_id,
+        conversation=conversation,
+        contact_id=conversation.contact_id,
+        channel_id=conversation.channel_id,
+        direction=direction,
+        kind="text",
+        wamid=f"wamid.test{next(_serial)}",
+        status=Message.Status.RECEIVED if direction == "in" else Message.Status.SENT,
+        sent_at=moment,
+        created_at=moment,
+    )
+    message.body = body
+    message.save()
+    return message

@@ -91,7 +91,9 @@ class SessionPolicyMiddleware:
         idle = moment - datetime.fromisoformat(seen_at)
         if idle > settings.SESSION_IDLE_TIMEOUT:
             return "idle"
-        if idle.total_seconds() >= self.SEEN_REFRESH_SECONDS:
+        if idle.total_seconds() >= self.SEEN_REFRESH_SECONDS and not request.path.endswith(
+            sessions.PASSIVE_PATH_SUFFIX
+        ):
             session[sessions.SEEN_AT] = moment.isoformat()
         return ""
 

@@ -17,6 +17,11 @@ class Scope(StrEnum):
     POLICY_REVIEW = "policy:review"
     CONSENT_READ = "consent:read"
     CONSENT_WRITE = "consent:write"
+    CHANNELS_READ = "channels:read"
+    CONTACTS_READ = "contacts:read"
+    CONVERSATIONS_READ = "conversations:read"
+    CONVERSATIONS_WRITE = "conversations:write"
+    MESSAGES_READ = "messages:read"
 
     @property
     def permission(self) -> Perm:
@@ -36,4 +41,9 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.POLICY_REVIEW: Perm.MANAGE_COMPLIANCE,
     Scope.CONSENT_READ: Perm.READ_CONSENT,
     Scope.CONSENT_WRITE: Perm.MANAGE_CONSENT,
+    Scope.CHANNELS_READ: Perm.READ_INBOX,
+    Scope.CONTACTS_READ: Perm.READ_INBOX,
+    Scope.CONVERSATIONS_READ: Perm.READ_INBOX,
+    Scope.CONVERSATIONS_WRITE: Perm.REPLY_INBOX,
+    Scope.MESSAGES_READ: Perm.READ_INBOX,
 }

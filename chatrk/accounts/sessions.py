@@ -15,6 +15,9 @@ SEEN_AT = "chatrk.seen_at"  # last activity, refreshed at most once a minute
 REAUTH_AT = "chatrk.reauth_at"  # last re-authentication for sensitive changes
 IP = "chatrk.ip"
 USER_AGENT = "chatrk.user_agent"
+# Requests a page makes by itself (the inbox's live updates) are not activity: an unattended browser
+# still signs out after the idle timeout.
+PASSIVE_PATH_SUFFIX = "/live/"
 
 
 class SessionStore(DbSessionStore):

@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from chatrk.accounts.models import ApiToken
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
+from chatrk.api.schemas import DENIED, Error
 from chatrk.audit import checkpoints, queries
 from chatrk.audit.proofs import ProofRequestError, prove_consistency, prove_inclusion
 
@@ -56,7 +57,9 @@ def _latest_size() -> int:
     return latest.tree_size
 
 
-@router.get("/checkpoint", response=CheckpointOut, summary="The latest signed checkpoint")
+@router.get(
+    "/checkpoint", response={200: CheckpointOut, 404: Error, **DENIED}, summary="The latest signed checkpoint"
+)
 def latest_checkpoint(request: HttpRequest) -> CheckpointOut:
     _audit_token(request)
     latest = checkpoints.latest_checkpoint()
@@ -71,7 +74,11 @@ def latest_checkpoint(request: HttpRequest) -> CheckpointOut:
     )
 
 
-@router.get("/events/{seq}/inclusion", response=InclusionOut, summary="Inclusion proof of an event")
+@router.get(
+    "/events/{seq}/inclusion",
+    response={200: InclusionOut, 400: Error, 404: Error, **DENIED},
+    summary="Inclusion proof of an event",
+)
 def inclusion(request: HttpRequest, seq: int, tree_size: int | None = None) -> InclusionOut:
     token = _audit_token(request)
     event = queries.workspace_event(token.workspace_id, seq)
@@ -91,7 +98,11 @@ def inclusion(request: HttpRequest, seq: int, tree_size: int | None = None) -> I
     )
 
 
-@router.get("/consistency", response=ConsistencyOut, summary="Consistency proof between two tree sizes")
+@router.get(
+    "/consistency",
+    response={200: ConsistencyOut, 400: Error, 404: Error, **DENIED},
+    summary="Consistency proof between two tree sizes",
+)
 def consistency(request: HttpRequest, first: int, second: int | None = None) -> ConsistencyOut:
     _audit_token(request)
     try:

@@ -2,8 +2,10 @@
 
 It checks that the member may read (``Perm.READ_INBOX`` unless another permission is named), that every
 row belongs to the member's workspace, and writes ONE audit event per call (a page of rows), not one per
-field. Values whose subject was crypto-shredded come back as ``ERASED``; tampered or misplaced values
-raise, because showing a page with silently missing data would hide an attack.
+field. ``reveal_for_token`` is the same read for an API token: the token is the actor, and the role
+its creator holds now must grant the permission. Values whose subject was crypto-shredded come back
+as ``ERASED``; tampered or misplaced values raise, because showing a page with silently missing data
+would hide an attack.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any, Final
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 
-from chatrk.accounts.models import User
+from chatrk.accounts.models import ApiToken, User
 from chatrk.audit.actions import Actor, Origin, record
 from chatrk.audit.models import Outcome
+from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
 from chatrk.crypto.errors import CryptoError, SubjectShredded
@@ -42,6 +45,23 @@ def reveal[M: models.Model](
     perm: Perm = Perm.READ_INBOX, origin: Origin | None = None, purpose: str = "display",
 ) -> list[Revealed]:  # fmt: skip
     """Decrypts ``fields`` of ``rows`` for ``user``; one dict per row, in order, keyed by field name."""
+    refusal = _refusal(user, membership, rows, perm)
+    return _reveal(Actor.user(user.pk), membership.workspace_id, refusal, rows, fields, origin, purpose)
+
+
+def reveal_for_token[M: models.Model](
+    token: ApiToken, rows: Sequence[M], fields: Sequence[str], *,
+    perm: Perm = Perm.READ_INBOX, origin: Origin | None = None, purpose: str = "api",
+) -> list[Revealed]:  # fmt: skip
+    """Decrypts ``fields`` of ``rows`` for an API token (the audit event names the token as the actor)."""
+    refusal = _token_refusal(token, rows, perm)
+    return _reveal(Actor.token(token.pk), token.workspace_id, refusal, rows, fields, origin, purpose)
+
+
+def _reveal[M: models.Model](
+    actor: Actor, workspace_id: int, refusal: str, rows: Sequence[M], fields: Sequence[str],
+    origin: Origin | None, purpose: str,
+) -> list[Revealed]:  # fmt: skip
     model = _one_model(rows)
     label = model._meta.label_lower if model else ""
     details: dict[str, str | int] = {
@@ -50,10 +70,9 @@ def reveal[M: models.Model](
         "rows": len(rows),
         "purpose": purpose,
     }
-    refusal = _refusal(user, membership, rows, perm)
     if refusal:
         with transaction.atomic():
-            record("crypto.reveal", actor=Actor.user(user.pk), workspace_id=membership.workspace_id,
+            record("crypto.reveal", actor=actor, workspace_id=workspace_id,
                    outcome=Outcome.DENIED, reason=refusal, origin=origin, details=details)  # fmt: skip
         raise PermissionDenied(refusal)
     if model is not None:
@@ -61,9 +80,22 @@ def reveal[M: models.Model](
     with transaction.atomic():
         revealed = [{name: _open(row, name) for name in fields} for row in rows]
         details["ids"] = ",".join(str(row.pk) for row in rows)
-        record("crypto.reveal", actor=Actor.user(user.pk), workspace_id=membership.workspace_id,
+        record("crypto.reveal", actor=actor, workspace_id=workspace_id,
                origin=origin, details=details)  # fmt: skip
     return revealed
+
+
+def _token_refusal(token: ApiToken, rows: Sequence[models.Model], perm: Perm) -> str:
+    if token.revoked_at is not None or token.expires_at <= now():
+        return "token not valid"
+    role = (
+        Membership.objects.filter(workspace_id=token.workspace_id, user_id=token.created_by_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if role is None or not role_allows(role, perm):
+        return f"token's creator lacks {perm}"
+    return _foreign_rows(token.workspace_id, rows)
 
 
 def _refusal(user: User, membership: Membership, rows: Sequence[models.Model], perm: Perm) -> str:
@@ -71,8 +103,12 @@ def _refusal(user: User, membership: Membership, rows: Sequence[models.Model], p
         return "not a member"
     if not role_allows(membership.role, perm):
         return f"role lacks {perm}"
+    return _foreign_rows(membership.workspace_id, rows)
+
+
+def _foreign_rows(workspace_id: int, rows: Sequence[models.Model]) -> str:
     for row in rows:
-        if scope_of(row).workspace_id(row) != membership.workspace_id:
+        if scope_of(row).workspace_id(row) != workspace_id:
             return "row of another workspace"
     return ""
 

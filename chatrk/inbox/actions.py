@@ -9,14 +9,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import httpx
 from django.db import IntegrityError, transaction
 
-from chatrk.audit.actions import Actor, Origin, record
+from chatrk.audit.actions import SYSTEM, Actor, Origin, record
+from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
+from chatrk.core.roles import Perm, role_allows
+from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.queries import find_by_blind_index
 from chatrk.inbox.errors import InboxError
+from chatrk.inbox.events import publish
 from chatrk.inbox.models import Channel, Contact, Conversation, Counter
+from chatrk.whatsapp.client import GraphClient, GraphSettings, PhoneNumberInfo
+from chatrk.whatsapp.errors import FailureKind, GraphError, RetryClass
+from chatrk.whatsapp.messages import InvalidRequest
 
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 
@@ -35,14 +43,25 @@ class ChannelSettings:
 
 def connect_channel(by: Membership, spec: ChannelSettings, *, origin: Origin) -> Channel:
     """Stores a WhatsApp number with its credentials encrypted and a fresh verify token and webhook key."""
+    return _connect(by.workspace_id, spec, actor=Actor.user(by.user_id), origin=origin)
+
+
+def connect_channel_from_terminal(workspace_id: int, spec: ChannelSettings) -> Channel:
+    """The same, by whoever runs ``chatrk connect-channel`` on the server (recorded as the system)."""
+    return _connect(workspace_id, spec, actor=SYSTEM, origin=Origin())
+
+
+def _connect(workspace_id: int, spec: ChannelSettings, *, actor: Actor, origin: Origin) -> Channel:
     if not spec.phone_number_id.isdigit() or not spec.waba_id.isdigit():
         raise InboxError(
             "Phone number id and WhatsApp Business Account id are numbers from Meta.", field="phone_number_id"
         )
+    if not spec.access_token.strip() or not spec.app_secret.strip():
+        raise InboxError("The access token and the app secret are both needed.", field="access_token")
     if Channel.objects.filter(phone_number_id=spec.phone_number_id).exists():
         raise InboxError("This phone number id is already connected.", field="phone_number_id")
     channel = Channel(
-        workspace_id=by.workspace_id,
+        workspace_id=workspace_id,
         name=spec.name.strip() or spec.display_phone_number,
         phone_number_id=spec.phone_number_id,
         waba_id=spec.waba_id,
@@ -52,12 +71,12 @@ def connect_channel(by: Membership, spec: ChannelSettings, *, origin: Origin) ->
         webhook_key=secrets.token_urlsafe(32),
         created_at=now(),
     )
-    channel.access_token = spec.access_token
-    channel.app_secret = spec.app_secret
+    channel.access_token = spec.access_token.strip()
+    channel.app_secret = spec.app_secret.strip()
     channel.verify_token = secrets.token_urlsafe(32)
     with transaction.atomic():
         channel.save()
-        record("channel.connected", actor=Actor.user(by.user_id), workspace_id=by.workspace_id,
+        record("channel.connected", actor=actor, workspace_id=workspace_id,
                target=("channel", channel.pk), origin=origin)  # fmt: skip
     return channel
 
@@ -70,12 +89,9 @@ def contact_for(workspace_id: int, wa_id: str, *, profile_name: str | None = Non
     found = find_by_blind_index(Contact, workspace_id, "wa_id_index", wa_id)
     if found:
         contact = found[0]
-        if profile_name is not None:
-            from chatrk.crypto.fields import open_for_system
-
-            if open_for_system(contact, "profile_name") != profile_name:
-                contact.profile_name = profile_name
-                contact.save(update_fields=["profile_name"])
+        if profile_name is not None and open_for_system(contact, "profile_name") != profile_name:
+            contact.profile_name = profile_name
+            contact.save(update_fields=["profile_name"])
         return contact
     contact = Contact(workspace_id=workspace_id, created_at=now())
     contact.wa_id = wa_id
@@ -124,3 +140,147 @@ def window_closes_at(conversation: Conversation) -> datetime | None:
 def window_is_open(conversation: Conversation, at: datetime | None = None) -> bool:
     closes = window_closes_at(conversation)
     return closes is not None and (at or now()) < closes
+
+
+# --- conversations: assignment and status -----------------------------------------------------------
+
+
+def assign_conversation(
+    conversation: Conversation, assignee: Membership | None, *, actor: Actor, origin: Origin
+) -> Conversation:
+    """Gives the conversation to a member who may reply (or to nobody)."""
+    if assignee is not None:
+        if assignee.workspace_id != conversation.workspace_id:
+            raise InboxError("No such member.", field="member_id")
+        if not role_allows(assignee.role, Perm.REPLY_INBOX):
+            raise InboxError("This member's role cannot answer conversations.", field="member_id")
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        locked.assignee_id = assignee.user_id if assignee else None
+        locked.save(update_fields=["assignee"])
+        record("conversation.assigned", actor=actor, workspace_id=locked.workspace_id,
+               target=("conversation", locked.pk), origin=origin,
+               details={"member": assignee.pk if assignee else None})  # fmt: skip
+        publish(locked.workspace_id, "conversation.updated", conversation_id=locked.pk)
+    return locked
+
+
+def set_conversation_status(
+    conversation: Conversation, status: str, *, snoozed_until: datetime | None = None, actor: Actor,
+    origin: Origin,
+) -> Conversation:  # fmt: skip
+    """Opens, parks (pending), snoozes until a moment in the future, or resolves a conversation."""
+    if status not in Conversation.Status.values:
+        raise InboxError("Unknown status.", field="status")
+    if status == Conversation.Status.SNOOZED:
+        if snoozed_until is None or snoozed_until.tzinfo is None or snoozed_until <= now():
+            raise InboxError(
+                "Snoozing needs a moment in the future, with its time zone.", field="snoozed_until"
+            )
+    elif snoozed_until is not None:
+        raise InboxError("Only a snoozed conversation has a snooze time.", field="snoozed_until")
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = locked.status
+        locked.status = status
+        locked.snoozed_until = snoozed_until
+        locked.save(update_fields=["status", "snoozed_until"])
+        record("conversation.status_changed", actor=actor, workspace_id=locked.workspace_id,
+               target=("conversation", locked.pk), origin=origin,
+               details={"from": previous, "to": status})  # fmt: skip
+        publish(locked.workspace_id, "conversation.updated", conversation_id=locked.pk)
+    return locked
+
+
+# --- channel health ---------------------------------------------------------------------------------
+
+
+def check_channel_health(
+    channel: Channel, *, actor: Actor, origin: Origin, transport: httpx.BaseTransport | None = None
+) -> Channel:
+    """Asks the Graph API for the number's quality rating, throughput and tier and stores them.
+
+    Error 190 (the token expired or was revoked) marks the channel "re-authorisation needed"; other
+    failures leave the stored health alone and raise ``InboxError`` with a plain reason.
+    """
+    settings = GraphSettings(base_url=channel.graph_url, api_version=channel.api_version)
+    failure: GraphError | None = None
+    info: PhoneNumberInfo | None = None
+    try:
+        with GraphClient(
+            open_for_system(channel, "access_token"), settings=settings, transport=transport
+        ) as client:
+            info = client.phone_number_info(channel.phone_number_id)
+    except GraphError as error:
+        failure = error
+    except InvalidRequest:
+        failure = GraphError(kind=FailureKind.LIMIT, retry_class=RetryClass.REAUTHORISE, code=190)
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        locked.health_checked_at = now()
+        if info is not None:
+            locked.quality_rating = info.quality_rating.value
+            locked.throughput_level = info.throughput.value
+            locked.messaging_tier = info.messaging_limit_tier.value
+            locked.health = _health_from_status(info.status)
+        elif failure is not None and (failure.code == 190 or failure.retry_class == RetryClass.REAUTHORISE):
+            locked.health = Channel.Health.REAUTHORISE
+        locked.save()
+        record("channel.health_checked", actor=actor, workspace_id=locked.workspace_id,
+               target=("channel", locked.pk), origin=origin,
+               outcome=Outcome.SUCCESS if info else Outcome.FAILURE,
+               details={"health": locked.health, "code": failure.code if failure else None})  # fmt: skip
+    if failure is not None and locked.health != Channel.Health.REAUTHORISE:
+        raise InboxError(f"Meta could not be asked about this number: {failure.reason}")
+    return locked
+
+
+def _health_from_status(status: str | None) -> str:
+    match (status or "").upper():
+        case "CONNECTED" | "" | "PENDING":
+            return Channel.Health.CONNECTED
+        case "FLAGGED" | "RESTRICTED" | "RATE_LIMITED":
+            return Channel.Health.RESTRICTED
+        case "DISCONNECTED" | "DELETED" | "BANNED" | "UNVERIFIED":
+            return Channel.Health.DISCONNECTED
+        case _:
+            return Channel.Health.CONNECTED
+
+
+def point_channel_at(channel: Channel, graph_url: str, *, actor: Actor, origin: Origin) -> Channel:
+    """Moves a channel to another Graph API address (the demo's emulator listens on a new port each run)."""
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        if locked.graph_url != graph_url.rstrip("/"):
+            locked.graph_url = graph_url.rstrip("/")
+            locked.save(update_fields=["graph_url"])
+            record("channel.endpoint_changed", actor=actor, workspace_id=locked.workspace_id,
+                   target=("channel", locked.pk), origin=origin)  # fmt: skip
+    return locked
+
+
+def update_channel_health(
+    channel: Channel, *, health: str | None = None, quality_rating: str | None = None,
+    throughput_level: str | None = None, messaging_tier: str | None = None, actor: Actor = SYSTEM,
+    reason: str = "",
+) -> Channel:  # fmt: skip
+    """Health learnt elsewhere: quality and account webhooks (ingestion), or a send that got error 190
+    (the sender: ``health=Channel.Health.REAUTHORISE``). Only the values given change."""
+    changes = {
+        "health": health, "quality_rating": quality_rating, "throughput_level": throughput_level,
+        "messaging_tier": messaging_tier,
+    }  # fmt: skip
+    given = {name: value for name, value in changes.items() if value is not None}
+    if "health" in given and given["health"] not in Channel.Health.values:
+        raise InboxError("Unknown channel health.")
+    with transaction.atomic():
+        locked = Channel.objects.select_for_update().get(pk=channel.pk)
+        changed = {name: value for name, value in given.items() if getattr(locked, name) != value}
+        if changed:
+            for name, value in changed.items():
+                setattr(locked, name, value)
+            locked.save(update_fields=list(changed))
+            record("channel.health_changed", actor=actor, workspace_id=locked.workspace_id,
+                   target=("channel", locked.pk), reason=reason[:200],
+                   details={name: str(value) for name, value in changed.items()})  # fmt: skip
+    return locked

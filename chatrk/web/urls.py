@@ -6,6 +6,10 @@ app_name = "web"
 
 workspace_patterns = [
     path("inbox/", views.inbox, name="inbox"),
+    path("live/", views.live, name="live"),
+    path("channels/", views.channels, name="channels"),
+    path("channels/connect/", views.connect_channel, name="connect_channel"),
+    path("channels/<int:channel_id>/health/", views.check_channel_health, name="check_channel_health"),
     path("members/", views.members, name="members"),
     path("members/invite/", views.invite, name="invite"),
     path("members/<int:member_id>/role/", views.change_role, name="change_role"),

@@ -1,4 +1,5 @@
-"""Workspace pages: the inbox shell, members and invitations, API tokens (transport only)."""
+"""Workspace pages: the inbox shell and its live updates, channels, members and invitations, API tokens
+(transport only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import logout
 from django.forms import ChoiceField, Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -17,12 +18,20 @@ from chatrk.accounts.forms import InviteForm, RoleForm, TokenForm
 from chatrk.accounts.models import ApiToken
 from chatrk.accounts.scopes import Scope
 from chatrk.accounts.views import recent_auth_required
+from chatrk.audit.actions import Actor
 from chatrk.core import actions as tenancy
 from chatrk.core import queries
 from chatrk.core.errors import TenancyError
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, Role, assignable_roles, role_allows
+from chatrk.crypto.fields import open_for_system
+from chatrk.inbox import actions as inbox_actions
+from chatrk.inbox import live as live_events
+from chatrk.inbox import queries as inbox_queries
+from chatrk.inbox.errors import InboxError
+from chatrk.inbox.models import Channel
 from chatrk.web.access import membership, workspace_page
+from chatrk.web.forms import ChannelForm
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -233,3 +242,101 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 def server_error(request: HttpRequest) -> HttpResponse:
     context = {"title": "Something went wrong", "message": "The error was logged. Please try again."}
     return render(request, "web/error.html", context, status=500)
+
+
+# --- channels (WhatsApp numbers) ------------------------------------------------------------------
+
+
+def webhook_url(channel: Channel) -> str:
+    return f"{settings.PUBLIC_URL}/webhooks/whatsapp/{channel.webhook_key}"
+
+
+def _channels_page(request: HttpRequest, form: ChannelForm | None = None, **extra: Any) -> HttpResponse:
+    me = membership(request)
+    form = form or ChannelForm()
+    rows = [(channel, webhook_url(channel)) for channel in inbox_queries.channels(me.workspace_id)]
+    context = {"channels": rows, "form": form, **extra}
+    return render(request, "web/channels.html", context, status=400 if form.errors else 200)
+
+
+@workspace_page(Perm.MANAGE_WORKSPACE)
+@require_GET
+def channels(request: HttpRequest) -> HttpResponse:
+    return _channels_page(request)
+
+
+@workspace_page(Perm.MANAGE_WORKSPACE)
+@require_POST
+@recent_auth_required
+def connect_channel(request: HttpRequest) -> HttpResponse:
+    form = ChannelForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        spec = inbox_actions.ChannelSettings(
+            name=data["name"], phone_number_id=data["phone_number_id"], waba_id=data["waba_id"],
+            display_phone_number=data["display_phone_number"], access_token=data["access_token"],
+            app_secret=data["app_secret"],
+        )  # fmt: skip
+        try:
+            channel = inbox_actions.connect_channel(
+                membership(request), spec, origin=accounts.origin_of(request)
+            )
+        except InboxError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+        else:
+            verify_token = open_for_system(
+                channel, "verify_token"
+            )  # shown once, to paste into Meta's dashboard
+            return _channels_page(request, connected=channel, verify_token=verify_token)
+    return _channels_page(request, form)
+
+
+@workspace_page(Perm.MANAGE_WORKSPACE)
+@require_POST
+def check_channel_health(request: HttpRequest, channel_id: int) -> HttpResponse:
+    me = membership(request)
+    channel = inbox_queries.channel(me.workspace_id, channel_id)
+    if channel is None:
+        raise Http404("No such channel")
+    try:
+        checked = inbox_actions.check_channel_health(
+            channel, actor=Actor.user(me.user_id), origin=accounts.origin_of(request)
+        )
+    except InboxError as error:
+        return _channels_page(request, error=error.message)
+    if checked.health == Channel.Health.REAUTHORISE:
+        return _channels_page(
+            request, error=f"{checked.name}: Meta refused the access token. Connect it again."
+        )
+    return _channels_page(request, notice=f"Health of {checked.name} updated.")
+
+
+# --- live updates for the inbox --------------------------------------------------------------------
+
+MAX_WAIT_SECONDS = 20
+
+
+@workspace_page(Perm.READ_INBOX)
+@require_GET
+def live(request: HttpRequest) -> HttpResponse:
+    """What changed since ``cursor``: 200 with events and the next cursor, or 204 when nothing did.
+
+    Without a cursor, answers at once with the current cursor. ``wait`` (seconds, up to 20) holds the
+    request open until something changes: a long poll. Polling does not count as activity for the
+    session's idle timeout.
+    """
+    me = membership(request)
+    cursor = request.GET.get("cursor", "")
+    if not cursor:
+        return JsonResponse({"cursor": live_events.current_mark(me.workspace_id).encode(), "events": []})
+    try:
+        seen = live_events.Mark.decode(cursor[:200])
+        wait = min(max(float(request.GET.get("wait", "0")), 0.0), MAX_WAIT_SECONDS)
+    except (live_events.BadCursor, ValueError):
+        return JsonResponse({"detail": "Bad cursor or wait."}, status=400)
+    if wait != wait:  # NaN
+        wait = 0.0
+    mark, found = live_events.poll(me.workspace_id, seen, wait=wait)
+    if not found:
+        return HttpResponse(status=204)
+    return JsonResponse({"cursor": mark.encode(), "events": found})

@@ -131,3 +131,36 @@ def test_empty_page_is_still_one_recorded_read(workspace: Workspace) -> None:
     user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
     assert reveal(user, membership, [], ["body"]) == []
     assert len(reveal_events()) == 1
+
+
+def test_an_api_token_reads_as_itself_with_one_event_per_page(workspace: Workspace) -> None:
+    from chatrk.accounts.actions import create_api_token
+    from chatrk.accounts.scopes import Scope
+    from chatrk.crypto.reveal import reveal_for_token
+
+    _, notes = page(workspace)
+    _, owner = make_member(workspace, Role.OWNER, "owner@example.org")
+    token, _ = create_api_token(owner, name="sync", scopes=[Scope.WORKSPACE_READ], days=1, origin=Origin())
+    shown = reveal_for_token(token, notes, ["body"])
+    assert [row["body"] for row in shown] == ["body 0", "body 1", "body 2"]
+    (event,) = reveal_events()
+    assert (event.actor_kind, event.actor_id, event.workspace_id) == ("token", str(token.pk), workspace.pk)
+    owner.role = Role.MARKETER  # the creator no longer reads the inbox: neither does their token
+    owner.save()
+    with pytest.raises(PermissionDenied):
+        reveal_for_token(token, notes, ["body"])
+    assert reveal_events()[-1].outcome == Outcome.DENIED
+
+
+def test_an_api_token_cannot_read_rows_of_another_workspace(
+    workspace: Workspace, other_workspace: Workspace
+) -> None:
+    from chatrk.accounts.actions import create_api_token
+    from chatrk.accounts.scopes import Scope
+    from chatrk.crypto.reveal import reveal_for_token
+
+    _, notes = page(other_workspace)
+    _, owner = make_member(workspace, Role.OWNER, "owner@example.org")
+    token, _ = create_api_token(owner, name="sync", scopes=[Scope.WORKSPACE_READ], days=1, origin=Origin())
+    with pytest.raises(PermissionDenied):
+        reveal_for_token(token, notes, ["body"])

@@ -19,7 +19,9 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs an event loop in this thread while the browser is open, and
+# later tests in the same worker (the emulator's) call asyncio.run(), which refuses to nest.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         message = (

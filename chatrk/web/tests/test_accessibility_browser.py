@@ -11,7 +11,7 @@ from chatrk.core.roles import Role
 from chatrk.policy.actions import hold_for_review
 from chatrk.policy.engine import check_text
 from chatrk.policy.models import HeldKind
-from chatrk.testing import PASSWORD, add_member, make_user, make_workspace, next_code
+from chatrk.testing import PASSWORD, add_member, make_channel, make_user, make_workspace, next_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +31,7 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
     base = live_server.url
     user = make_user(name="Ana Owner")
     workspace = make_workspace("Blue Lantern")
-    add_member(workspace, user, Role.OWNER)
+    make_channel(add_member(workspace, user, Role.OWNER))
     add_member(workspace, make_user(name="Bo Agent"), Role.AGENT)
     text = "Cheap vapes, order now: https://bit.ly/v"
     held = hold_for_review(workspace.pk, check_text(text), kind=HeldKind.MESSAGE, ref_id=1, text=text)
@@ -50,6 +50,7 @@ def test_every_screen_passes_axe(chromium: Any, live_server: Any, axe_violations
         "/account/", "/account/password/", "/account/email/", "/account/two-factor/",
         f"/w/{workspace.slug}/policy/review/", f"/w/{workspace.slug}/policy/review/{held.pk}/",
         f"/w/{workspace.slug}/policy/settings/", f"/w/{workspace.slug}/consent/",
+        f"/w/{workspace.slug}/channels/",
     ]:  # fmt: skip
         page.goto(base + path)
         found[path] = axe_violations(page)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from chatrk.accounts.actions import create_api_token
@@ -21,7 +22,6 @@ from chatrk.consent.models import ReviewItem
 from chatrk.core.actions import invite
 from chatrk.core.clock import now
 from chatrk.core.roles import Role
-from chatrk.inbox.actions import contact_for
 from chatrk.msgtemplates.testing import make_template
 from chatrk.policy.actions import hold_for_review
 from chatrk.policy.engine import check_text
@@ -31,6 +31,9 @@ from chatrk.testing import (
     add_member,
     all_routes,
     fill,
+    make_channel,
+    make_conversation,
+    make_message,
     make_user,
     make_workspace,
     signed_in,
@@ -70,30 +73,24 @@ def victim() -> Victim:
         ref_id=1,
         text="Victim held text",
     )
+    channel = make_channel(owner)
+    conversation = make_conversation(channel, "447700900555", name="Valentina Customer")
+    message = make_message(conversation, "victim's private message")
+    consent_review = ReviewItem.objects.create(
+        workspace=workspace, contact_id=conversation.contact_id, created_at=now()
+    )
     sequence_pending()  # audit events get their leaf index after commit; tests never commit
     event = AuditEvent.objects.filter(workspace_id=workspace.pk).order_by("seq").first()
     assert event is not None and event.seq is not None
-    contact = contact_for(workspace.pk, "447700900555")
-    consent_review = ReviewItem.objects.create(workspace=workspace, contact=contact, created_at=now())
     ids = {
-        "member_id": agent.pk,
-        "invitation_id": invitation.pk,
-        "token_id": token.pk,
-        "template_id": template.pk,
-        "review_id": held.pk,
-        "seq": event.seq,
-        "contact_id": contact.pk,
-        "consent_review_id": consent_review.pk,
-    }
-    secrets = [
-        workspace.name,
-        "Vera Victim",
-        "Viktor Victim",
-        "victim.invitee",
-        "victim-sync",
-        "victim_secret_offer",
-        "Victim held text",
-    ]
+        "member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "seq": event.seq,
+        "template_id": template.pk, "review_id": held.pk, "consent_review_id": consent_review.pk,
+        "channel_id": channel.pk, "contact_id": conversation.contact_id, "conversation_id": conversation.pk,
+        "message_id": message.pk,
+    }  # fmt: skip
+    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync",
+               "victim_secret_offer", "Victim held text",
+               "Valentina", "447700900555", "private message", channel.phone_number_id]  # fmt: skip
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 
@@ -144,25 +141,63 @@ def test_pages_of_another_workspace_answer_404(method: str, victim: Victim, atta
     assert walked >= 10
 
 
+def example_of(schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
+    """A minimal valid value for a JSON schema, so a request body passes validation and the handler
+    (not the validator) answers: the handler must then refuse the other workspace's id."""
+    if "$ref" in schema:
+        return example_of(definitions[schema["$ref"].rsplit("/", 1)[1]], definitions)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return example_of(schema[key][0], definitions)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "string" and schema.get("format") == "binary":
+        return SimpleUploadedFile("x.txt", b"x", content_type="text/plain")
+    if kind == "string":
+        return "x" * max(1, int(schema.get("minLength", 1)))
+    if kind in {"integer", "number"}:
+        return max(1, int(schema.get("minimum", 1)))
+    if kind == "array":
+        return [example_of(schema.get("items", {}), definitions)] * int(schema.get("minItems", 0))
+    examples = {"boolean": False, "null": None}
+    if kind == "object" or "properties" in schema:
+        return {
+            name: example_of(value, definitions)
+            for name, value in schema.get("properties", {}).items()
+            if name in schema.get("required", [])
+        }
+    return examples.get(str(kind), "x")
+
+
 def test_api_operations_never_reach_another_workspace(victim: Victim, attacker: Attacker) -> None:
     _, _, token = attacker
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     schema = api.get_openapi_schema()
+    definitions = schema.get("components", {}).get("schemas", {})
     walked = 0
     for path, operations in schema["paths"].items():
-        for method in operations:
+        for method, operation in operations.items():
             url = path.replace("/api/v1", "/api/v1", 1)
             has_ids = "{" in url
             url = url.replace("{", "<").replace("}", ">")
             url = fill(url.lstrip("/"), victim["ids"])
-            response = getattr(client, method)(url)
+            contents = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in contents:
+                body = example_of(contents["application/json"]["schema"], definitions)
+                response = getattr(client, method)(url, body, content_type="application/json")
+            elif "multipart/form-data" in contents:
+                form = example_of(contents["multipart/form-data"]["schema"], definitions)
+                response = getattr(client, method)(url, form)  # the test client encodes it as multipart
+            else:
+                response = getattr(client, method)(url)
             if has_ids:
                 assert response.status_code == 404, f"{method.upper()} {url} → {response.status_code}"
             else:
                 assert response.status_code < 500
             assert_nothing_leaks(response, victim, url)
             walked += 1
-    assert walked >= 3
+    assert walked >= 13
 
 
 def test_a_session_of_another_user_cannot_be_revoked(victim: Victim, attacker: Attacker) -> None:
