@@ -102,7 +102,7 @@ def _held(item: HeldItem) -> HeldOut:
     )  # fmt: skip
 
 
-@router.get("/held", response={200: list[HeldOut], 401: Error, 403: Error})
+@router.get("/held", response={200: list[HeldOut], 400: Error, 401: Error, 403: Error, 422: Error})
 def list_held(request: HttpRequest, status: str = HeldStatus.HELD) -> list[HeldOut]:
     token = require_scope(request, Scope.POLICY_REVIEW)
     if status not in HeldStatus.values:
@@ -110,7 +110,9 @@ def list_held(request: HttpRequest, status: str = HeldStatus.HELD) -> list[HeldO
     return [_held(item) for item in queries.held_items(token.workspace_id, status)[:500]]
 
 
-@router.get("/held/{review_id}", response={200: HeldOut, 401: Error, 403: Error, 404: Error})
+@router.get(
+    "/held/{review_id}", response={200: HeldOut, 400: Error, 401: Error, 403: Error, 422: Error, 404: Error}
+)
 def get_held(request: HttpRequest, review_id: int) -> HeldOut:
     token = require_scope(request, Scope.POLICY_REVIEW)
     item = queries.held_item(token.workspace_id, review_id)
@@ -165,7 +167,7 @@ def reject_held(request: HttpRequest, review_id: int) -> DecidedOut:
     return _decide(request, review_id, actions.reject)
 
 
-@router.post("/check", response={200: DecisionOut, 401: Error, 403: Error})
+@router.post("/check", response={200: DecisionOut, 400: Error, 401: Error, 403: Error, 422: Error})
 def dry_run(request: HttpRequest, payload: CheckIn) -> DecisionOut:
     """What the policy would decide for this text with the workspace's tuning (nothing is counted or kept)."""
     token = require_scope(request, Scope.POLICY_REVIEW)
@@ -175,7 +177,7 @@ def dry_run(request: HttpRequest, payload: CheckIn) -> DecisionOut:
     return DecisionOut(**decision.as_dict())
 
 
-@router.get("/settings", response={200: SettingsIO, 401: Error, 403: Error})
+@router.get("/settings", response={200: SettingsIO, 400: Error, 401: Error, 403: Error, 422: Error})
 def get_settings(request: HttpRequest) -> SettingsIO:
     token = require_scope(request, Scope.POLICY_REVIEW)
     tuning = queries.tuning_for(token.workspace_id)
@@ -185,7 +187,7 @@ def get_settings(request: HttpRequest) -> SettingsIO:
     return SettingsIO(**stored)
 
 
-@router.put("/settings", response={200: SettingsIO, 400: Error, 401: Error, 403: Error})
+@router.put("/settings", response={200: SettingsIO, 400: Error, 401: Error, 403: Error, 422: Error})
 def put_settings(request: HttpRequest, payload: SettingsIO) -> SettingsIO:
     token = require_scope(request, Scope.POLICY_REVIEW)
     data = TuningInput(
