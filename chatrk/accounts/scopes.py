@@ -11,6 +11,7 @@ class Scope(StrEnum):
     WORKSPACE_READ = "workspace:read"
     MEMBERS_READ = "members:read"
     AUDIT_READ = "audit:read"
+    MESSAGES_WRITE = "messages:write"  # send messages, retry failed ones, mark received ones read
 
     @property
     def permission(self) -> Perm:
@@ -24,4 +25,5 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.WORKSPACE_READ: Perm.VIEW_WORKSPACE,
     Scope.MEMBERS_READ: Perm.VIEW_MEMBERS,
     Scope.AUDIT_READ: Perm.READ_AUDIT,
+    Scope.MESSAGES_WRITE: Perm.REPLY_INBOX,
 }

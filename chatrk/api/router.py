@@ -58,3 +58,6 @@ def get_member(request: HttpRequest, member_id: int) -> MemberOut:
     if member is None:
         raise HttpError(404, "No such member.")
     return MemberOut(id=member.pk, name=member.user.name, role=member.role)
+
+
+api.add_router("/", "chatrk.outbound.api.router")  # sending: text, media, template, … (docs/outbound.md)
