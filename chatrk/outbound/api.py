@@ -386,5 +386,3 @@ def mark_read(request: HttpRequest, message_id: int) -> tuple[int, SendProblem |
     except GraphError as error:
         return _problem(409, f"WhatsApp did not take the read receipt: {error.reason}", "graph_error")
     return 204, None
-
-
