@@ -32,7 +32,7 @@ PAIR_BURST = 45.0
 @dataclass(frozen=True, slots=True)
 class Grant:
     granted: int
-    wait: float  # seconds until the next token (0 when something was granted)
+    wait: float  # seconds until the next token when fewer than wanted were granted, else 0
 
 
 class BucketStore(Protocol):
@@ -52,9 +52,9 @@ def _grant(tokens: float, blocked_until: float, at: float, *, rate: float, want:
     if at < blocked_until:
         return 0, blocked_until - at
     granted = min(want, math.floor(tokens))
-    if granted > 0:
+    if granted == want:
         return granted, 0.0
-    return 0, (1.0 - tokens) / rate
+    return granted, (1.0 - (tokens - granted)) / rate  # until the next token, for the rows left over
 
 
 def throughput_key(channel_id: int) -> str:
@@ -83,7 +83,7 @@ class DatabaseBuckets:
             row = self._locked(key, burst, at)
             tokens = _refill(row.tokens, row.updated_at, at, rate=rate, burst=burst)
             granted, wait = _grant(tokens, row.blocked_until, at, rate=rate, want=want)
-            row.tokens, row.updated_at = tokens - granted, at
+            row.tokens, row.updated_at = tokens - granted, max(at, row.updated_at)
             row.save(update_fields=["tokens", "updated_at"])
         return Grant(granted, wait)
 
@@ -122,8 +122,8 @@ local wait = 0
 if now < blocked then
   wait = blocked - now
 else
-  granted = math.min(want, math.floor(tokens))
-  if granted < 1 then granted = 0; wait = (1 - tokens) / rate end
+  granted = math.max(0, math.min(want, math.floor(tokens)))
+  if granted < want then wait = (1 - (tokens - granted)) / rate end
 end
 tokens = tokens - granted
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated_at', tostring(math.max(now, updated)),

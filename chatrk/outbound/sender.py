@@ -211,7 +211,7 @@ class Sender:
         tp_key = buckets.throughput_key(channel.pk)
         grant = self.store.take(tp_key, rate=rate, burst=burst, want=len(group))
         allowed, deferred = group[: grant.granted], group[grant.granted :]
-        wait = grant.wait if grant.granted == 0 else 1.0 / rate
+        wait = grant.wait
         per_contact: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in allowed:
             per_contact[item.recipient_id].append(item)
