@@ -9,12 +9,13 @@ the same request returns the first result (``replayed: true``); with another req
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import File, Form, Header, Router, Schema
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
+from ninja.responses import Status
 from pydantic import Field
 
 from chatrk.accounts.scopes import Scope
@@ -189,10 +190,8 @@ def _queued(result: actions.Enqueued) -> Queued:
     )
 
 
-def _problem(
-    status: int, detail: str, code: str, reasons: list[str] | None = None
-) -> tuple[int, SendProblem]:
-    return status, SendProblem(detail=detail, code=code, reasons=reasons or [])
+def _problem(status: int, detail: str, code: str, reasons: list[str] | None = None) -> Status[Any]:
+    return Status(status, SendProblem(detail=detail, code=code, reasons=reasons or []))
 
 
 def _enqueue(
@@ -203,7 +202,7 @@ def _enqueue(
     key: str | None,
     body_digest: str,
     reply_to: str = "",
-) -> tuple[int, Queued | SendProblem]:
+) -> Status[Any]:
     print_ = actions.fingerprint(request.method or "", request.path, body_digest) if key else ""
     try:
         result = actions.do_enqueue(
@@ -222,7 +221,7 @@ def _enqueue(
         return _problem(409, str(conflict), conflict.code)
     except InvalidContent as invalid:
         return _problem(422, str(invalid), invalid.code)
-    return 202, _queued(result)
+    return Status(202, _queued(result))
 
 
 def _build[T](make: type[T], *args: object, **kwargs: object) -> T:
@@ -235,7 +234,7 @@ def _build[T](make: type[T], *args: object, **kwargs: object) -> T:
 @router.post("/conversations/{conversation_id}/messages/text", response=_SEND)
 def send_text(
     request: HttpRequest, conversation_id: int, payload: TextIn, idempotency_key: IdempotencyKey = None
-) -> tuple[int, Queued | SendProblem]:
+) -> Status[Any]:
     """Send free-form text (inside the 24-hour customer-service window only)."""
     by = _sender(request)
     conversation = _conversation(by, conversation_id)
@@ -247,7 +246,7 @@ def send_text(
 @router.post("/conversations/{conversation_id}/messages/template", response=_SEND)
 def send_template(
     request: HttpRequest, conversation_id: int, payload: TemplateIn, idempotency_key: IdempotencyKey = None
-) -> tuple[int, Queued | SendProblem]:
+) -> Status[Any]:
     """Send a template (allowed outside the window). Parameters fill its header, body and quick replies."""
     by = _sender(request)
     conversation = _conversation(by, conversation_id)
@@ -269,7 +268,7 @@ def send_template(
 @router.post("/conversations/{conversation_id}/messages/interactive", response=_SEND)
 def send_interactive(
     request: HttpRequest, conversation_id: int, payload: InteractiveIn, idempotency_key: IdempotencyKey = None
-) -> tuple[int, Queued | SendProblem]:
+) -> Status[Any]:
     """Send reply buttons, a list or a call-to-action URL (inside the window)."""
     by = _sender(request)
     conversation = _conversation(by, conversation_id)
@@ -308,7 +307,7 @@ def send_interactive(
 @router.post("/conversations/{conversation_id}/messages/reaction", response=_SEND)
 def send_reaction(
     request: HttpRequest, conversation_id: int, payload: ReactionIn, idempotency_key: IdempotencyKey = None
-) -> tuple[int, Queued | SendProblem]:
+) -> Status[Any]:
     """React to a message in the conversation with one emoji ("" removes the reaction)."""
     by = _sender(request)
     conversation = _conversation(by, conversation_id)
@@ -329,7 +328,7 @@ def send_media(
     filename: Form[str | None] = None,
     voice: Form[bool] = False,
     idempotency_key: IdempotencyKey = None,
-) -> tuple[int, Queued | SendProblem]:
+) -> Status[Any]:
     """Upload a file (multipart) and send it. It is stored encrypted and sent to WhatsApp by media id,
     never as a public link."""
     by = _sender(request)
@@ -358,7 +357,7 @@ def send_media(
 @router.post(
     "/messages/{message_id}/retry", response={202: Queued, **_ERRORS}, summary="Retry a failed message"
 )
-def retry_message(request: HttpRequest, message_id: int) -> tuple[int, Queued | SendProblem]:
+def retry_message(request: HttpRequest, message_id: int) -> Status[Any]:
     """Queue a failed message again as a new attempt; it really re-sends (a new wamid)."""
     by = _sender(request)
     message = _message(by, message_id)
@@ -371,11 +370,11 @@ def retry_message(request: HttpRequest, message_id: int) -> tuple[int, Queued | 
             422, refused.decision.reason, "send_refused", [r.reason for r in refused.decision.refusals]
         )
     message.refresh_from_db()
-    return 202, _queued(actions.Enqueued(message, item))
+    return Status(202, _queued(actions.Enqueued(message, item)))
 
 
 @router.post("/messages/{message_id}/read", response={204: None, **_ERRORS}, summary="Mark read")
-def mark_read(request: HttpRequest, message_id: int) -> tuple[int, SendProblem | None]:
+def mark_read(request: HttpRequest, message_id: int) -> Status[Any]:
     """Blue ticks for a received message (and the ones before it)."""
     by = _sender(request)
     message = _message(by, message_id)
@@ -385,4 +384,4 @@ def mark_read(request: HttpRequest, message_id: int) -> tuple[int, SendProblem |
         return _problem(409, str(error), error.code)
     except GraphError as error:
         return _problem(409, f"WhatsApp did not take the read receipt: {error.reason}", "graph_error")
-    return 204, None
+    return Status(204, None)

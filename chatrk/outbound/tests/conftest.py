@@ -8,8 +8,6 @@ from datetime import datetime
 from itertools import count
 
 import pytest
-from emulator.config import default_config
-from emulator.testing import EmulatorServer
 
 from chatrk.audit.actions import Actor, Origin
 from chatrk.core.clock import now
@@ -20,9 +18,11 @@ from chatrk.inbox.models import Channel, Conversation
 from chatrk.outbound import client
 from chatrk.outbound.actions import SendBy
 from chatrk.testing import add_member, make_workspace
+from emulator.config import default_config
+from emulator.testing import EmulatorServer
 
 PHONE_NUMBER_ID = "106540352242922"
-TOKEN = "EMULATOR-ACCESS-TOKEN"  # noqa: S105 (the emulator's default token)
+TOKEN = "EMULATOR-ACCESS-TOKEN"
 _customers = count(1)
 
 

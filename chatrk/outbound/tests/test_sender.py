@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from emulator.testing import EmulatorServer
 
 from chatrk.core.clock import now
 from chatrk.crypto.fields import open_for_system
@@ -20,6 +19,7 @@ from chatrk.outbound.sender import Sender
 from chatrk.outbound.tests.conftest import World
 from chatrk.whatsapp.enums import MediaKind
 from chatrk.whatsapp.messages import TemplateMessage, TextMessage
+from emulator.testing import EmulatorServer
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +211,7 @@ def test_a_queued_row_with_an_expired_lease_is_claimed_again(world: World, emula
 def test_media_is_uploaded_and_sent_by_id_never_by_link(world: World, emulator: EmulatorServer) -> None:
     outgoing = OutgoingMedia(MediaKind.IMAGE, PNG, "image/png", caption="your receipt")
     item = do_enqueue(world.by(), world.conversation(), outgoing).item
+    assert item.media_id is not None
     media = Media.objects.get(pk=item.media_id)
     assert b"customer-private-pixels" not in media_files.path_of(media).read_bytes()
     assert media_files.load(media) == PNG
