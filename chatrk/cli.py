@@ -64,7 +64,7 @@ def worker(threads: int) -> int:
     from chatrk.core.tasks_backend import _huey_task, huey
 
     _huey_task()
-    # The outbox sender runs beside the tasks (docs/outbound.md); CHATRK_SENDER=0 when `chatrk send` runs apart.
+    # The outbox sender runs beside the tasks (docs/outbound.md); CHATRK_SENDER=0 if `chatrk send` runs apart.
     if os.environ.get("CHATRK_SENDER", "1") != "0":
         from chatrk.outbound.sender import Sender
 
