@@ -374,6 +374,15 @@ def release(worker: str, ids: Iterable[int], *, due_in: timedelta) -> None:
     )
 
 
+def release_claims(worker: str) -> int:
+    """Every lease this worker holds on rows not yet sending (after it lost track, e.g. a DB outage)."""
+    return int(
+        OutboxItem.objects.filter(claimed_by=worker, state=OutboxItem.State.QUEUED).update(
+            claimed_by="", lease_until=None
+        )
+    )
+
+
 def mark_sending(worker: str, ids: list[int], *, lease: timedelta) -> set[int]:
     """Commits ``sending`` before any call to WhatsApp; returns the ids this worker may send."""
     moment = now()
@@ -438,7 +447,7 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
             message = messages[item.message_id]
             if isinstance(outcome, Sent):
                 item.state, item.wamid, item.finished_at = OutboxItem.State.SENT, outcome.wamid, moment
-                item.last_error_code, item.last_error_reason = None, ""
+                # last_error_* stay: the transient error (if any) this row overcame before it went out
                 message.wamid, message.sent_at, message.status_at = outcome.wamid, moment, moment
                 if message.status == Message.Status.QUEUED:
                     message.status = Message.Status.SENT

@@ -38,6 +38,10 @@ class Grant:
 class BucketStore(Protocol):
     def take(self, key: str, *, rate: float, burst: float, want: int) -> Grant: ...
 
+    def take_many(self, wants: list[tuple[str, int]], *, rate: float, burst: float) -> list[Grant]:
+        """Several buckets of one kind (e.g. every customer in a batch) in one round trip."""
+        ...
+
     def block(self, key: str, *, seconds: float, rate: float, burst: float) -> None: ...
 
     def give_back(self, key: str, *, count: int, burst: float) -> None: ...
@@ -78,14 +82,26 @@ class DatabaseBuckets:
     """One ``RateBucket`` row per bucket, read and written under a row lock in one short transaction."""
 
     def take(self, key: str, *, rate: float, burst: float, want: int) -> Grant:
+        return self.take_many([(key, want)], rate=rate, burst=burst)[0]
+
+    def take_many(self, wants: list[tuple[str, int]], *, rate: float, burst: float) -> list[Grant]:
         at = now().timestamp()
+        keys = sorted({key for key, _ in wants})  # one lock order for every sender: no deadlocks
+        grants: list[Grant] = []
         with transaction.atomic():
-            row = self._locked(key, burst, at)
-            tokens = _refill(row.tokens, row.updated_at, at, rate=rate, burst=burst)
-            granted, wait = _grant(tokens, row.blocked_until, at, rate=rate, want=want)
-            row.tokens, row.updated_at = tokens - granted, max(at, row.updated_at)
-            row.save(update_fields=["tokens", "updated_at"])
-        return Grant(granted, wait)
+            RateBucket.objects.bulk_create(
+                [RateBucket(key=key, tokens=burst, updated_at=at) for key in keys], ignore_conflicts=True
+            )
+            locked = RateBucket.objects.select_for_update().filter(key__in=keys).order_by("key")
+            rows = {row.key: row for row in locked}
+            for key, want in wants:
+                row = rows[key]
+                tokens = _refill(row.tokens, row.updated_at, at, rate=rate, burst=burst)
+                granted, wait = _grant(tokens, row.blocked_until, at, rate=rate, want=want)
+                row.tokens, row.updated_at = tokens - granted, max(at, row.updated_at)
+                grants.append(Grant(granted, wait))
+            RateBucket.objects.bulk_update(rows.values(), ["tokens", "updated_at"])
+        return grants
 
     def block(self, key: str, *, seconds: float, rate: float, burst: float) -> None:
         at = now().timestamp()
@@ -163,11 +179,14 @@ class RedisBuckets:
         self._give_back = client.register_script(_GIVE_BACK)
 
     def take(self, key: str, *, rate: float, burst: float, want: int) -> Grant:
-        at = now().timestamp()
-        granted, wait_us = self._take(
-            keys=[self.prefix + key], args=[repr(at), repr(rate), repr(burst), want]
-        )
-        return Grant(int(granted), int(wait_us) / 1_000_000)
+        return self.take_many([(key, want)], rate=rate, burst=burst)[0]
+
+    def take_many(self, wants: list[tuple[str, int]], *, rate: float, burst: float) -> list[Grant]:
+        at = repr(now().timestamp())
+        pipe = self.client.pipeline(transaction=False)
+        for key, want in wants:
+            self._take(keys=[self.prefix + key], args=[at, repr(rate), repr(burst), want], client=pipe)
+        return [Grant(int(granted), int(wait_us) / 1_000_000) for granted, wait_us in pipe.execute()]
 
     def block(self, key: str, *, seconds: float, rate: float, burst: float) -> None:
         self._block(keys=[self.prefix + key], args=[repr(now().timestamp()), repr(seconds)])

@@ -79,6 +79,7 @@ class PassResult:
     failed: int = 0
     reaped: int = 0
     deferred: int = 0
+    throttled: int = 0  # answers 130429 / 131056: WhatsApp said "too fast"
     wait: float = 0.0  # suggested sleep before the next pass
 
 
@@ -125,6 +126,8 @@ class Sender:
     _clients: dict[int, GraphClient] = field(default_factory=dict)
     _pool: ThreadPoolExecutor | None = None
     _pending: list[actions.Outcome_] = field(default_factory=list)  # answers not yet written
+    _lost_claims: bool = False
+    totals: PassResult = field(default_factory=lambda: PassResult())
 
     # -- lifecycle --
 
@@ -152,6 +155,7 @@ class Sender:
                 except (OperationalError, InterfaceError) as error:
                     logger.warning("sender: database unavailable (%s); waiting", type(error).__name__)
                     self._reset_connection()
+                    self._lost_claims = True
                     self._stop.wait(1.0)
                     continue
                 if result.claimed == 0 or result.wait > 0:
@@ -171,6 +175,9 @@ class Sender:
     def run_once(self) -> PassResult:
         result = PassResult()
         self._flush_pending()
+        if self._lost_claims:  # leases taken before a database outage: give them back now
+            actions.release_claims(self.worker)
+            self._lost_claims = False
         result.reaped = actions.reap_expired()
         items = actions.claim_due(self.worker, limit=self.batch, lease=self.lease)
         result.claimed = len(items)
@@ -201,7 +208,15 @@ class Sender:
                 result.failed += 1
         self._pending.extend(outcomes)
         self._flush_pending()
+        self._count(result, outcomes)
         return result
+
+    def _count(self, result: PassResult, outcomes: list[actions.Outcome_]) -> None:
+        result.throttled = sum(
+            1 for o in outcomes if isinstance(o, actions.Failed) and o.code in THROUGHPUT_CODES | PAIR_CODES
+        )
+        for name in ("claimed", "sent", "retried", "failed", "reaped", "deferred", "throttled"):
+            setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
 
     def _pace(self, group: list[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem], float]:
         """Tokens for a channel's rows: the number's throughput first, then each customer's pair bucket."""
@@ -216,13 +231,17 @@ class Sender:
         for item in allowed:
             per_contact[item.recipient_id].append(item)
         granted: list[OutboxItem] = []
-        for contact_id, rows in per_contact.items():
-            pair = self.store.take(
-                buckets.pair_key(channel.pk, contact_id),
-                rate=buckets.PAIR_RATE,
-                burst=buckets.PAIR_BURST,
-                want=len(rows),
-            )
+        if not per_contact:
+            return granted, deferred, wait
+        pairs = self.store.take_many(
+            [
+                (buckets.pair_key(channel.pk, contact_id), len(rows))
+                for contact_id, rows in per_contact.items()
+            ],
+            rate=buckets.PAIR_RATE,
+            burst=buckets.PAIR_BURST,
+        )
+        for rows, pair in zip(per_contact.values(), pairs, strict=True):
             granted.extend(rows[: pair.granted])
             if pair.granted < len(rows):
                 deferred.extend(rows[pair.granted :])

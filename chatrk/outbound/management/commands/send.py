@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from datetime import timedelta
 from typing import Any
@@ -43,3 +44,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(f"sender {sender.worker} running (SIGTERM stops it)")
         sender.run()
+        totals = sender.totals
+        summary = {"worker": sender.worker, "sent": totals.sent, "failed": totals.failed}
+        summary |= {"retried": totals.retried, "throttled": totals.throttled, "reaped": totals.reaped}
+        self.stdout.write(json.dumps(summary))
