@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Max, Q
 
 from chatrk.audit.actions import Actor, Origin, record
@@ -461,7 +461,8 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
                     reason = f"{reason} Gave up after {item.tries} tries."
                 _fail(item, message, code=outcome.code, title=outcome.title, reason=reason, at=moment)
             item.claimed_by, item.lease_until = "", None
-        OutboxItem.objects.bulk_update(
+        _update_rows(
+            OutboxItem,
             items.values(),
             [
                 "state",
@@ -474,8 +475,10 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
                 "lease_until",
             ],
         )
-        Message.objects.bulk_update(
-            messages.values(), ["wamid", "sent_at", "status_at", "status", "error_code", "error_title"]
+        _update_rows(
+            Message,
+            messages.values(),
+            ["wamid", "sent_at", "status_at", "status", "error_code", "error_title"],
         )
         failed = [o for o in outcomes if isinstance(o, Failed) and items.get(o.item_id) is not None]
         for outcome in failed:
@@ -497,6 +500,26 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
                 message_id=item.message_id,
                 conversation_id=messages[item.message_id].conversation_id,
             )
+
+
+def _update_rows(model: type[models.Model], rows: Iterable[models.Model], fields: list[str]) -> None:
+    """One parameterised UPDATE per row through ``executemany``: many times faster than bulk_update's
+    CASE expressions for the few hundred rows of a pass, and the same on SQLite and PostgreSQL."""
+    rows = list(rows)
+    if not rows:
+        return
+    meta = model._meta
+    concrete = {field.name: field for field in meta.concrete_fields}
+    columns = [concrete[name] for name in fields]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    params = [
+        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in columns] + [row.pk]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _may_retry(item: OutboxItem, moment: Any) -> bool:

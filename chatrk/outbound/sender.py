@@ -79,7 +79,8 @@ class PassResult:
     failed: int = 0
     reaped: int = 0
     deferred: int = 0
-    throttled: int = 0  # answers 130429 / 131056: WhatsApp said "too fast"
+    throttled: int = 0  # answers 130429: too fast for the number
+    pair_limited: int = 0  # answers 131056: too fast for one customer
     wait: float = 0.0  # suggested sleep before the next pass
 
 
@@ -212,10 +213,19 @@ class Sender:
         return result
 
     def _count(self, result: PassResult, outcomes: list[actions.Outcome_]) -> None:
-        result.throttled = sum(
-            1 for o in outcomes if isinstance(o, actions.Failed) and o.code in THROUGHPUT_CODES | PAIR_CODES
-        )
-        for name in ("claimed", "sent", "retried", "failed", "reaped", "deferred", "throttled"):
+        codes = [o.code for o in outcomes if isinstance(o, actions.Failed)]
+        result.throttled = sum(1 for code in codes if code in THROUGHPUT_CODES)
+        result.pair_limited = sum(1 for code in codes if code in PAIR_CODES)
+        for name in (
+            "claimed",
+            "sent",
+            "retried",
+            "failed",
+            "reaped",
+            "deferred",
+            "throttled",
+            "pair_limited",
+        ):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
 
     def _pace(self, group: list[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem], float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        logging.getLogger("httpx").setLevel(
+            logging.WARNING
+        )  # a line per request would cost more than the send
         sender = Sender(
             batch=options["batch"],
             concurrency=options["concurrency"],
@@ -46,5 +50,6 @@ class Command(BaseCommand):
         sender.run()
         totals = sender.totals
         summary = {"worker": sender.worker, "sent": totals.sent, "failed": totals.failed}
-        summary |= {"retried": totals.retried, "throttled": totals.throttled, "reaped": totals.reaped}
+        summary |= {"retried": totals.retried, "reaped": totals.reaped}
+        summary |= {"code_130429": totals.throttled, "code_131056": totals.pair_limited}
         self.stdout.write(json.dumps(summary))
