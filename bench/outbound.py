@@ -126,8 +126,9 @@ def run_senders(count: int, directory: Path, channel_id: int, total: int) -> dic
     env = {**os.environ, "CHATRK_VAR_DIR": str(directory), "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "chatrk", "send", "--batch", "400", "--concurrency", "48"]
     started = time.monotonic()
+    log = (directory / "senders.log").open("ab")
     senders = [
-        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # noqa: S603
+        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log)  # noqa: S603
         for _ in range(count)
     ]
     rows = OutboxItem.objects.filter(channel_id=channel_id)
@@ -167,7 +168,7 @@ def main() -> None:
     parser.add_argument("--standard", type=int, default=800, help="messages at the STANDARD level")
     parser.add_argument("--senders", type=int, default=2, help="chatrk send processes")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="chatrk-bench-") as name:
+    with tempfile.TemporaryDirectory(prefix="chatrk-bench-", delete=os.environ.get("BENCH_KEEP") is None) as name:
         directory = Path(name)
         emulator, url = start_emulator(directory)
         try:

@@ -511,7 +511,7 @@ def _update_rows(model: type[models.Model], rows: Iterable[models.Model], fields
     meta = model._meta
     concrete = {field.name: field for field in meta.concrete_fields}
     columns = [concrete[name] for name in fields]
-    quote = connection.ops.quote_name
+    quote: Any = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
     params = [

@@ -128,6 +128,8 @@ class Sender:
     _pool: ThreadPoolExecutor | None = None
     _pending: list[actions.Outcome_] = field(default_factory=list)  # answers not yet written
     _lost_claims: bool = False
+    reap_every: float = 2.0  # seconds between looks for rows a dead worker left behind
+    _next_reap: float = 0.0
     totals: PassResult = field(default_factory=lambda: PassResult())
 
     # -- lifecycle --
@@ -160,7 +162,7 @@ class Sender:
                     self._stop.wait(1.0)
                     continue
                 if result.claimed == 0 or result.wait > 0:
-                    self._stop.wait(max(result.wait, self.idle_sleep if result.claimed == 0 else 0.0))
+                    self._stop.wait(min(result.wait, 1.0) if result.claimed else self.idle_sleep)
         finally:
             self._flush_pending(final=True)
             self.close()
@@ -179,7 +181,9 @@ class Sender:
         if self._lost_claims:  # leases taken before a database outage: give them back now
             actions.release_claims(self.worker)
             self._lost_claims = False
-        result.reaped = actions.reap_expired()
+        if time.monotonic() >= self._next_reap:
+            result.reaped = actions.reap_expired()
+            self._next_reap = time.monotonic() + self.reap_every
         items = actions.claim_due(self.worker, limit=self.batch, lease=self.lease)
         result.claimed = len(items)
         if not items:
@@ -236,7 +240,9 @@ class Sender:
         tp_key = buckets.throughput_key(channel.pk)
         grant = self.store.take(tp_key, rate=rate, burst=burst, want=len(group))
         allowed, deferred = group[: grant.granted], group[grant.granted :]
-        wait = grant.wait
+        # Rows over the number's rate come back when there are tokens for all of them (at most a second),
+        # not at the next token: many senders re-claiming rows every millisecond would only add writes.
+        wait = max(grant.wait, min(1.0, len(deferred) / rate)) if deferred else 0.0
         per_contact: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in allowed:
             per_contact[item.recipient_id].append(item)
