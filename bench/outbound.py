@@ -124,7 +124,7 @@ def run_senders(count: int, directory: Path, channel_id: int, total: int) -> dic
     from chatrk.outbound.models import OutboxItem
 
     env = {**os.environ, "CHATRK_VAR_DIR": str(directory), "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "chatrk", "send", "--batch", "400", "--concurrency", "48"]
+    argv = [sys.executable, "-m", "chatrk", "send", "--batch", "200", "--concurrency", "32"]
     started = time.monotonic()
     log = (directory / "senders.log").open("ab")
     senders = [

@@ -242,7 +242,7 @@ class Sender:
         allowed, deferred = group[: grant.granted], group[grant.granted :]
         # Rows over the number's rate come back when there are tokens for all of them (at most a second),
         # not at the next token: many senders re-claiming rows every millisecond would only add writes.
-        wait = max(grant.wait, min(1.0, len(deferred) / rate)) if deferred else 0.0
+        wait = max(grant.wait, min(1.0, min(len(deferred), burst) / rate)) if deferred else 0.0
         per_contact: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in allowed:
             per_contact[item.recipient_id].append(item)
