@@ -81,7 +81,8 @@ class PassResult:
     deferred: int = 0
     throttled: int = 0  # answers 130429: too fast for the number
     pair_limited: int = 0  # answers 131056: too fast for one customer
-    wait: float = 0.0  # suggested sleep before the next pass
+    wait: float = 0.0  # seconds from pacing until deferred rows are due (0: nothing deferred)
+    paced_at: float = 0.0  # time.monotonic() when the wait was computed
 
 
 def worker_name() -> str:
@@ -161,8 +162,10 @@ class Sender:
                     self._lost_claims = True
                     self._stop.wait(1.0)
                     continue
-                if result.claimed == 0 or result.wait > 0:
-                    self._stop.wait(min(result.wait, 1.0) if result.claimed else self.idle_sleep)
+                if result.claimed == 0:
+                    self._stop.wait(self.idle_sleep)
+                elif result.wait > 0:  # until the deferred rows are due, counted from when they were paced
+                    self._stop.wait(max(0.0, result.paced_at + min(result.wait, 1.0) - time.monotonic()))
         finally:
             self._flush_pending(final=True)
             self.close()
@@ -199,6 +202,7 @@ class Sender:
                 actions.release(self.worker, [i.pk for i in deferred], due_in=timedelta(seconds=wait))
                 result.deferred += len(deferred)
                 result.wait = max(result.wait, min(wait, 1.0))
+                result.paced_at = result.paced_at or time.monotonic()
         jobs, outcomes = self._prepare(ready)
         ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
         jobs = [job for job in jobs if job.item.pk in ids]
