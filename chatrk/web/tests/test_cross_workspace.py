@@ -34,15 +34,28 @@ type Attacker = tuple[Client, str, str]
 
 # Routes that are not inside a workspace, and why they are safe to leave out of the walk.
 NOT_TENANT_ROUTES = {
-    "accounts:home", "accounts:login", "accounts:verify", "accounts:enrol", "accounts:logout",
-    "accounts:security", "accounts:reauth", "accounts:password", "accounts:email", "accounts:reenrol",
+    "accounts:home",
+    "accounts:login",
+    "accounts:verify",
+    "accounts:enrol",
+    "accounts:logout",
+    "accounts:security",
+    "accounts:reauth",
+    "accounts:password",
+    "accounts:email",
+    "accounts:reenrol",
     "accounts:recovery_codes",  # the signed-in user's own account
-    "accounts:revoke_session", "accounts:revoke_other_sessions",  # own sessions only: tested below
-    "accounts:setup", "accounts:setup_link",  # the first-run secret link
-    "accounts:invitation", "accounts:invitation_link",  # invitation secret links
-    "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
-    "api:api-root", "api:openapi-json",  # the API is walked through its schema below
-}  # fmt: skip
+    "accounts:revoke_session",
+    "accounts:revoke_other_sessions",  # own sessions only: tested below
+    "accounts:setup",
+    "accounts:setup_link",  # the first-run secret link
+    "accounts:invitation",
+    "accounts:invitation_link",  # invitation secret links
+    "accounts:password_reset",
+    "accounts:password_reset_link",  # password-reset secret links
+    "api:api-root",
+    "api:openapi-json",  # the API is walked through its schema below
+}
 
 
 @pytest.fixture
@@ -52,9 +65,69 @@ def victim() -> Victim:
     agent = add_member(workspace, make_user(name="Viktor Victim"), Role.AGENT)
     invitation, _ = invite(owner, email="victim.invitee@example.org", role="agent", origin=Origin())
     token, _ = create_api_token(owner, name="victim-sync", scopes=list(Scope), days=30, origin=Origin())
+    conversation, message = _victim_thread(owner)
     ids = {"member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk}
-    secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync"]
+    ids |= {"conversation_id": conversation.pk, "message_id": message.pk}
+    secrets = [
+        workspace.name,
+        "Vera Victim",
+        "Viktor Victim",
+        "victim.invitee",
+        "victim-sync",
+        "wamid.VICTIM",
+    ]
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
+
+
+def _victim_thread(owner: Any) -> tuple[Any, Any]:
+    """A channel, a customer, a conversation and a message received from them, in the victim's workspace."""
+    from chatrk.core.clock import now
+    from chatrk.inbox.actions import ChannelSettings, connect_channel, contact_for, conversation_for
+    from chatrk.inbox.models import Message
+
+    spec = ChannelSettings("Victim line", "777000111", "777000222", "15550001111", "victim-token", "secret")
+    channel = connect_channel(owner, spec, origin=Origin())
+    conversation = conversation_for(channel, contact_for(owner.workspace_id, "16505559999"))
+    conversation.last_inbound_at = now()
+    conversation.save(update_fields=["last_inbound_at"])
+    message = Message(
+        workspace_id=owner.workspace_id,
+        conversation=conversation,
+        contact_id=conversation.contact_id,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        kind="text",
+        wamid="wamid.VICTIM",
+        status=Message.Status.RECEIVED,
+        created_at=now(),
+    )
+    message.body = "victim secret body"
+    message.save()
+    return conversation, message
+
+
+# A valid body for each operation that takes one, so the walk reaches the object lookup (a missing
+# body would be refused before it, proving nothing). Keyed by the end of the path.
+WALK_BODIES: dict[str, dict[str, Any]] = {
+    "/messages/text": {"body": "hello"},
+    "/messages/template": {"name": "order_update", "language": "en_US"},
+    "/messages/interactive": {"type": "button", "body": "Pick", "buttons": [{"id": "y", "title": "Yes"}]},
+    "/messages/reaction": {"message_id": 1, "emoji": "👍"},
+}
+WALK_FORMS: dict[str, dict[str, Any]] = {"/messages/media": {"kind": "image"}}
+
+
+def _walk_request(client: Client, method: str, url: str) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    for suffix, body in WALK_BODIES.items():
+        if url.endswith(suffix):
+            return getattr(client, method)(url, body, content_type="application/json")
+    for suffix, form in WALK_FORMS.items():
+        if url.endswith(suffix):
+            upload = SimpleUploadedFile("a.png", b"\x89PNG\r\n\x1a\n", content_type="image/png")
+            return getattr(client, method)(url, {**form, "file": upload})
+    return getattr(client, method)(url)
 
 
 @pytest.fixture
@@ -115,7 +188,7 @@ def test_api_operations_never_reach_another_workspace(victim: Victim, attacker: 
             has_ids = "{" in url
             url = url.replace("{", "<").replace("}", ">")
             url = fill(url.lstrip("/"), victim["ids"])
-            response = getattr(client, method)(url)
+            response = _walk_request(client, method, url)
             if has_ids:
                 assert response.status_code == 404, f"{method.upper()} {url} → {response.status_code}"
             else:
