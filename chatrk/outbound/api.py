@@ -384,4 +384,6 @@ def mark_read(request: HttpRequest, message_id: int) -> Status[Any]:
         return _problem(409, str(error), error.code)
     except GraphError as error:
         return _problem(409, f"WhatsApp did not take the read receipt: {error.reason}", "graph_error")
+    except InvalidRequest:
+        return _problem(409, "The number's settings do not allow this request.", "invalid_request")
     return Status(204, None)

@@ -129,6 +129,7 @@ class Sender:
     _pool: ThreadPoolExecutor | None = None
     _pending: list[actions.Outcome_] = field(default_factory=list)  # answers not yet written
     _lost_claims: bool = False
+    error_pause: float = 5.0  # seconds to wait after a pass failed unexpectedly
     reap_every: float = 2.0  # seconds between looks for rows a dead worker left behind
     _next_reap: float = 0.0
     totals: PassResult = field(default_factory=lambda: PassResult())
@@ -161,6 +162,11 @@ class Sender:
                     self._reset_connection()
                     self._lost_claims = True
                     self._stop.wait(1.0)
+                    continue
+                except Exception as error:  # a sender must outlive one bad pass; its rows stay safe
+                    logger.error("sender: pass failed (%s)", type(error).__name__)  # no traceback: no data
+                    self._lost_claims = True
+                    self._stop.wait(self.error_pause)
                     continue
                 if result.claimed == 0:
                     self._stop.wait(self.idle_sleep)

@@ -253,3 +253,22 @@ def test_stored_recipient_is_what_the_emulator_saw(world: World, emulator: Emula
     assert emulator.emulator.messages[OutboxItem.objects.get(pk=item.pk).wamid].to == open_for_system(
         contact, "wa_id"
     )
+
+
+def test_the_loop_outlives_a_failed_pass_and_stops_when_asked(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = queue_text(world)
+    real_claim = actions.claim_due
+    calls: list[int] = []
+
+    def flaky_claim(*args: object, **kwargs: object) -> list[OutboxItem]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("unexpected")
+        return real_claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(actions, "claim_due", flaky_claim)
+    running = sender(error_pause=0.0, idle_sleep=0.01)
+    running.run(until=lambda: OutboxItem.objects.filter(pk=item.pk, state=OutboxItem.State.SENT).exists())
+    assert len(calls) >= 2 and received(emulator) == {f"ob:{item.pk}": 1}
