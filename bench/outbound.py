@@ -108,7 +108,9 @@ def prepare(url: str, phone: str, level: str, messages: int, customers: int) -> 
     by = SendBy(workspace.pk, Actor.user(user.pk), Role.OWNER, user_id=user.pk)
     conversations = []
     for n in range(customers):
-        conversation = conversation_for(channel, contact_for(workspace.pk, f"1{650 if level == "HIGH" else 415}555{n:04d}"))
+        conversation = conversation_for(
+            channel, contact_for(workspace.pk, f"1{650 if level == 'HIGH' else 415}555{n:04d}")
+        )
         conversation.last_inbound_at = now()
         conversation.save(update_fields=["last_inbound_at"])
         conversations.append(conversation)
@@ -168,7 +170,9 @@ def main() -> None:
     parser.add_argument("--standard", type=int, default=800, help="messages at the STANDARD level")
     parser.add_argument("--senders", type=int, default=2, help="chatrk send processes")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="chatrk-bench-", delete=os.environ.get("BENCH_KEEP") is None) as name:
+    with tempfile.TemporaryDirectory(
+        prefix="chatrk-bench-", delete=os.environ.get("BENCH_KEEP") is None
+    ) as name:
         directory = Path(name)
         emulator, url = start_emulator(directory)
         try:
