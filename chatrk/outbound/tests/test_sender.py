@@ -272,3 +272,27 @@ def test_the_loop_outlives_a_failed_pass_and_stops_when_asked(
     running = sender(error_pause=0.0, idle_sleep=0.01)
     running.run(until=lambda: OutboxItem.objects.filter(pk=item.pk, state=OutboxItem.State.SENT).exists())
     assert len(calls) >= 2 and received(emulator) == {f"ob:{item.pk}": 1}
+
+
+def test_senders_pace_through_redis_buckets_too(world: World, emulator: EmulatorServer) -> None:
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    store = buckets.RedisBuckets(client, prefix=f"test:{uuid.uuid4().hex}:")
+    try:
+        for _ in range(20):
+            queue_text(world)
+        result = Sender(store=store, concurrency=4).run_once()
+        burst = buckets.throughput_burst(80.0)
+        assert (result.sent, result.deferred) == (burst, 20 - burst)
+        assert not RateBucket.objects.exists()  # nothing paced through the database
+    finally:
+        for key in client.scan_iter(f"{store.prefix}*"):
+            client.delete(key)
+        client.close()
