@@ -21,6 +21,7 @@ from django.db import transaction
 
 from chatrk.core.clock import now
 from chatrk.outbound.models import RateBucket
+from chatrk.outbound.sql import update_rows
 
 # REFERENCE.md §5: 80 msg/s per number by default, 1,000 msg/s at the high level.
 THROUGHPUT = {"STANDARD": 80.0, "HIGH": 1000.0}
@@ -100,7 +101,7 @@ class DatabaseBuckets:
                 granted, wait = _grant(tokens, row.blocked_until, at, rate=rate, want=want)
                 row.tokens, row.updated_at = tokens - granted, max(at, row.updated_at)
                 grants.append(Grant(granted, wait))
-            RateBucket.objects.bulk_update(rows.values(), ["tokens", "updated_at"])
+            update_rows(RateBucket, rows.values(), ["tokens", "updated_at"])
         return grants
 
     def block(self, key: str, *, seconds: float, rate: float, burst: float) -> None:

@@ -285,13 +285,17 @@ class Sender:
         contacts = {c.pk: c for c in Contact.objects.filter(pk__in=[i.recipient_id for i in items])}
         jobs: list[_Job] = []
         failures: list[actions.Outcome_] = []
+        numbers: dict[int, str] = {}  # each customer's number, decrypted once per pass
         for item in items:
             message = messages[item.message_id]
             try:
                 body = dict(open_for_system(message, "payload"))
                 if item.media_id is not None:
                     body = self._with_uploaded_media(item, body)
-                to = str(open_for_system(contacts[item.recipient_id], "wa_id"))
+                to = numbers.get(item.recipient_id) or str(
+                    open_for_system(contacts[item.recipient_id], "wa_id")
+                )
+                numbers[item.recipient_id] = to
             except GraphError as error:
                 failures.append(self._media_failure(item, error))
                 continue
