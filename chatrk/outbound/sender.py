@@ -213,6 +213,7 @@ class Sender:
         ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
         jobs = [job for job in jobs if job.item.pk in ids]
         outcomes.extend(self._call_all(jobs))
+        self._pending.extend(outcomes)  # from here on, the answers survive a failure of what follows
         self._penalise(outcomes, {i.pk: i for i in items})
         for outcome in outcomes:
             if isinstance(outcome, actions.Sent):
@@ -221,7 +222,6 @@ class Sender:
                 result.retried += 1
             else:
                 result.failed += 1
-        self._pending.extend(outcomes)
         self._flush_pending()
         self._count(result, outcomes)
         return result
