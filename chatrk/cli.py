@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 
 
@@ -66,6 +67,11 @@ def worker(threads: int) -> int:
 
     _huey_task()
     register_periodic_tasks()
+    # The outbox sender runs beside the tasks (docs/outbound.md); CHATRK_SENDER=0 if `chatrk send` runs apart.
+    if os.environ.get("CHATRK_SENDER", "1") != "0":
+        from chatrk.outbound.sender import Sender
+
+        threading.Thread(target=Sender().run, name="chatrk-sender", daemon=True).start()
     huey().create_consumer(workers=threads, worker_type="thread").run()
     return 0
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "chatrk.msgtemplates",
     "chatrk.policy",
     "chatrk.consent",
+    "chatrk.outbound",
     "chatrk.web",
 ]
 

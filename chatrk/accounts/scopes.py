@@ -22,6 +22,7 @@ class Scope(StrEnum):
     CONVERSATIONS_READ = "conversations:read"
     CONVERSATIONS_WRITE = "conversations:write"
     MESSAGES_READ = "messages:read"
+    MESSAGES_WRITE = "messages:write"  # send messages, retry failed ones, mark received ones read
 
     @property
     def permission(self) -> Perm:
@@ -46,4 +47,5 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.CONVERSATIONS_READ: Perm.READ_INBOX,
     Scope.CONVERSATIONS_WRITE: Perm.REPLY_INBOX,
     Scope.MESSAGES_READ: Perm.READ_INBOX,
+    Scope.MESSAGES_WRITE: Perm.REPLY_INBOX,
 }

@@ -83,3 +83,5 @@ from chatrk.api.policy import router as policy_router  # noqa: E402
 api.add_router("/policy", policy_router)
 
 api.add_router("/consent", "chatrk.consent.api.router")
+
+api.add_router("/", "chatrk.outbound.api.router")  # sending: text, media, template, … (docs/outbound.md)

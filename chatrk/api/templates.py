@@ -41,7 +41,7 @@ class FieldError(Schema):
 
 class Invalid(Schema):
     detail: str
-    errors: list[FieldError]
+    errors: list[FieldError] = []  # empty when the request itself was malformed
 
 
 class TemplateOut(Schema):

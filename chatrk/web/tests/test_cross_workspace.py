@@ -46,8 +46,16 @@ type Attacker = tuple[Client, str, str]
 
 # Routes that are not inside a workspace, and why they are safe to leave out of the walk.
 NOT_TENANT_ROUTES = {
-    "accounts:home", "accounts:login", "accounts:verify", "accounts:enrol", "accounts:logout",
-    "accounts:security", "accounts:reauth", "accounts:password", "accounts:email", "accounts:reenrol",
+    "accounts:home",
+    "accounts:login",
+    "accounts:verify",
+    "accounts:enrol",
+    "accounts:logout",
+    "accounts:security",
+    "accounts:reauth",
+    "accounts:password",
+    "accounts:email",
+    "accounts:reenrol",
     "accounts:recovery_codes",  # the signed-in user's own account
     "accounts:revoke_session", "accounts:revoke_other_sessions",  # own sessions only: tested below
     "accounts:setup", "accounts:setup_link",  # the first-run secret link

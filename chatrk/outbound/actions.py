@@ -1,0 +1,613 @@
+"""Outbound actions: queue a message (``do_enqueue``), retry a failed one, mark read, and the sender's
+state changes. Each runs in one transaction and records its audit event there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+
+from chatrk.audit.actions import Actor, Origin, record
+from chatrk.audit.models import Outcome
+from chatrk.core.clock import now
+from chatrk.core.roles import Perm
+from chatrk.inbox import events
+from chatrk.inbox.models import Channel, Conversation, Media, Message
+from chatrk.outbound import media as media_files
+from chatrk.outbound.errors import IdempotencyConflict, InvalidContent, NotRetryable, SendRefused
+from chatrk.outbound.gates import Decision, SendRequest, TemplateRef, check_send
+from chatrk.outbound.models import OutboxItem
+from chatrk.outbound.sql import update_rows
+from chatrk.whatsapp.enums import MediaKind
+from chatrk.whatsapp.errors import GraphError
+from chatrk.whatsapp.media import base_mime, media_limit
+from chatrk.whatsapp.messages import InvalidRequest, MediaMessage, OutboundMessage, TemplateMessage
+
+# Back-off: base * 2^tries with full jitter, capped; after MAX_TRIES or MAX_AGE the row fails.
+BACKOFF_BASE = timedelta(seconds=2)
+BACKOFF_CAP = timedelta(minutes=10)
+MAX_TRIES = 8
+MAX_AGE = timedelta(hours=24)
+PLACEHOLDER_MEDIA_ID = "0"  # replaced by the uploaded id at send time
+
+OUTCOME_UNKNOWN = (
+    "Outcome unknown: the sender stopped (or lost WhatsApp's answer) during the send, so the message "
+    "was not sent again to avoid a duplicate. Check with the customer, or use Retry to send it anew."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendBy:
+    """Who is sending: a member in the inbox, an API token (its creator's role), or a campaign."""
+
+    workspace_id: int
+    actor: Actor
+    role: str
+    user_id: int | None = None
+    permission: Perm = Perm.REPLY_INBOX
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMedia:
+    """A file to send: stored encrypted, uploaded to Meta's /media at send time, sent by id."""
+
+    kind: MediaKind
+    content: bytes
+    mime_type: str
+    filename: str | None = None
+    caption: str | None = None
+    voice: bool = False
+
+
+type Outgoing = OutboundMessage | OutgoingMedia
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    message: Message
+    item: OutboxItem
+    replayed: bool = False  # an Idempotency-Key seen before with the same request: nothing new queued
+
+
+def fingerprint(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _describe(content: Outgoing) -> tuple[str, dict[str, Any], str | None, TemplateRef | None]:
+    """(kind, Meta payload, text a person reads, template) for a message about to be queued."""
+    if isinstance(content, OutgoingMedia):
+        limit = media_limit(content.mime_type)
+        if limit is None:
+            raise InvalidContent("WhatsApp does not accept files of this type.")
+        if not content.content:
+            raise InvalidContent("The file is empty.")
+        if len(content.content) > limit:
+            raise InvalidContent(f"The file is larger than WhatsApp allows for this type ({limit} bytes).")
+        try:
+            built = MediaMessage(
+                content.kind,
+                PLACEHOLDER_MEDIA_ID,
+                caption=content.caption,
+                filename=content.filename,
+                voice=content.voice,
+            )
+        except InvalidRequest as error:
+            raise InvalidContent(str(error)) from None
+        return content.kind.value, dict(built.payload()), content.caption, None
+    payload = dict(content.payload())
+    kind = str(payload["type"])
+    template = TemplateRef(content.name, content.language) if isinstance(content, TemplateMessage) else None
+    body = payload.get(kind)
+    text: str | None = None
+    if isinstance(body, dict):
+        inner = body.get("body")
+        if isinstance(inner, str):
+            text = inner
+        elif isinstance(inner, dict) and isinstance(inner.get("text"), str):
+            text = str(inner["text"])
+    return kind, payload, text, template
+
+
+def _refuse(by: SendBy, conversation: Conversation, decision: Decision, origin: Origin | None) -> None:
+    with transaction.atomic():
+        record(
+            "message.send_refused",
+            actor=by.actor,
+            workspace_id=by.workspace_id,
+            target=("conversation", conversation.pk),
+            outcome=Outcome.DENIED,
+            reason=",".join(r.code for r in decision.refusals),
+            origin=origin,
+        )
+    raise SendRefused(decision)
+
+
+def _replay(workspace_id: int, key: str, print_: str) -> Enqueued | None:
+    item = OutboxItem.objects.filter(workspace_id=workspace_id, idempotency_key=key).first()
+    if item is None:
+        return None
+    if item.request_fingerprint != print_:
+        raise IdempotencyConflict("This Idempotency-Key was already used with a different request.")
+    return Enqueued(Message.objects.get(pk=item.message_id), item, replayed=True)
+
+
+def do_enqueue(
+    by: SendBy,
+    conversation: Conversation,
+    content: Outgoing,
+    *,
+    reply_to_wamid: str = "",
+    idempotency_key: str = "",
+    request_fingerprint: str = "",
+    origin: Origin | None = None,
+) -> Enqueued:
+    """Checks every gate, then writes the message and its outbox row in one transaction.
+
+    With an ``idempotency_key`` (API sends) a repeat with the same fingerprint returns the first
+    result and queues nothing; the same key with another fingerprint is an :class:`IdempotencyConflict`.
+    """
+    if idempotency_key:
+        found = _replay(by.workspace_id, idempotency_key, request_fingerprint)
+        if found is not None:
+            return found
+    kind, payload, text, template = _describe(content)
+    request = SendRequest(
+        workspace_id=by.workspace_id,
+        role=by.role,
+        conversation=conversation,
+        kind=kind,
+        template=template,
+        text=text or "",
+        permission=by.permission,
+        user_id=by.user_id,
+    )
+    decision = check_send(request)
+    if not decision.allowed:
+        _refuse(by, conversation, decision, origin)
+    moment = now()
+    stored: Media | None = None
+    try:
+        with transaction.atomic():
+            message = Message(
+                workspace_id=conversation.workspace_id,
+                conversation=conversation,
+                contact_id=conversation.contact_id,
+                channel_id=conversation.channel_id,
+                direction=Message.Direction.OUTBOUND,
+                kind=kind,
+                reply_to_wamid=reply_to_wamid,
+                status=Message.Status.QUEUED,
+                sent_by_id=by.user_id,
+                created_at=moment,
+            )
+            message.body = text
+            message.payload = payload
+            message.save()
+            if isinstance(content, OutgoingMedia):
+                stored = Media(
+                    workspace_id=message.workspace_id,
+                    message=message,
+                    contact_id=message.contact_id,
+                    mime_type=base_mime(content.mime_type),
+                    size=len(content.content),
+                    sha256=hashlib.sha256(content.content).hexdigest(),
+                    created_at=moment,
+                )
+                stored.filename = content.filename
+                media_files.store(stored, content.content)
+                stored.stored_at = moment
+                stored.save()
+            item = OutboxItem.objects.create(
+                workspace_id=message.workspace_id,
+                message=message,
+                channel_id=message.channel_id,
+                recipient_id=message.contact_id,
+                media=stored,
+                due_at=moment,
+                idempotency_key=idempotency_key,
+                request_fingerprint=request_fingerprint if idempotency_key else "",
+                created_at=moment,
+            )
+            Conversation.objects.filter(pk=conversation.pk).update(last_message_at=moment)
+            record(
+                "message.queued",
+                actor=by.actor,
+                workspace_id=by.workspace_id,
+                target=("message", message.pk),
+                origin=origin,
+                details={"kind": kind, "outbox": item.pk},
+            )
+            events.publish(
+                message.workspace_id, "message.queued", conversation_id=conversation.pk, message_id=message.pk
+            )
+    except IntegrityError:
+        if stored is not None:
+            media_files.discard(stored)
+        if idempotency_key:  # a concurrent request with the same key won the race
+            found = _replay(by.workspace_id, idempotency_key, request_fingerprint)
+            if found is not None:
+                return found
+        raise
+    except BaseException:
+        if stored is not None:
+            media_files.discard(stored)
+        raise
+    return Enqueued(message, item)
+
+
+def retry_failed(by: SendBy, message: Message, *, origin: Origin | None = None) -> OutboxItem:
+    """Re-queues a failed outbound message as a new outbox attempt, through every gate again.
+
+    It really re-sends: a new row, a new call to WhatsApp, a new wamid.
+    """
+    if message.workspace_id != by.workspace_id or message.direction != Message.Direction.OUTBOUND:
+        raise NotRetryable("Only messages sent from this workspace can be retried.")
+    if message.status != Message.Status.FAILED:
+        raise NotRetryable("Only failed messages can be retried.")
+    conversation = Conversation.objects.select_related("channel", "contact").get(pk=message.conversation_id)
+    template: TemplateRef | None = None
+    payload = _open_payload(message)
+    if message.kind == "template":
+        spec = payload.get("template") if isinstance(payload, dict) else None
+        if isinstance(spec, dict):
+            language = spec.get("language")
+            template = TemplateRef(
+                str(spec.get("name", "")), str(language.get("code", "")) if isinstance(language, dict) else ""
+            )
+    decision = check_send(
+        SendRequest(
+            workspace_id=by.workspace_id,
+            role=by.role,
+            conversation=conversation,
+            kind=message.kind,
+            template=template,
+            permission=by.permission,
+            user_id=by.user_id,
+        )
+    )
+    if not decision.allowed:
+        _refuse(by, conversation, decision, origin)
+    moment = now()
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().get(pk=message.pk)
+        if locked.status != Message.Status.FAILED:
+            raise NotRetryable("Only failed messages can be retried.")
+        last = OutboxItem.objects.filter(message=locked).aggregate(n=Max("attempt"))["n"] or 0
+        previous = OutboxItem.objects.filter(message=locked).order_by("-attempt").first()
+        item = OutboxItem.objects.create(
+            workspace_id=locked.workspace_id,
+            message=locked,
+            channel_id=locked.channel_id,
+            recipient_id=locked.contact_id,
+            media=previous.media if previous else None,
+            attempt=last + 1,
+            due_at=moment,
+            created_at=moment,
+        )
+        Message.objects.filter(pk=locked.pk).update(
+            status=Message.Status.QUEUED, error_code=None, error_title="", wamid=None, status_at=moment
+        )
+        record(
+            "message.retried",
+            actor=by.actor,
+            workspace_id=by.workspace_id,
+            target=("message", locked.pk),
+            origin=origin,
+            details={"attempt": item.attempt, "outbox": item.pk},
+        )
+        events.publish(
+            locked.workspace_id,
+            "message.queued",
+            conversation_id=locked.conversation_id,
+            message_id=locked.pk,
+        )
+    return item
+
+
+def _open_payload(message: Message) -> Any:
+    from chatrk.crypto.fields import open_for_system
+
+    return open_for_system(message, "payload")
+
+
+def mark_read(by: SendBy, message: Message, *, origin: Origin | None = None) -> None:
+    """Blue ticks for an inbound message (and those before it), sent to WhatsApp now."""
+    from chatrk.outbound.client import client_for
+
+    if message.workspace_id != by.workspace_id or message.direction != Message.Direction.INBOUND:
+        raise NotRetryable("Only received messages can be marked as read.")
+    if not message.wamid:
+        raise NotRetryable("This message has no WhatsApp id.")
+    channel = Channel.objects.get(pk=message.channel_id)
+    with client_for(channel) as client:
+        client.mark_read(channel.phone_number_id, message.wamid)
+    with transaction.atomic():
+        Conversation.objects.filter(pk=message.conversation_id).update(unread=0)
+        record(
+            "message.marked_read",
+            actor=by.actor,
+            workspace_id=by.workspace_id,
+            target=("message", message.pk),
+            origin=origin,
+        )
+
+
+# --- the sender's state changes --------------------------------------------------------------------
+
+
+def claim_due(worker: str, *, limit: int, lease: timedelta) -> list[OutboxItem]:
+    """Leases up to ``limit`` due rows to ``worker`` (SKIP LOCKED on PostgreSQL, IMMEDIATE on SQLite).
+
+    A leased row stays ``queued``: only the rows about to be sent are moved to ``sending``, so a worker
+    that dies while holding a lease leaves rows that are simply claimed again once it expires.
+    """
+    moment = now()
+    with transaction.atomic():
+        ids = list(
+            OutboxItem.objects.select_for_update(skip_locked=True)
+            .filter(state=OutboxItem.State.QUEUED, due_at__lte=moment)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=moment))
+            .exclude(channel__health=Channel.Health.REAUTHORISE)
+            .order_by("due_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        OutboxItem.objects.filter(pk__in=ids).update(claimed_by=worker, lease_until=moment + lease)
+    return list(OutboxItem.objects.filter(pk__in=ids, claimed_by=worker).select_related("channel"))
+
+
+def release(worker: str, ids: Iterable[int], *, due_in: timedelta) -> None:
+    """Gives leased rows back, due again later (no tokens for them yet)."""
+    OutboxItem.objects.filter(pk__in=list(ids), claimed_by=worker, state=OutboxItem.State.QUEUED).update(
+        claimed_by="", lease_until=None, due_at=now() + due_in
+    )
+
+
+def release_claims(worker: str) -> int:
+    """Every lease this worker holds on rows not yet sending (after it lost track, e.g. a DB outage)."""
+    return int(
+        OutboxItem.objects.filter(claimed_by=worker, state=OutboxItem.State.QUEUED).update(
+            claimed_by="", lease_until=None
+        )
+    )
+
+
+def mark_sending(worker: str, ids: list[int], *, lease: timedelta) -> set[int]:
+    """Commits ``sending`` before any call to WhatsApp; returns the ids this worker may send."""
+    moment = now()
+    with transaction.atomic():
+        mine = set(
+            OutboxItem.objects.filter(
+                pk__in=ids, claimed_by=worker, state=OutboxItem.State.QUEUED
+            ).values_list("id", flat=True)
+        )
+        OutboxItem.objects.filter(pk__in=mine).update(
+            state=OutboxItem.State.SENDING, lease_until=moment + lease, tries=F("tries") + 1
+        )
+    return mine
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    item_id: int
+    wamid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    item_id: int
+    error: GraphError | None
+    reason: str
+    code: int | None = None
+    title: str = ""
+    retry_in: timedelta | None = None  # set: back to queued, due then; None: final
+
+
+type Outcome_ = Sent | Failed
+
+
+def backoff(tries: int, *, code: int | None = None) -> timedelta:
+    """Exponential with full jitter; the pair limit (131056) follows Meta's 4^x seconds advice."""
+    if code == 131056:
+        base = min(4.0 ** max(0, tries - 1), BACKOFF_CAP.total_seconds())
+        return timedelta(seconds=base + random.uniform(0, 1))  # noqa: S311 (jitter, not secrecy)
+    ceiling = min(BACKOFF_CAP.total_seconds(), BACKOFF_BASE.total_seconds() * 2 ** max(0, tries - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311
+
+
+def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
+    """Writes what WhatsApp answered, in one transaction; only rows still ``sending`` by this worker."""
+    if not outcomes:
+        return
+    moment = now()
+    ids = [o.item_id for o in outcomes]
+    with transaction.atomic():
+        items = {
+            i.pk: i
+            for i in OutboxItem.objects.select_for_update().filter(
+                pk__in=ids, claimed_by=worker, state=OutboxItem.State.SENDING
+            )
+        }
+        messages = {m.pk: m for m in Message.objects.filter(pk__in=[i.message_id for i in items.values()])}
+        for outcome in outcomes:
+            item = items.get(outcome.item_id)
+            if item is None:
+                continue
+            message = messages[item.message_id]
+            if isinstance(outcome, Sent):
+                item.state, item.wamid, item.finished_at = OutboxItem.State.SENT, outcome.wamid, moment
+                # last_error_* stay: the transient error (if any) this row overcame before it went out
+                message.wamid, message.sent_at, message.status_at = outcome.wamid, moment, moment
+                if message.status == Message.Status.QUEUED:
+                    message.status = Message.Status.SENT
+                message.error_code, message.error_title = None, ""
+            elif outcome.retry_in is not None and _may_retry(item, moment):
+                item.state, item.due_at = OutboxItem.State.QUEUED, moment + outcome.retry_in
+                item.last_error_code, item.last_error_reason = outcome.code, outcome.reason[:300]
+            else:
+                reason = outcome.reason
+                if outcome.retry_in is not None:
+                    reason = f"{reason} Gave up after {item.tries} tries."
+                _fail(item, message, code=outcome.code, title=outcome.title, reason=reason, at=moment)
+            item.claimed_by, item.lease_until = "", None
+        update_rows(
+            OutboxItem,
+            items.values(),
+            [
+                "state",
+                "wamid",
+                "finished_at",
+                "last_error_code",
+                "last_error_reason",
+                "due_at",
+                "claimed_by",
+                "lease_until",
+            ],
+        )
+        update_rows(
+            Message,
+            messages.values(),
+            ["wamid", "sent_at", "status_at", "status", "error_code", "error_title"],
+        )
+        failed = [o for o in outcomes if isinstance(o, Failed) and items.get(o.item_id) is not None]
+        for outcome in failed:
+            item = items[outcome.item_id]
+            if item.state == OutboxItem.State.FAILED:
+                record(
+                    "message.send_failed",
+                    actor=Actor("system", "sender"),
+                    workspace_id=item.workspace_id,
+                    target=("message", item.message_id),
+                    outcome=Outcome.FAILURE,
+                    reason=str(outcome.code or "unknown"),
+                    details={"outbox": item.pk},
+                )
+        for item in items.values():
+            events.publish(
+                item.workspace_id,
+                "message.status",
+                message_id=item.message_id,
+                conversation_id=messages[item.message_id].conversation_id,
+            )
+
+
+def _may_retry(item: OutboxItem, moment: Any) -> bool:
+    return item.tries < MAX_TRIES and moment - item.created_at < MAX_AGE
+
+
+def _fail(item: OutboxItem, message: Message, *, code: int | None, title: str, reason: str, at: Any) -> None:
+    item.state, item.finished_at = OutboxItem.State.FAILED, at
+    item.last_error_code, item.last_error_reason = code, reason[:300]
+    if message.status == Message.Status.QUEUED:
+        message.status = Message.Status.FAILED
+        message.error_code, message.error_title, message.status_at = code, (title or reason)[:200], at
+
+
+def reap_expired() -> int:
+    """Rows left ``sending`` past their lease (the worker died mid-send) end ``failed``, not re-sent.
+
+    Meta has no idempotency key, so a call that may have gone out is never repeated blindly. Also
+    fails rows queued longer than MAX_AGE (e.g. on a number that still needs re-authorisation).
+    """
+    moment = now()
+    count = 0
+    with transaction.atomic():
+        stuck = list(
+            OutboxItem.objects.select_for_update(skip_locked=True).filter(
+                state=OutboxItem.State.SENDING, lease_until__lt=moment
+            )[:500]
+        )
+        stale = list(
+            OutboxItem.objects.select_for_update(skip_locked=True)
+            .filter(state=OutboxItem.State.QUEUED, created_at__lt=moment - MAX_AGE)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=moment))[:500]
+        )
+        for group, reason in (
+            (stuck, OUTCOME_UNKNOWN),
+            (stale, "Not sent within 24 hours (the number was unavailable or needed re-authorisation)."),
+        ):
+            for item in group:
+                message = Message.objects.get(pk=item.message_id)
+                _fail(item, message, code=None, title="", reason=reason, at=moment)
+                item.claimed_by, item.lease_until = "", None
+                item.save(
+                    update_fields=[
+                        "state",
+                        "finished_at",
+                        "last_error_code",
+                        "last_error_reason",
+                        "claimed_by",
+                        "lease_until",
+                    ]
+                )
+                message.save(update_fields=["status", "error_code", "error_title", "status_at"])
+                record(
+                    "message.send_failed",
+                    actor=Actor("system", "sender"),
+                    workspace_id=item.workspace_id,
+                    target=("message", item.message_id),
+                    outcome=Outcome.FAILURE,
+                    reason="outcome_unknown" if group is stuck else "expired",
+                    details={"outbox": item.pk},
+                )
+                count += 1
+    return count
+
+
+def needs_reauthorisation(channel_id: int) -> None:
+    """Error 190 (or a permission error): the number stops sending until an admin reconnects it."""
+    with transaction.atomic():
+        changed = (
+            Channel.objects.filter(pk=channel_id)
+            .exclude(health=Channel.Health.REAUTHORISE)
+            .update(health=Channel.Health.REAUTHORISE)
+        )
+        if changed:
+            channel = Channel.objects.get(pk=channel_id)
+            record(
+                "channel.reauthorisation_needed",
+                actor=Actor("system", "sender"),
+                workspace_id=channel.workspace_id,
+                target=("channel", channel_id),
+            )
+
+
+def reconcile_from_status(channel_id: int, callback_data: str, wamid: str) -> bool:
+    """For the ingest drainer: a status webhook whose ``biz_opaque_callback_data`` names an outbox row
+    that ended "outcome unknown" proves the message went out; record its wamid and mark it sent.
+    """
+    if not callback_data.startswith("ob:") or not callback_data[3:].isdigit():
+        return False
+    with transaction.atomic():
+        item = (
+            OutboxItem.objects.select_for_update()
+            .filter(
+                pk=int(callback_data[3:]),
+                channel_id=channel_id,
+                state=OutboxItem.State.FAILED,
+                last_error_code__isnull=True,
+                wamid="",
+            )
+            .first()
+        )
+        if item is None:
+            return False
+        item.state, item.wamid = OutboxItem.State.SENT, wamid
+        item.last_error_reason = ""
+        item.save(update_fields=["state", "wamid", "last_error_reason"])
+        Message.objects.filter(pk=item.message_id, status=Message.Status.FAILED).update(
+            status=Message.Status.SENT, wamid=wamid, error_title="", error_code=None
+        )
+    return True

@@ -1,0 +1,207 @@
+"""``check_send``: every gate a message passes before it may be queued, each answering Allow or Refuse.
+
+The gates run in a fixed order and all of them run, so a refusal can name every reason at once. The
+pipeline fails closed: a gate that raises is a refusal (``gate_error``), never a send.
+
+Hooks not enforced yet (their issues fill them; until then they allow and say so in ``reason``):
+
+* :func:`training_gate` — the training issue (agents must complete training before replying);
+* :func:`consent_gate` — the consent issue (opt-in per category, opt-outs, STOP);
+* :func:`content_policy_gate` — the content-policy issue (prohibited content, review queue);
+* :func:`template_approved` — the templates issue (only APPROVED templates outside the window).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chatrk.core.clock import now
+from chatrk.core.roles import Perm, role_allows
+from chatrk.inbox.actions import window_closes_at, window_is_open
+from chatrk.inbox.models import Channel, Contact, Conversation
+
+logger = logging.getLogger(__name__)
+
+NOT_ENFORCED = "not enforced yet"
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    reason: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    code: str  # machine-readable: no_permission, window_closed, channel_reauthorise, gate_error, …
+    reason: str  # plain language for the agent; never message content
+
+    @property
+    def allowed(self) -> bool:
+        return False
+
+
+type Verdict = Allow | Refuse
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRef:
+    name: str
+    language: str
+    category: str = ""  # MARKETING, UTILITY, AUTHENTICATION once the templates store knows it
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """What the gates judge: who sends what kind of message to whom, through which number."""
+
+    workspace_id: int
+    role: str  # the sender's role (for an API token: its creator's role)
+    conversation: Conversation
+    kind: str  # Meta's type: text, image, template, interactive, reaction, …
+    template: TemplateRef | None = None
+    text: str = ""  # what the customer would read (for the content-policy gate); never logged
+    permission: Perm = Perm.REPLY_INBOX
+    user_id: int | None = None
+    at: datetime = field(default_factory=now)
+
+    @property
+    def channel(self) -> Channel:
+        return self.conversation.channel
+
+    @property
+    def contact(self) -> Contact:
+        return self.conversation.contact
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    results: tuple[tuple[str, Verdict], ...]
+
+    @property
+    def allowed(self) -> bool:
+        return all(verdict.allowed for _, verdict in self.results)
+
+    @property
+    def refusals(self) -> list[Refuse]:
+        return [v for _, v in self.results if isinstance(v, Refuse)]
+
+    @property
+    def reason(self) -> str:
+        refusals = self.refusals
+        if refusals:
+            return " ".join(r.reason for r in refusals)
+        return "Allowed."
+
+    def explain(self) -> list[dict[str, str | bool]]:
+        return [
+            {"gate": name, "allowed": v.allowed, "code": getattr(v, "code", ""), "reason": v.reason}
+            for name, v in self.results
+        ]
+
+
+# --- the gates -------------------------------------------------------------------------------------
+
+
+def permission_gate(request: SendRequest) -> Verdict:
+    if request.conversation.workspace_id != request.workspace_id:
+        return Refuse("no_permission", "This conversation belongs to another workspace.")
+    if not role_allows(request.role, request.permission):
+        return Refuse("no_permission", "Your role does not allow sending messages here.")
+    return Allow()
+
+
+def training_gate(request: SendRequest) -> Verdict:
+    return Allow(f"Training: {NOT_ENFORCED} (the training issue will require completed modules).")
+
+
+def consent_gate(request: SendRequest) -> Verdict:
+    return Allow(f"Consent: {NOT_ENFORCED} (the consent issue will check opt-in and opt-out).")
+
+
+def channel_gate(request: SendRequest) -> Verdict:
+    channel = request.channel
+    if channel.health == Channel.Health.REAUTHORISE:
+        return Refuse(
+            "channel_reauthorise",
+            "This WhatsApp number needs re-authorisation: its access token was rejected. "
+            "An admin must reconnect it before anything can be sent.",
+        )
+    if channel.health == Channel.Health.DISCONNECTED:
+        return Refuse("channel_disconnected", "This WhatsApp number is disconnected.")
+    if request.contact.blocked_at is not None:
+        return Refuse("contact_blocked", "This contact is blocked.")
+    return Allow()
+
+
+def template_approved(request: SendRequest, template: TemplateRef) -> Verdict:
+    """Hook for the templates issue: only an APPROVED template may be sent outside the window.
+
+    There is no template store yet, so every well-formed template is taken as approved here and
+    Meta remains the judge (132001 fails the message with a plain reason).
+    """
+    return Allow(
+        f"Template approval: {NOT_ENFORCED} (the templates issue will allow only approved templates); "
+        "WhatsApp itself refuses unapproved ones."
+    )
+
+
+def window_gate(request: SendRequest) -> Verdict:
+    """Free-form only inside the 24-hour customer-service window; outside it, only a template."""
+    if request.kind == "template":
+        if request.template is None:
+            return Refuse("template_missing", "A template message must name its template.")
+        return template_approved(request, request.template)
+    if window_is_open(request.conversation, request.at):
+        return Allow("Inside the 24-hour customer-service window.")
+    closes = window_closes_at(request.conversation)
+    if closes is None:
+        return Refuse(
+            "window_closed",
+            "The customer has not written to this number, so only an approved template can start the chat.",
+        )
+    return Refuse(
+        "window_closed",
+        "More than 24 hours have passed since the customer's last message, so only an approved "
+        "template can be sent until they write again.",
+    )
+
+
+def content_policy_gate(request: SendRequest) -> Verdict:
+    return Allow(f"Content policy: {NOT_ENFORCED} (the policy issue will screen prohibited content).")
+
+
+type Gate = Callable[[SendRequest], Verdict]
+
+GATES: list[tuple[str, Gate]] = [
+    ("permission", permission_gate),
+    ("training", training_gate),
+    ("consent", consent_gate),
+    ("channel", channel_gate),
+    ("window", window_gate),
+    ("content_policy", content_policy_gate),
+]
+
+
+def check_send(request: SendRequest) -> Decision:
+    """Runs every gate in order; an exception in a gate is a refusal (fail closed), never a send."""
+    results: list[tuple[str, Verdict]] = []
+    for name, gate in GATES:
+        try:
+            verdict = gate(request)
+            if not isinstance(verdict, Allow | Refuse):
+                raise TypeError("a gate must return Allow or Refuse")
+        except Exception as error:
+            logger.warning("send gate %s failed: %s", name, type(error).__name__)
+            verdict = Refuse(
+                "gate_error",
+                f"The {name.replace('_', ' ')} check could not be completed, so nothing was sent.",
+            )
+        results.append((name, verdict))
+    return Decision(tuple(results))
