@@ -3,12 +3,10 @@
 The gates run in a fixed order and all of them run, so a refusal can name every reason at once. The
 pipeline fails closed: a gate that raises is a refusal (``gate_error``), never a send.
 
-Hooks not enforced yet (their issues fill them; until then they allow and say so in ``reason``):
-
-* :func:`training_gate` — the training issue (agents must complete training before replying);
-* :func:`consent_gate` — the consent issue (opt-in per category, opt-outs, STOP);
-* :func:`content_policy_gate` — the content-policy issue (prohibited content, review queue);
-* :func:`template_approved` — the templates issue (only APPROVED templates outside the window).
+The consent gate asks the consent ledger (``chatrk.consent.gate``), the template check the template
+store (``chatrk.msgtemplates.sending``: approved by Chatrk *and* by Meta, not paused or disabled), the
+content-policy gate the prohibited-content engine (``chatrk.policy``). Not enforced yet, and saying so
+in its ``reason``: :func:`training_gate` (the training issue will require completed modules).
 """
 
 from __future__ import annotations
@@ -122,7 +120,34 @@ def training_gate(request: SendRequest) -> Verdict:
 
 
 def consent_gate(request: SendRequest) -> Verdict:
-    return Allow(f"Consent: {NOT_ENFORCED} (the consent issue will check opt-in and opt-out).")
+    """A template needs active consent for its category; a free-form reply needs the open window."""
+    from chatrk.consent.gate import check_consent
+
+    category = _template_category(request).lower() if request.kind == "template" else "service"
+    # The window gate judges the 24-hour window; here a free-form reply only meets a keyword opt-out.
+    decision = check_consent(
+        request.workspace_id, request.conversation.contact_id, category, window_open=True
+    )
+    if decision.allowed:
+        return Allow(f"Consent: {decision.reason}.")
+    return Refuse("no_consent", f"No consent: {decision.reason}.")
+
+
+def _template_category(request: SendRequest) -> str:
+    """The category the template store knows; MARKETING (the strictest) when it cannot tell."""
+    if request.template is None:
+        return "MARKETING"
+    if request.template.category:
+        return request.template.category
+    from chatrk.msgtemplates.sending import sendable_template
+
+    found = sendable_template(
+        request.workspace_id,
+        request.conversation.channel_id,
+        request.template.name,
+        request.template.language,
+    )
+    return str(getattr(found, "category", "") or "MARKETING")
 
 
 def channel_gate(request: SendRequest) -> Verdict:
@@ -141,15 +166,15 @@ def channel_gate(request: SendRequest) -> Verdict:
 
 
 def template_approved(request: SendRequest, template: TemplateRef) -> Verdict:
-    """Hook for the templates issue: only an APPROVED template may be sent outside the window.
+    """Only a template approved by a compliance officer and by Meta, and neither paused nor disabled."""
+    from chatrk.msgtemplates.sending import Refusal, sendable_template
 
-    There is no template store yet, so every well-formed template is taken as approved here and
-    Meta remains the judge (132001 fails the message with a plain reason).
-    """
-    return Allow(
-        f"Template approval: {NOT_ENFORCED} (the templates issue will allow only approved templates); "
-        "WhatsApp itself refuses unapproved ones."
+    found = sendable_template(
+        request.workspace_id, request.conversation.channel_id, template.name, template.language
     )
+    if isinstance(found, Refusal):
+        return Refuse("template_not_sendable", found.reason)
+    return Allow("The template is approved by your compliance officer and by WhatsApp.")
 
 
 def window_gate(request: SendRequest) -> Verdict:
@@ -174,7 +199,27 @@ def window_gate(request: SendRequest) -> Verdict:
 
 
 def content_policy_gate(request: SendRequest) -> Verdict:
-    return Allow(f"Content policy: {NOT_ENFORCED} (the policy issue will screen prohibited content).")
+    """Prohibited content is blocked; doubtful content waits for a compliance officer (docs/policy.md)."""
+    if not request.text:
+        return Allow("Content policy: nothing to read (the template was checked when it was created).")
+    from chatrk.policy.actions import check_outbound_message, hold_for_review
+    from chatrk.policy.engine import Action
+    from chatrk.policy.models import HeldKind
+
+    decision = check_outbound_message(request.workspace_id, request.text)
+    if decision.action is Action.ALLOW:
+        return Allow("Content policy: allowed.")
+    if decision.action is Action.BLOCK:
+        return Refuse("content_blocked", decision.explanation)
+    hold_for_review(
+        request.workspace_id, decision, kind=HeldKind.MESSAGE, ref_id=request.conversation.pk,
+        text=request.text, contact_id=request.conversation.contact_id,
+    )  # fmt: skip
+    return Refuse(
+        "content_held",
+        f"{decision.explanation} It is waiting in the review queue; send it again once a compliance "
+        "officer releases it.",
+    )
 
 
 type Gate = Callable[[SendRequest], Verdict]

@@ -10,11 +10,13 @@ from itertools import count
 import pytest
 
 from chatrk.audit.actions import Actor, Origin
+from chatrk.consent.tests.helpers import grant
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Role
 from chatrk.inbox.actions import ChannelSettings, connect_channel, contact_for, conversation_for
 from chatrk.inbox.models import Channel, Conversation
+from chatrk.msgtemplates.testing import make_template
 from chatrk.outbound import client
 from chatrk.outbound.actions import SendBy
 from chatrk.testing import add_member, make_workspace
@@ -42,8 +44,13 @@ class World:
     def by(self, role: str = Role.AGENT) -> SendBy:
         return SendBy(self.workspace_id, Actor.user(self.owner.user_id), role, user_id=self.owner.user_id)
 
-    def conversation(self, wa_id: str | None = None, *, inbound_at: datetime | None = None) -> Conversation:
+    def conversation(
+        self, wa_id: str | None = None, *, inbound_at: datetime | None = None, consent: bool = True
+    ) -> Conversation:
+        """A customer who wrote in (at ``inbound_at``) and, unless told otherwise, opted in to everything."""
         contact = contact_for(self.workspace_id, wa_id or customer_number())
+        if consent:
+            grant(self.owner.workspace, contact, ("marketing", "utility", "authentication"))
         conversation = conversation_for(self.channel, contact)
         conversation.last_inbound_at = inbound_at if inbound_at is not None else now()
         conversation.save(update_fields=["last_inbound_at"])
@@ -58,6 +65,8 @@ def make_world(phone_number_id: str = PHONE_NUMBER_ID, *, level: str = "STANDARD
     channel = connect_channel(owner, spec, origin=Origin())
     channel.throughput_level = level
     channel.save(update_fields=["throughput_level"])
+    # The template the tests send, approved by a compliance officer and by Meta.
+    make_template(owner.workspace, channel=channel, name="order_update", stage="live")
     return World(owner, channel)
 
 

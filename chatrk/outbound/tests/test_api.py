@@ -177,8 +177,14 @@ def test_another_workspace_gets_404(world: World) -> None:
 def test_retry_failed_and_mark_read(world: World, emulator: EmulatorServer) -> None:
     conversation = world.conversation()
     client = api_client(world)
+    from chatrk.msgtemplates.testing import make_template
+
+    # Approved in Chatrk, unknown to WhatsApp: Meta's 132001 fails it, and a retry really re-sends.
+    make_template(world.owner.workspace, channel=world.channel, name="retired_offer", stage="live")
     queued = post(
-        client, f"/conversations/{conversation.pk}/messages/template", {"name": "nope", "language": "en"}
+        client,
+        f"/conversations/{conversation.pk}/messages/template",
+        {"name": "retired_offer", "language": "en_US"},
     )
     message_id = queued.json()["message_id"]
     assert post(client, f"/messages/{message_id}/retry", {}).status_code == 409  # not failed yet

@@ -62,4 +62,4 @@ def test_sending_operations_never_fail_and_keep_their_schema(api_schema: Any, wo
 
         call()
         walked += 1
-    assert walked == 7
+    assert walked == 8  # the seven sending operations and the message list

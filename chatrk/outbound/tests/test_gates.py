@@ -35,8 +35,8 @@ def test_free_form_inside_the_window_passes_every_gate(world: World) -> None:
         "permission", "training", "consent", "channel", "window", "content_policy",
     ]  # fmt: skip
     hooks = {name: verdict.reason for name, verdict in decision.results}
-    for hook in ("training", "consent", "content_policy"):
-        assert gates.NOT_ENFORCED in hooks[hook]
+    assert gates.NOT_ENFORCED in hooks["training"]  # the training issue fills it
+    assert "Consent" in hooks["consent"] and "Content policy" in hooks["content_policy"]
 
 
 def test_free_form_outside_the_window_is_refused_but_a_template_passes(world: World) -> None:
@@ -47,7 +47,39 @@ def test_free_form_outside_the_window_is_refused_but_a_template_passes(world: Wo
     template = check_send(request(world, kind="template", hours_ago=25))
     assert template.allowed
     window = dict(template.results)["window"]
-    assert gates.NOT_ENFORCED in window.reason  # the template hook says it does not check approval yet
+    assert "approved by your compliance officer and by WhatsApp" in window.reason
+
+
+def test_a_template_not_approved_by_both_is_refused(world: World) -> None:
+    conversation = world.conversation(inbound_at=now() - timedelta(days=2))
+    unknown = SendRequest(
+        world.workspace_id, Role.AGENT, conversation, "template", template=TemplateRef("nope", "en_US")
+    )
+    assert [r.code for r in check_send(unknown).refusals] == ["template_not_sendable"]
+
+
+def test_a_customer_without_consent_gets_no_template(world: World) -> None:
+    conversation = world.conversation(inbound_at=now() - timedelta(days=2), consent=False)
+    request = SendRequest(
+        world.workspace_id,
+        Role.AGENT,
+        conversation,
+        "template",
+        template=TemplateRef("order_update", "en_US"),
+    )
+    assert [r.code for r in check_send(request).refusals] == ["no_consent"]
+
+
+def test_prohibited_text_is_blocked_and_doubtful_text_held(world: World) -> None:
+    conversation = world.conversation()
+    blocked = SendRequest(
+        world.workspace_id, Role.AGENT, conversation, "text", text="Send me your full card number and CVV"
+    )
+    assert [r.code for r in check_send(blocked).refusals] in (["content_blocked"], ["content_held"])
+    fine = SendRequest(
+        world.workspace_id, Role.AGENT, conversation, "text", text="Your parcel arrives tomorrow."
+    )
+    assert check_send(fine).allowed
 
 
 def test_a_conversation_the_customer_never_opened_takes_only_templates(world: World) -> None:
