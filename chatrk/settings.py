@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "chatrk.crypto",
     "chatrk.whatsapp",
     "chatrk.inbox",
+    "chatrk.ingest",
     "chatrk.web",
 ]
 

@@ -4,6 +4,7 @@ urlpatterns = [
     path("", include("chatrk.accounts.urls")),
     path("", include("chatrk.web.urls")),
     path("api/", include("chatrk.api.urls")),
+    path("", include("chatrk.ingest.urls")),
 ]
 
 handler400 = "chatrk.web.views.bad_request"

@@ -42,6 +42,7 @@ NOT_TENANT_ROUTES = {
     "accounts:invitation", "accounts:invitation_link",  # invitation secret links
     "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
     "api:api-root", "api:openapi-json",  # the API is walked through its schema below
+    "ingest:whatsapp_webhook",  # Meta's callback: the secret webhook key and the app secret's signature
 }  # fmt: skip
 
 

@@ -1,0 +1,765 @@
+"""The drainer: claim stored webhook events, apply them to the inbox once, delete them.
+
+Every change is idempotent, so a redelivery, a second drainer or a drainer killed mid-batch changes
+nothing twice: messages are keyed by (channel, wamid), statuses only move forward (compare-and-set on
+the current status), notices and preference records carry a unique dedup key. See docs/pipeline.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest
+
+from chatrk.audit.actions import SYSTEM, record
+from chatrk.audit.models import Outcome
+from chatrk.core.clock import now
+from chatrk.crypto.blind import NormalisationError
+from chatrk.crypto.errors import CryptoError
+from chatrk.crypto.fields import open_for_system
+from chatrk.inbox import events
+from chatrk.inbox.actions import contact_for, conversation_for
+from chatrk.inbox.models import Channel, Contact, Conversation, Media, Message
+from chatrk.ingest import hooks
+from chatrk.ingest.models import ChannelNotice, MediaFetch, Orphan, RawEvent
+from chatrk.whatsapp import payloads as wa
+from chatrk.whatsapp.enums import AccountEvent, PhoneQualityEvent, StatusKind
+from chatrk.whatsapp.errors import PayloadError, describe_error
+from chatrk.whatsapp.parsing import parse_webhook
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 5
+ORPHAN_TTL = timedelta(days=7)  # Meta retries for up to 7 days; a status older than that will not come
+
+# Outbound progress; a status applies only if it ranks above the current one. FAILED and DELETED are final.
+_RANK = {
+    Message.Status.QUEUED: 0,
+    Message.Status.SENT: 1,
+    Message.Status.DELIVERED: 2,
+    Message.Status.READ: 3,
+}
+_FINAL = {Message.Status.FAILED, Message.Status.DELETED}
+_STATUS_OF = {
+    StatusKind.SENT: Message.Status.SENT,
+    StatusKind.DELIVERED: Message.Status.DELIVERED,
+    StatusKind.READ: Message.Status.READ,
+    StatusKind.PLAYED: Message.Status.READ,  # a voice note played was read
+    StatusKind.FAILED: Message.Status.FAILED,
+    StatusKind.DELETED: Message.Status.DELETED,
+}
+# Kinds that are not the customer writing: they neither count as unread nor open the 24-hour window.
+_NOT_CONVERSATIONAL = {"reaction", "system", "user_preferences"}
+
+
+class Skip(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """This event cannot be applied and never will be as it is: keep it as poison with ``reason``."""
+
+
+@dataclass(slots=True)
+class DrainResult:
+    claimed: int = 0
+    applied: int = 0
+    poisoned: int = 0
+    retried: int = 0
+
+    def add(self, other: DrainResult) -> None:
+        self.claimed += other.claimed
+        self.applied += other.applied
+        self.poisoned += other.poisoned
+        self.retried += other.retried
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Lookups shared by the events of one batch (rolled back with it)."""
+
+    channels: dict[int, Channel | None] = field(default_factory=dict)
+    by_number: dict[tuple[int, str], Channel | None] = field(default_factory=dict)
+    contacts: dict[tuple[int, str], Contact] = field(default_factory=dict)
+    conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
+    orphans: dict[int, bool] = field(default_factory=dict)
+
+
+# --- claiming and the loop ---------------------------------------------------------------------------
+
+
+def claim(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> list[RawEvent]:
+    """Takes up to ``batch_size`` due events for ``lease``; concurrent drainers never get the same row."""
+    moment = now()
+    with transaction.atomic():
+        due = RawEvent.objects.filter(poisoned_at__isnull=True).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=moment)
+        )
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True)
+        claimed = list(due.order_by("id")[:batch_size])
+        if not claimed:
+            return []
+        RawEvent.objects.filter(pk__in=[event.pk for event in claimed]).update(
+            claimed_until=moment + lease, attempts=F("attempts") + 1
+        )
+    for event in claimed:
+        event.attempts += 1
+    return claimed
+
+
+def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainResult:
+    """Claims one batch and applies it: all in one transaction, or event by event if any fails."""
+    claimed = claim(batch_size, lease)
+    result = DrainResult(claimed=len(claimed))
+    if not claimed:
+        return result
+    parsed: list[tuple[RawEvent, wa.Webhook]] = []
+    for event in claimed:
+        try:
+            parsed.append((event, parse_webhook(open_for_system(event, "body"))))
+        except PayloadError as exc:
+            _poison(event, f"unparseable: {exc}")
+            result.poisoned += 1
+        except CryptoError as exc:
+            _poison(event, f"undecryptable: {type(exc).__name__}")
+            result.poisoned += 1
+    if not parsed:
+        return result
+    try:
+        with transaction.atomic():
+            batch = _Batch()
+            for event, webhook in parsed:
+                _apply(batch, event, webhook)
+            RawEvent.objects.filter(pk__in=[event.pk for event, _ in parsed]).delete()
+        result.applied += len(parsed)
+        return result
+    except Exception:  # noqa: BLE001 (one bad event must not hold up the rest: retry them one by one)
+        pass
+    for event, webhook in parsed:
+        try:
+            with transaction.atomic():
+                _apply(_Batch(), event, webhook)
+                RawEvent.objects.filter(pk=event.pk).delete()
+            result.applied += 1
+        except Skip as exc:
+            _poison(event, str(exc))
+            result.poisoned += 1
+        except Exception as exc:  # noqa: BLE001 (recorded by class name: messages may hold content)
+            if _retry_later(event, exc):
+                result.retried += 1
+            else:
+                result.poisoned += 1
+    return result
+
+
+def drain(batch_size: int = BATCH_SIZE, *, max_batches: int | None = None) -> DrainResult:
+    """Drains until no event is due (or ``max_batches``); returns the totals."""
+    total = DrainResult()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        step = drain_once(batch_size)
+        total.add(step)
+        batches += 1
+        if step.claimed == 0:
+            break
+    return total
+
+
+def _poison(event: RawEvent, reason: str) -> None:
+    RawEvent.objects.filter(pk=event.pk).update(poisoned_at=now(), reason=reason[:300], claimed_until=None)
+    with transaction.atomic():
+        record("webhook.poisoned", actor=SYSTEM, workspace_id=event.workspace_id,
+               target=("raw_event", event.pk), outcome=Outcome.FAILURE, reason=reason[:300])  # fmt: skip
+
+
+def _retry_later(event: RawEvent, exc: Exception) -> bool:
+    """Backs off (the lease becomes the next attempt time); after MAX_ATTEMPTS the event is poison."""
+    reason = f"failed {event.attempts} times, last with {type(exc).__name__}"
+    log.warning("webhook event %s: %s", event.pk, reason)
+    if event.attempts >= MAX_ATTEMPTS:
+        _poison(event, reason)
+        return False
+    delay = timedelta(seconds=5 * 4 ** (event.attempts - 1))
+    RawEvent.objects.filter(pk=event.pk).update(claimed_until=now() + delay, reason=reason)
+    return True
+
+
+def requeue_poison(event_id: int, workspace_id: int) -> bool:
+    """Gives a poison event another chance (after a fix was deployed)."""
+    return bool(
+        RawEvent.objects.filter(pk=event_id, workspace_id=workspace_id, poisoned_at__isnull=False).update(
+            poisoned_at=None, claimed_until=None, attempts=0, reason=""
+        )
+    )
+
+
+# --- applying one webhook ----------------------------------------------------------------------------
+
+
+def _apply(batch: _Batch, event: RawEvent, webhook: wa.Webhook) -> None:
+    url_channel = _channel(batch, event.channel_id)
+    if url_channel is None:
+        return  # the channel was disconnected since: nothing to apply to
+    for entry in webhook.entries:
+        for change in entry.changes:
+            _apply_change(batch, url_channel, entry, change)
+
+
+def _channel(batch: _Batch, channel_id: int) -> Channel | None:
+    if channel_id not in batch.channels:
+        batch.channels[channel_id] = Channel.objects.filter(pk=channel_id).first()
+    return batch.channels[channel_id]
+
+
+def _channel_for_number(batch: _Batch, url_channel: Channel, phone_number_id: str) -> Channel | None:
+    """Several numbers of one Meta app share a callback URL: accept another number only if it is a
+    channel of the same workspace (its events could otherwise be injected into a foreign inbox)."""
+    if phone_number_id == url_channel.phone_number_id:
+        return url_channel
+    key = (url_channel.workspace_id, phone_number_id)
+    if key not in batch.by_number:
+        batch.by_number[key] = Channel.objects.filter(
+            workspace_id=url_channel.workspace_id, phone_number_id=phone_number_id
+        ).first()
+    return batch.by_number[key]
+
+
+def _apply_change(batch: _Batch, url_channel: Channel, entry: wa.Entry, change: wa.Change) -> None:
+    match change:
+        case wa.MessagesChange():
+            channel = _channel_for_number(batch, url_channel, change.metadata.phone_number_id)
+            if channel is None:
+                record("webhook.foreign_number", actor=SYSTEM, workspace_id=url_channel.workspace_id,
+                       target=("channel", url_channel.pk), outcome=Outcome.DENIED,
+                       reason="event for a phone number that is not a channel of this workspace")  # fmt: skip
+                return
+            names = {c.wa_id: c.profile_name for c in change.contacts if c.wa_id}
+            for message in change.messages:
+                _apply_message(batch, channel, message, names)
+            for status in change.statuses:
+                apply_status(channel, status)
+            if change.errors:
+                _channel_errors(channel, entry, change.errors)
+        case wa.UserPreferencesChange():
+            channel = url_channel
+            if change.metadata is not None:
+                channel = (
+                    _channel_for_number(batch, url_channel, change.metadata.phone_number_id) or url_channel
+                )
+            names = {c.wa_id: c.profile_name for c in change.contacts if c.wa_id}
+            for preference in change.preferences:
+                _apply_preference(batch, channel, preference, names)
+        case wa.PhoneNumberQualityUpdate():
+            _apply_quality(url_channel, entry, change)
+        case wa.AccountUpdate():
+            _apply_account(url_channel, entry, change)
+        case wa.UnknownChange():
+            _notice(url_channel, entry, change.field, "", "", {}, payload=dict(change.value))
+        case _:
+            _template_notice(url_channel, entry, change)
+
+
+# --- messages ------------------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name.rstrip("_"): _jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) not in (None, (), False)
+        }
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _body_and_payload(content: wa.Content) -> tuple[str | None, dict[str, Any]]:
+    """The text a person reads, and everything else about the content."""
+    payload: dict[str, Any] = _jsonable(content)
+    body: str | None = None
+    match content:
+        case wa.Text(body=text):
+            body = text
+        case wa.Media(caption=caption):
+            body = caption
+            payload.pop("url", None)  # short-lived and useless once stored
+        case wa.ButtonReply(title=title) | wa.ListReply(title=title):
+            body = title
+        case wa.QuickReply(text=text):
+            body = text
+        case wa.FlowReply(body=text) | wa.Order(text=text) | wa.System(body=text):
+            body = text
+        case wa.Reaction(emoji=emoji):
+            body = emoji or None
+            payload["removed"] = content.removed
+        case wa.Location(name=name):
+            body = name
+    for key in ("body", "caption", "title", "text"):
+        if key in payload and payload[key] == body:
+            del payload[key]
+    return body, payload
+
+
+def _kind(message: wa.Message) -> str:
+    if isinstance(message.content, wa.Unsupported):
+        return "unsupported"
+    return str(message.type.value)
+
+
+def _apply_message(
+    batch: _Batch, channel: Channel, message: wa.Message, names: dict[str, str | None]
+) -> None:
+    match message.content:
+        case wa.Edit():
+            _apply_edit(channel, message.content, message.timestamp)
+            return
+        case wa.Revoke():
+            _apply_revoke(channel, message.content.original_message_id, message.timestamp)
+            return
+    if Message.objects.filter(channel=channel, wamid=message.id).exists():
+        return  # already applied: Meta redelivered it
+    sender = message.from_
+    if not sender:
+        raise Skip("message without a phone number (business-scoped user id only) is not supported yet")
+    contact = _contact(batch, channel.workspace_id, sender, names.get(sender))
+    conversation = _conversation(batch, channel, contact, message.timestamp)
+    kind = _kind(message)
+    body, payload = _body_and_payload(message.content)
+    if message.context is not None:
+        payload["context"] = _jsonable(message.context)
+    if message.referral is not None:
+        payload["referral"] = _jsonable(message.referral)
+    if message.errors:
+        payload["errors"] = _jsonable(message.errors)
+    if message.from_user_id:
+        payload["from_user_id"] = message.from_user_id
+    reply_to = ""
+    if isinstance(message.content, wa.Reaction):
+        reply_to = message.content.message_id
+    elif message.context is not None and message.context.message_id:
+        reply_to = message.context.message_id
+    moment = now()
+    row = Message(
+        workspace_id=channel.workspace_id, conversation=conversation, contact=contact, channel=channel,
+        direction=Message.Direction.INBOUND, kind=kind, wamid=message.id, reply_to_wamid=reply_to[:200],
+        status=Message.Status.RECEIVED, sent_at=message.timestamp, created_at=moment,
+    )  # fmt: skip
+    row.body = body
+    row.payload = payload
+    row.save(force_insert=True)
+    conversational = kind not in _NOT_CONVERSATIONAL
+    _touch_conversation(conversation, message.timestamp, inbound=conversational)
+    if isinstance(message.content, wa.Media):
+        _register_media(row, message.content)
+    if isinstance(message.content, wa.System) and message.content.new_wa_id:
+        _change_number(contact, message.content.new_wa_id)
+    events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
+    if isinstance(message.content, wa.Text | wa.QuickReply | wa.ButtonReply) and body:
+        keyword = hooks.opt_keyword(body)
+        if keyword is not None:
+            hooks.keyword_received(workspace_id=channel.workspace_id, channel_id=channel.pk,
+                                   contact_id=contact.pk, message_id=row.pk, keyword=keyword,
+                                   at=message.timestamp)  # fmt: skip
+    if _has_orphans(batch, channel):
+        apply_orphans(channel, message.id)
+
+
+def _contact(batch: _Batch, workspace_id: int, wa_id: str, name: str | None) -> Contact:
+    key = (workspace_id, wa_id)
+    cached = batch.contacts.get(key)
+    if cached is not None and (name is None or open_for_system(cached, "profile_name") == name):
+        return cached
+    try:
+        contact = contact_for(workspace_id, wa_id, profile_name=name)
+    except NormalisationError:
+        raise Skip("sender id is not a phone number") from None
+    batch.contacts[key] = contact
+    return contact
+
+
+def _conversation(batch: _Batch, channel: Channel, contact: Contact, at: datetime) -> Conversation:
+    key = (channel.pk, contact.pk)
+    if key not in batch.conversations:
+        batch.conversations[key] = conversation_for(channel, contact, at=at)
+    return batch.conversations[key]
+
+
+def _touch_conversation(conversation: Conversation, at: datetime, *, inbound: bool) -> None:
+    """Window, recency, unread count and reopening, as one UPDATE safe against concurrent drainers."""
+    changes: dict[str, Any] = {"last_message_at": Greatest(F("last_message_at"), Value(at))}
+    if inbound:
+        changes["last_inbound_at"] = Greatest(Coalesce(F("last_inbound_at"), Value(at)), Value(at))
+        changes["unread"] = F("unread") + 1
+        changes["status"] = Case(
+            When(status=Conversation.Status.OPEN, then=Value(Conversation.Status.OPEN.value)),
+            When(status=Conversation.Status.PENDING, then=Value(Conversation.Status.PENDING.value)),
+            default=Value(Conversation.Status.OPEN.value),
+        )
+        changes["snoozed_until"] = Value(None)
+    Conversation.objects.filter(pk=conversation.pk).update(**changes)
+
+
+def _register_media(message: Message, media: wa.Media) -> None:
+    row = Media(
+        workspace_id=message.workspace_id, message=message, contact_id=message.contact_id,
+        meta_media_id=media.media_id[:64], mime_type=media.mime_type[:100], sha256=(media.sha256 or "")[:64],
+        created_at=message.created_at,
+    )  # fmt: skip
+    row.filename = media.filename
+    row.save(force_insert=True)
+    MediaFetch.objects.create(
+        workspace_id=message.workspace_id, media=row, next_attempt_at=message.created_at
+    )
+    media_id = row.pk
+    transaction.on_commit(lambda: _enqueue_media(media_id))
+
+
+def _enqueue_media(media_id: int) -> None:
+    from chatrk.ingest.tasks import fetch_media
+
+    try:
+        fetch_media.enqueue(media_id)
+    except Exception:  # noqa: BLE001 (the drain loop sweeps due fetches too; nothing is lost)
+        log.warning("could not enqueue media fetch %s; the sweep will pick it up", media_id)
+
+
+def _change_number(contact: Contact, new_wa_id: str) -> None:
+    """The customer moved to a new number: the contact follows, unless the new number is already one."""
+    from chatrk.crypto.queries import find_by_blind_index
+
+    try:
+        taken = find_by_blind_index(Contact, contact.workspace_id, "wa_id_index", new_wa_id)
+    except NormalisationError:
+        return
+    if taken:
+        return
+    contact.wa_id = new_wa_id
+    contact.save(update_fields=["wa_id", "wa_id_index"])
+
+
+def _has_orphans(batch: _Batch, channel: Channel) -> bool:
+    if channel.pk not in batch.orphans:
+        batch.orphans[channel.pk] = Orphan.objects.filter(channel=channel).exists()
+    return batch.orphans[channel.pk]
+
+
+# --- edits, revokes, statuses ------------------------------------------------------------------------
+
+
+def _dedup(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()
+
+
+def _keep_orphan(channel: Channel, target: str, kind: Orphan.Kind, payload: dict[str, Any]) -> None:
+    dedup = _dedup(kind, target, json.dumps(payload, sort_keys=True))
+    orphan = Orphan(workspace_id=channel.workspace_id, channel=channel, target_wamid=target[:256], kind=kind,
+                    dedup_key=dedup, received_at=now())  # fmt: skip
+    orphan.payload = payload
+    Orphan.objects.bulk_create([orphan], ignore_conflicts=True)
+
+
+def _apply_edit(channel: Channel, edit: wa.Edit, at: datetime) -> None:
+    original = Message.objects.filter(channel=channel, wamid=edit.original_message_id).first()
+    if edit.message is None:
+        return
+    body, payload = _body_and_payload(edit.message.content)
+    if original is None:
+        _keep_orphan(channel, edit.original_message_id, Orphan.Kind.EDIT,
+                     {"body": body, "payload": payload, "at": at.isoformat()})  # fmt: skip
+        return
+    _edit(original, body, payload, at)
+
+
+def _edit(original: Message, body: str | None, payload: dict[str, Any], at: datetime) -> None:
+    if original.status == Message.Status.DELETED or original.direction != Message.Direction.INBOUND:
+        return
+    current = open_for_system(original, "payload") or {}
+    edited_at = current.get("edited_at")
+    if edited_at is not None and datetime.fromisoformat(edited_at) >= at:
+        return  # an older edit arriving late, or this one again
+    for key in ("context", "referral", "from_user_id"):
+        if key in current:
+            payload[key] = current[key]
+    payload["edited_at"] = at.isoformat()
+    original.body = body
+    original.payload = payload
+    original.save(update_fields=["body", "payload"])
+    events.publish(original.workspace_id, "message.edited", message_id=original.pk,
+                   conversation_id=original.conversation_id)  # fmt: skip
+
+
+def _apply_revoke(channel: Channel, target: str, at: datetime) -> None:
+    original = Message.objects.filter(channel=channel, wamid=target).first()
+    if original is None:
+        _keep_orphan(channel, target, Orphan.Kind.REVOKE, {"at": at.isoformat()})
+        return
+    _revoke(original, at)
+
+
+def _revoke(original: Message, at: datetime) -> None:
+    """The customer deleted their message: its content is erased, its place in the thread stays."""
+    if original.status == Message.Status.DELETED:
+        return
+    original.body = None
+    original.payload = {"revoked_at": at.isoformat()}
+    original.status = Message.Status.DELETED
+    original.status_at = at
+    original.save(update_fields=["body", "payload", "status", "status_at"])
+    from chatrk.ingest.media import erase_media
+
+    erase_media(original)
+    events.publish(original.workspace_id, "message.status", message_id=original.pk,
+                   conversation_id=original.conversation_id)  # fmt: skip
+
+
+def apply_status(channel: Channel, status: wa.Status) -> bool:
+    """Applies one delivery status to our message; unknown wamids are kept as orphans for a while."""
+    message = Message.objects.filter(channel=channel, wamid=status.id).first()
+    error = status.errors[0] if status.errors else None
+    if message is None:
+        if status.status in _STATUS_OF:
+            _keep_orphan(channel, status.id, Orphan.Kind.STATUS, {
+                "status": status.status.value, "at": status.timestamp.isoformat(),
+                "code": error.code if error else None, "title": error.title if error else "",
+            })  # fmt: skip
+        return False
+    return advance_status(message, status.status, status.timestamp,
+                          error_code=error.code if error else None, error_title=error.title if error else "")  # fmt: skip
+
+
+def advance_status(
+    message: Message, kind: StatusKind, at: datetime, *, error_code: int | None = None, error_title: str = ""
+) -> bool:
+    """Moves an outbound message's status forward only (sent < delivered < read; failed and deleted are
+    final). A compare-and-set on the current status makes concurrent or repeated calls apply once.
+
+    The sender calls this too (e.g. for ``sent``). Returns whether anything changed.
+    """
+    target = _STATUS_OF.get(kind)
+    if target is None or message.direction != Message.Direction.OUTBOUND:
+        return False
+    current = Message.Status(message.status)
+    if current in _FINAL:
+        return False
+    if target not in _FINAL and _RANK.get(target, 0) <= _RANK.get(current, 0):
+        return False
+    changes: dict[str, Any] = {"status": target, "status_at": at}
+    if target == Message.Status.FAILED:
+        info = describe_error(error_code)
+        changes["error_code"] = error_code if error_code is not None else info.code
+        changes["error_title"] = (error_title or info.title)[:200]
+    if not Message.objects.filter(pk=message.pk, status=current).update(**changes):
+        message.refresh_from_db(fields=["status"])
+        return advance_status(message, kind, at, error_code=error_code, error_title=error_title)
+    for name, value in changes.items():
+        setattr(message, name, value)
+    events.publish(message.workspace_id, "message.status", message_id=message.pk,
+                   conversation_id=message.conversation_id, status=str(target))  # fmt: skip
+    return True
+
+
+def failure_reason(message: Message) -> str:
+    """The plain-language reason for a failed message (from the error table, by its code)."""
+    if message.status != Message.Status.FAILED:
+        return ""
+    return describe_error(message.error_code).reason
+
+
+def apply_orphans(channel: Channel, wamid: str) -> int:
+    """Applies statuses, edits and revokes that arrived before the message with ``wamid``.
+
+    The drainer calls it for new inbound messages; the sender calls it right after storing the wamid
+    Meta returned (statuses often overtake that commit). Returns how many were applied.
+    """
+    applied = 0
+    with transaction.atomic():
+        orphans = list(
+            Orphan.objects.filter(channel=channel, target_wamid=wamid).order_by("received_at", "id")
+        )
+        message = Message.objects.filter(channel=channel, wamid=wamid).first()
+        if message is None or not orphans:
+            return 0
+        for orphan in orphans:
+            data = open_for_system(orphan, "payload")
+            at = datetime.fromisoformat(data["at"])
+            match orphan.kind:
+                case Orphan.Kind.STATUS:
+                    advance_status(message, StatusKind.parse(data["status"]), at,
+                                   error_code=data.get("code"), error_title=data.get("title") or "")  # fmt: skip
+                case Orphan.Kind.EDIT:
+                    _edit(message, data.get("body"), data.get("payload") or {}, at)
+                case _:
+                    _revoke(message, at)
+            applied += 1
+        Orphan.objects.filter(pk__in=[orphan.pk for orphan in orphans]).delete()
+    return applied
+
+
+def expire_orphans() -> int:
+    deleted, _ = Orphan.objects.filter(received_at__lt=now() - ORPHAN_TTL).delete()
+    return deleted
+
+
+# --- preferences, errors, numbers, accounts, templates -----------------------------------------------
+
+
+def _apply_preference(
+    batch: _Batch, channel: Channel, preference: wa.UserPreference, names: dict[str, str | None]
+) -> None:
+    """Recorded as a system message in the conversation (deduplicated), then handed to the consent hook."""
+    wamid = (
+        "pref." + _dedup(preference.wa_id, preference.category, preference.value, preference.timestamp)[:48]
+    )
+    if Message.objects.filter(channel=channel, wamid=wamid).exists():
+        return
+    contact = _contact(batch, channel.workspace_id, preference.wa_id, names.get(preference.wa_id))
+    conversation = _conversation(batch, channel, contact, preference.timestamp)
+    row = Message(
+        workspace_id=channel.workspace_id, conversation=conversation, contact=contact, channel=channel,
+        direction=Message.Direction.INBOUND, kind="user_preferences", wamid=wamid,
+        status=Message.Status.RECEIVED, sent_at=preference.timestamp, created_at=now(),
+    )  # fmt: skip
+    row.body = None
+    row.payload = {
+        "category": preference.category,
+        "value": preference.value.value,
+        "detail": preference.detail,
+    }
+    row.save(force_insert=True)
+    _touch_conversation(conversation, preference.timestamp, inbound=False)
+    events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
+    hooks.marketing_preference_changed(
+        workspace_id=channel.workspace_id, channel_id=channel.pk, contact_id=contact.pk, message_id=row.pk,
+        preference=preference.value, at=preference.timestamp,
+    )  # fmt: skip
+
+
+def _notice(
+    channel: Channel, entry: wa.Entry, kind: str, event: str, template_id: str, details: dict[str, Any],
+    *, payload: dict[str, Any] | None = None,
+) -> ChannelNotice | None:  # fmt: skip
+    """Stores a notice once (its dedup key is its content and Meta's time); None if it was already there."""
+    dedup = _dedup(kind, event, template_id, json.dumps(details, sort_keys=True, default=str),
+                   json.dumps(payload, sort_keys=True, default=str), entry.time)  # fmt: skip
+    if ChannelNotice.objects.filter(channel=channel, dedup_key=dedup).exists():
+        return None
+    notice = ChannelNotice(
+        workspace_id=channel.workspace_id, channel=channel, kind=kind[:48], event=event[:48],
+        template_id=template_id[:64], details=details, dedup_key=dedup, occurred_at=entry.time,
+        received_at=now(),
+    )  # fmt: skip
+    notice.payload = payload
+    notice.save(force_insert=True)
+    return notice
+
+
+def _template_notice(channel: Channel, entry: wa.Entry, change: wa.Change) -> None:
+    """Template status, quality, category and component updates, kept for the templates app."""
+    match change:
+        case wa.TemplateStatusUpdate():
+            kind, event = "message_template_status_update", change.event.value
+        case wa.TemplateQualityUpdate():
+            kind, event = "message_template_quality_update", change.new.value
+        case wa.TemplateCategoryUpdate():
+            kind, event = "template_category_update", change.new_category.value
+        case wa.TemplateComponentsUpdate():
+            kind, event = "message_template_components_update", ""
+        case _:
+            return
+    details: dict[str, Any] = _jsonable(change)
+    template = details.pop("template", {})
+    details.update(name=template.get("name"), language=template.get("language"))
+    target = _waba_channel(channel, entry)
+    _notice(target, entry, kind, event, str(template.get("id", "")), details)
+
+
+def _waba_channel(channel: Channel, entry: wa.Entry) -> Channel:
+    """The URL's channel, or a channel of the same workspace whose WABA the entry names."""
+    if entry.id == channel.waba_id:
+        return channel
+    return (
+        Channel.objects.filter(workspace_id=channel.workspace_id, waba_id=entry.id).order_by("id").first()
+        or channel
+    )
+
+
+def _channel_errors(channel: Channel, entry: wa.Entry, errors: Iterable[wa.ErrorDetail]) -> None:
+    """Value-level errors (app or account problems, e.g. 130429): kept on the channel and audited."""
+    for error in errors:
+        info = describe_error(error.code)
+        notice = _notice(channel, entry, "errors", str(error.code), "",
+                         {"code": error.code, "title": (error.title or info.title)[:200], "reason": info.reason})  # fmt: skip
+        if notice is not None:
+            record("channel.webhook_error", actor=SYSTEM, workspace_id=channel.workspace_id,
+                   target=("channel", channel.pk), outcome=Outcome.FAILURE, reason=info.reason,
+                   details={"code": error.code})  # fmt: skip
+
+
+_TIER_EVENTS = {PhoneQualityEvent.UPGRADE, PhoneQualityEvent.DOWNGRADE, PhoneQualityEvent.ONBOARDING}
+
+
+def _apply_quality(url_channel: Channel, entry: wa.Entry, change: wa.PhoneNumberQualityUpdate) -> None:
+    channel = url_channel
+    digits = "".join(ch for ch in (change.display_phone_number or "") if ch.isdigit())
+    if digits and digits != "".join(ch for ch in url_channel.display_phone_number if ch.isdigit()):
+        for candidate in Channel.objects.filter(workspace_id=url_channel.workspace_id):
+            if "".join(ch for ch in candidate.display_phone_number if ch.isdigit()) == digits:
+                channel = candidate
+                break
+    notice = _notice(channel, entry, "phone_number_quality_update", change.event.value, "", _jsonable(change))
+    if notice is None:
+        return
+    fields = ["health_checked_at"]
+    if change.current_limit is not None and (change.event in _TIER_EVENTS or not channel.messaging_tier):
+        channel.messaging_tier = change.current_limit.value
+        fields.append("messaging_tier")
+    if change.event == PhoneQualityEvent.THROUGHPUT_UPGRADE:
+        channel.throughput_level = "HIGH"
+        fields.append("throughput_level")
+    if change.event == PhoneQualityEvent.FLAGGED:
+        channel.quality_rating = "RED"
+        fields.append("quality_rating")
+    elif change.event == PhoneQualityEvent.UNFLAGGED:
+        channel.quality_rating = "GREEN"
+        fields.append("quality_rating")
+    channel.health_checked_at = now()
+    channel.save(update_fields=fields)
+    record("channel.quality_update", actor=SYSTEM, workspace_id=channel.workspace_id,
+           target=("channel", channel.pk), details={"event": change.event.value})  # fmt: skip
+
+
+def _apply_account(url_channel: Channel, entry: wa.Entry, change: wa.AccountUpdate) -> None:
+    channels = list(Channel.objects.filter(workspace_id=url_channel.workspace_id, waba_id=entry.id)) or [
+        url_channel
+    ]
+    health: str | None = None
+    match change.event:
+        case AccountEvent.ACCOUNT_RESTRICTION:
+            health = Channel.Health.RESTRICTED if change.restrictions else Channel.Health.CONNECTED
+        case AccountEvent.DISABLED_UPDATE | AccountEvent.ACCOUNT_DELETED:
+            health = Channel.Health.DISCONNECTED
+    for channel in channels:
+        if _notice(channel, entry, "account_update", change.event.value, "", _jsonable(change)) is None:
+            continue
+        if health is not None and channel.health != health:
+            channel.health = health
+            channel.health_checked_at = now()
+            channel.save(update_fields=["health", "health_checked_at"])
+        record("channel.account_update", actor=SYSTEM, workspace_id=channel.workspace_id,
+               target=("channel", channel.pk), details={"event": change.event.value})  # fmt: skip
