@@ -64,7 +64,7 @@ _STATUS_OF = {
 _NOT_CONVERSATIONAL = {"reaction", "system", "user_preferences"}
 
 
-class Skip(Exception):  # noqa: N818 (a control-flow signal, not an error)
+class Skip(Exception):
     """This event cannot be applied and never will be as it is: keep it as poison with ``reason``."""
 
 
@@ -142,8 +142,10 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
             RawEvent.objects.filter(pk__in=[event.pk for event, _ in parsed]).delete()
         result.applied += len(parsed)
         return result
-    except Exception:  # noqa: BLE001 (one bad event must not hold up the rest: retry them one by one)
-        pass
+    except Exception as exc:
+        log.info(
+            "batch of %s events failed with %s; applying them one by one", len(parsed), type(exc).__name__
+        )
     for event, webhook in parsed:
         try:
             with transaction.atomic():
@@ -153,7 +155,7 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
         except Skip as exc:
             _poison(event, str(exc))
             result.poisoned += 1
-        except Exception as exc:  # noqa: BLE001 (recorded by class name: messages may hold content)
+        except Exception as exc:
             if _retry_later(event, exc):
                 result.retried += 1
             else:
@@ -177,8 +179,14 @@ def drain(batch_size: int = BATCH_SIZE, *, max_batches: int | None = None) -> Dr
 def _poison(event: RawEvent, reason: str) -> None:
     RawEvent.objects.filter(pk=event.pk).update(poisoned_at=now(), reason=reason[:300], claimed_until=None)
     with transaction.atomic():
-        record("webhook.poisoned", actor=SYSTEM, workspace_id=event.workspace_id,
-               target=("raw_event", event.pk), outcome=Outcome.FAILURE, reason=reason[:300])  # fmt: skip
+        record(
+            "webhook.poisoned",
+            actor=SYSTEM,
+            workspace_id=event.workspace_id,
+            target=("raw_event", event.pk),
+            outcome=Outcome.FAILURE,
+            reason=reason[:300],
+        )
 
 
 def _retry_later(event: RawEvent, exc: Exception) -> bool:
@@ -238,9 +246,14 @@ def _apply_change(batch: _Batch, url_channel: Channel, entry: wa.Entry, change: 
         case wa.MessagesChange():
             channel = _channel_for_number(batch, url_channel, change.metadata.phone_number_id)
             if channel is None:
-                record("webhook.foreign_number", actor=SYSTEM, workspace_id=url_channel.workspace_id,
-                       target=("channel", url_channel.pk), outcome=Outcome.DENIED,
-                       reason="event for a phone number that is not a channel of this workspace")  # fmt: skip
+                record(
+                    "webhook.foreign_number",
+                    actor=SYSTEM,
+                    workspace_id=url_channel.workspace_id,
+                    target=("channel", url_channel.pk),
+                    outcome=Outcome.DENIED,
+                    reason="event for a phone number that is not a channel of this workspace",
+                )
                 return
             names = {c.wa_id: c.profile_name for c in change.contacts if c.wa_id}
             for message in change.messages:
@@ -356,10 +369,18 @@ def _apply_message(
         reply_to = message.context.message_id
     moment = now()
     row = Message(
-        workspace_id=channel.workspace_id, conversation=conversation, contact=contact, channel=channel,
-        direction=Message.Direction.INBOUND, kind=kind, wamid=message.id, reply_to_wamid=reply_to[:200],
-        status=Message.Status.RECEIVED, sent_at=message.timestamp, created_at=moment,
-    )  # fmt: skip
+        workspace_id=channel.workspace_id,
+        conversation=conversation,
+        contact=contact,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        kind=kind,
+        wamid=message.id,
+        reply_to_wamid=reply_to[:200],
+        status=Message.Status.RECEIVED,
+        sent_at=message.timestamp,
+        created_at=moment,
+    )
     row.body = body
     row.payload = payload
     row.save(force_insert=True)
@@ -373,9 +394,14 @@ def _apply_message(
     if isinstance(message.content, wa.Text | wa.QuickReply | wa.ButtonReply) and body:
         keyword = hooks.opt_keyword(body)
         if keyword is not None:
-            hooks.keyword_received(workspace_id=channel.workspace_id, channel_id=channel.pk,
-                                   contact_id=contact.pk, message_id=row.pk, keyword=keyword,
-                                   at=message.timestamp)  # fmt: skip
+            hooks.keyword_received(
+                workspace_id=channel.workspace_id,
+                channel_id=channel.pk,
+                contact_id=contact.pk,
+                message_id=row.pk,
+                keyword=keyword,
+                at=message.timestamp,
+            )
     if _has_orphans(batch, channel):
         apply_orphans(channel, message.id)
 
@@ -417,10 +443,14 @@ def _touch_conversation(conversation: Conversation, at: datetime, *, inbound: bo
 
 def _register_media(message: Message, media: wa.Media) -> None:
     row = Media(
-        workspace_id=message.workspace_id, message=message, contact_id=message.contact_id,
-        meta_media_id=media.media_id[:64], mime_type=media.mime_type[:100], sha256=(media.sha256 or "")[:64],
+        workspace_id=message.workspace_id,
+        message=message,
+        contact_id=message.contact_id,
+        meta_media_id=media.media_id[:64],
+        mime_type=media.mime_type[:100],
+        sha256=(media.sha256 or "")[:64],
         created_at=message.created_at,
-    )  # fmt: skip
+    )
     row.filename = media.filename
     row.save(force_insert=True)
     MediaFetch.objects.create(
@@ -435,7 +465,7 @@ def _enqueue_media(media_id: int) -> None:
 
     try:
         fetch_media.enqueue(media_id)
-    except Exception:  # noqa: BLE001 (the drain loop sweeps due fetches too; nothing is lost)
+    except Exception:
         log.warning("could not enqueue media fetch %s; the sweep will pick it up", media_id)
 
 
@@ -468,8 +498,14 @@ def _dedup(*parts: object) -> str:
 
 def _keep_orphan(channel: Channel, target: str, kind: Orphan.Kind, payload: dict[str, Any]) -> None:
     dedup = _dedup(kind, target, json.dumps(payload, sort_keys=True))
-    orphan = Orphan(workspace_id=channel.workspace_id, channel=channel, target_wamid=target[:256], kind=kind,
-                    dedup_key=dedup, received_at=now())  # fmt: skip
+    orphan = Orphan(
+        workspace_id=channel.workspace_id,
+        channel=channel,
+        target_wamid=target[:256],
+        kind=kind,
+        dedup_key=dedup,
+        received_at=now(),
+    )
     orphan.payload = payload
     Orphan.objects.bulk_create([orphan], ignore_conflicts=True)
 
@@ -480,8 +516,12 @@ def _apply_edit(channel: Channel, edit: wa.Edit, at: datetime) -> None:
         return
     body, payload = _body_and_payload(edit.message.content)
     if original is None:
-        _keep_orphan(channel, edit.original_message_id, Orphan.Kind.EDIT,
-                     {"body": body, "payload": payload, "at": at.isoformat()})  # fmt: skip
+        _keep_orphan(
+            channel,
+            edit.original_message_id,
+            Orphan.Kind.EDIT,
+            {"body": body, "payload": payload, "at": at.isoformat()},
+        )
         return
     _edit(original, body, payload, at)
 
@@ -500,8 +540,12 @@ def _edit(original: Message, body: str | None, payload: dict[str, Any], at: date
     original.body = body
     original.payload = payload
     original.save(update_fields=["body", "payload"])
-    events.publish(original.workspace_id, "message.edited", message_id=original.pk,
-                   conversation_id=original.conversation_id)  # fmt: skip
+    events.publish(
+        original.workspace_id,
+        "message.edited",
+        message_id=original.pk,
+        conversation_id=original.conversation_id,
+    )
 
 
 def _apply_revoke(channel: Channel, target: str, at: datetime) -> None:
@@ -524,8 +568,12 @@ def _revoke(original: Message, at: datetime) -> None:
     from chatrk.ingest.media import erase_media
 
     erase_media(original)
-    events.publish(original.workspace_id, "message.status", message_id=original.pk,
-                   conversation_id=original.conversation_id)  # fmt: skip
+    events.publish(
+        original.workspace_id,
+        "message.status",
+        message_id=original.pk,
+        conversation_id=original.conversation_id,
+    )
 
 
 def apply_status(channel: Channel, status: wa.Status) -> bool:
@@ -534,13 +582,25 @@ def apply_status(channel: Channel, status: wa.Status) -> bool:
     error = status.errors[0] if status.errors else None
     if message is None:
         if status.status in _STATUS_OF:
-            _keep_orphan(channel, status.id, Orphan.Kind.STATUS, {
-                "status": status.status.value, "at": status.timestamp.isoformat(),
-                "code": error.code if error else None, "title": error.title if error else "",
-            })  # fmt: skip
+            _keep_orphan(
+                channel,
+                status.id,
+                Orphan.Kind.STATUS,
+                {
+                    "status": status.status.value,
+                    "at": status.timestamp.isoformat(),
+                    "code": error.code if error else None,
+                    "title": error.title if error else "",
+                },
+            )
         return False
-    return advance_status(message, status.status, status.timestamp,
-                          error_code=error.code if error else None, error_title=error.title if error else "")  # fmt: skip
+    return advance_status(
+        message,
+        status.status,
+        status.timestamp,
+        error_code=error.code if error else None,
+        error_title=error.title if error else "",
+    )
 
 
 def advance_status(
@@ -569,8 +629,13 @@ def advance_status(
         return advance_status(message, kind, at, error_code=error_code, error_title=error_title)
     for name, value in changes.items():
         setattr(message, name, value)
-    events.publish(message.workspace_id, "message.status", message_id=message.pk,
-                   conversation_id=message.conversation_id, status=str(target))  # fmt: skip
+    events.publish(
+        message.workspace_id,
+        "message.status",
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        status=str(target),
+    )
     return True
 
 
@@ -600,8 +665,13 @@ def apply_orphans(channel: Channel, wamid: str) -> int:
             at = datetime.fromisoformat(data["at"])
             match orphan.kind:
                 case Orphan.Kind.STATUS:
-                    advance_status(message, StatusKind.parse(data["status"]), at,
-                                   error_code=data.get("code"), error_title=data.get("title") or "")  # fmt: skip
+                    advance_status(
+                        message,
+                        StatusKind.parse(data["status"]),
+                        at,
+                        error_code=data.get("code"),
+                        error_title=data.get("title") or "",
+                    )
                 case Orphan.Kind.EDIT:
                     _edit(message, data.get("body"), data.get("payload") or {}, at)
                 case _:
@@ -631,10 +701,17 @@ def _apply_preference(
     contact = _contact(batch, channel.workspace_id, preference.wa_id, names.get(preference.wa_id))
     conversation = _conversation(batch, channel, contact, preference.timestamp)
     row = Message(
-        workspace_id=channel.workspace_id, conversation=conversation, contact=contact, channel=channel,
-        direction=Message.Direction.INBOUND, kind="user_preferences", wamid=wamid,
-        status=Message.Status.RECEIVED, sent_at=preference.timestamp, created_at=now(),
-    )  # fmt: skip
+        workspace_id=channel.workspace_id,
+        conversation=conversation,
+        contact=contact,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        kind="user_preferences",
+        wamid=wamid,
+        status=Message.Status.RECEIVED,
+        sent_at=preference.timestamp,
+        created_at=now(),
+    )
     row.body = None
     row.payload = {
         "category": preference.category,
@@ -645,25 +722,47 @@ def _apply_preference(
     _touch_conversation(conversation, preference.timestamp, inbound=False)
     events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
     hooks.marketing_preference_changed(
-        workspace_id=channel.workspace_id, channel_id=channel.pk, contact_id=contact.pk, message_id=row.pk,
-        preference=preference.value, at=preference.timestamp,
-    )  # fmt: skip
+        workspace_id=channel.workspace_id,
+        channel_id=channel.pk,
+        contact_id=contact.pk,
+        message_id=row.pk,
+        preference=preference.value,
+        at=preference.timestamp,
+    )
 
 
 def _notice(
-    channel: Channel, entry: wa.Entry, kind: str, event: str, template_id: str, details: dict[str, Any],
-    *, payload: dict[str, Any] | None = None,
-) -> ChannelNotice | None:  # fmt: skip
+    channel: Channel,
+    entry: wa.Entry,
+    kind: str,
+    event: str,
+    template_id: str,
+    details: dict[str, Any],
+    *,
+    payload: dict[str, Any] | None = None,
+) -> ChannelNotice | None:
     """Stores a notice once (its dedup key is its content and Meta's time); None if it was already there."""
-    dedup = _dedup(kind, event, template_id, json.dumps(details, sort_keys=True, default=str),
-                   json.dumps(payload, sort_keys=True, default=str), entry.time)  # fmt: skip
+    dedup = _dedup(
+        kind,
+        event,
+        template_id,
+        json.dumps(details, sort_keys=True, default=str),
+        json.dumps(payload, sort_keys=True, default=str),
+        entry.time,
+    )
     if ChannelNotice.objects.filter(channel=channel, dedup_key=dedup).exists():
         return None
     notice = ChannelNotice(
-        workspace_id=channel.workspace_id, channel=channel, kind=kind[:48], event=event[:48],
-        template_id=template_id[:64], details=details, dedup_key=dedup, occurred_at=entry.time,
+        workspace_id=channel.workspace_id,
+        channel=channel,
+        kind=kind[:48],
+        event=event[:48],
+        template_id=template_id[:64],
+        details=details,
+        dedup_key=dedup,
+        occurred_at=entry.time,
         received_at=now(),
-    )  # fmt: skip
+    )
     notice.payload = payload
     notice.save(force_insert=True)
     return notice
@@ -703,12 +802,24 @@ def _channel_errors(channel: Channel, entry: wa.Entry, errors: Iterable[wa.Error
     """Value-level errors (app or account problems, e.g. 130429): kept on the channel and audited."""
     for error in errors:
         info = describe_error(error.code)
-        notice = _notice(channel, entry, "errors", str(error.code), "",
-                         {"code": error.code, "title": (error.title or info.title)[:200], "reason": info.reason})  # fmt: skip
+        notice = _notice(
+            channel,
+            entry,
+            "errors",
+            str(error.code),
+            "",
+            {"code": error.code, "title": (error.title or info.title)[:200], "reason": info.reason},
+        )
         if notice is not None:
-            record("channel.webhook_error", actor=SYSTEM, workspace_id=channel.workspace_id,
-                   target=("channel", channel.pk), outcome=Outcome.FAILURE, reason=info.reason,
-                   details={"code": error.code})  # fmt: skip
+            record(
+                "channel.webhook_error",
+                actor=SYSTEM,
+                workspace_id=channel.workspace_id,
+                target=("channel", channel.pk),
+                outcome=Outcome.FAILURE,
+                reason=info.reason,
+                details={"code": error.code},
+            )
 
 
 _TIER_EVENTS = {PhoneQualityEvent.UPGRADE, PhoneQualityEvent.DOWNGRADE, PhoneQualityEvent.ONBOARDING}
@@ -740,8 +851,13 @@ def _apply_quality(url_channel: Channel, entry: wa.Entry, change: wa.PhoneNumber
         fields.append("quality_rating")
     channel.health_checked_at = now()
     channel.save(update_fields=fields)
-    record("channel.quality_update", actor=SYSTEM, workspace_id=channel.workspace_id,
-           target=("channel", channel.pk), details={"event": change.event.value})  # fmt: skip
+    record(
+        "channel.quality_update",
+        actor=SYSTEM,
+        workspace_id=channel.workspace_id,
+        target=("channel", channel.pk),
+        details={"event": change.event.value},
+    )
 
 
 def _apply_account(url_channel: Channel, entry: wa.Entry, change: wa.AccountUpdate) -> None:
@@ -761,5 +877,10 @@ def _apply_account(url_channel: Channel, entry: wa.Entry, change: wa.AccountUpda
             channel.health = health
             channel.health_checked_at = now()
             channel.save(update_fields=["health", "health_checked_at"])
-        record("channel.account_update", actor=SYSTEM, workspace_id=channel.workspace_id,
-               target=("channel", channel.pk), details={"event": change.event.value})  # fmt: skip
+        record(
+            "channel.account_update",
+            actor=SYSTEM,
+            workspace_id=channel.workspace_id,
+            target=("channel", channel.pk),
+            details={"event": change.event.value},
+        )

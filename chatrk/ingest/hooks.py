@@ -17,9 +17,14 @@ START_KEYWORDS = frozenset({"start", "unstop", "subscribe", "resume"})
 
 
 def marketing_preference_changed(
-    *, workspace_id: int, channel_id: int, contact_id: int, message_id: int,
-    preference: MarketingPreference, at: datetime,
-) -> None:  # fmt: skip
+    *,
+    workspace_id: int,
+    channel_id: int,
+    contact_id: int,
+    message_id: int,
+    preference: MarketingPreference,
+    at: datetime,
+) -> None:
     """Meta's ``user_preferences`` webhook: the customer stopped, resumed or signed up to marketing."""
 
 

@@ -10,7 +10,6 @@ failures (wrong type, too large, checksum mismatch) are not retried.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tempfile
@@ -92,9 +91,12 @@ def fetch(media_id: int, *, client_factory: ClientFactory = default_client) -> s
         raise
     with transaction.atomic():
         Media.objects.filter(pk=media.pk).update(
-            size=size, stored_at=now(), error="", mime_type=downloaded.mime_type or media.mime_type,
+            size=size,
+            stored_at=now(),
+            error="",
+            mime_type=downloaded.mime_type or media.mime_type,
             sha256=media.sha256 or downloaded.sha256_hex,
-        )  # fmt: skip
+        )
         MediaFetch.objects.filter(pk=media.pk).update(done=True, attempts=job.attempts + 1)
     return "stored"
 
@@ -145,4 +147,9 @@ def erase_media(message: Message) -> None:
     files = list(Media.objects.filter(message=message))
     paths = [path_of(media) for media in files]
     Media.objects.filter(pk__in=[media.pk for media in files]).delete()
-    transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in paths] and None)
+
+    def unlink() -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+    transaction.on_commit(unlink)

@@ -9,16 +9,17 @@ rotated app secret takes effect at once while forged requests cannot turn into a
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 
 from chatrk.audit.actions import ANONYMOUS, Origin, record
 from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
-from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.fields import open_for_system, seal_pending
 from chatrk.inbox.models import Channel
 from chatrk.ingest.models import RawEvent
 from chatrk.whatsapp.signature import verify_signature, verify_subscription
@@ -91,9 +92,9 @@ def verified_channel(webhook_key: str, body: bytes, signature: str | None) -> Ch
         return keys
     if keys is not None:
         reloaded = channel_keys(webhook_key, fresh=True)  # the secret may have been rotated
-        if reloaded is not None and reloaded is not keys:
-            if verify_signature(reloaded.app_secret, body, signature):
-                return reloaded
+        rotated = reloaded is not None and reloaded is not keys
+        if rotated and reloaded is not None and verify_signature(reloaded.app_secret, body, signature):
+            return reloaded
     count_signature_failure(keys.channel_id if keys else None, keys.workspace_id if keys else None)
     return None
 
@@ -107,7 +108,12 @@ def handshake(webhook_key: str, params: dict[str, str]) -> str | None:
 
 
 def store(keys: ChannelKeys, body: bytes) -> None:
-    """One INSERT; a byte-identical redelivery conflicts on the dedup key and inserts nothing."""
+    """Durably stores the body before returning; a byte-identical redelivery inserts nothing.
+
+    The body is encrypted here, in the request's thread. With group commit (the default outside a
+    transaction) the rows of concurrent requests share one INSERT and one COMMIT, made by one writer
+    thread per process; each request still returns only after its row is committed.
+    """
     event = RawEvent(
         workspace_id=keys.workspace_id,
         channel_id=keys.channel_id,
@@ -115,7 +121,70 @@ def store(keys: ChannelKeys, body: bytes) -> None:
         received_at=now(),
     )
     event.body = body
-    RawEvent.objects.bulk_create([event], ignore_conflicts=True)
+    seal_pending(event)
+    if GROUP_COMMIT and not connection.in_atomic_block:
+        _writer.submit(event)
+    else:
+        _insert([event])
+
+
+def _insert(rows: list[RawEvent]) -> None:
+    RawEvent.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+GROUP_COMMIT = os.environ.get("CHATRK_INGEST_GROUP_COMMIT", "1") == "1"
+MAX_GROUP = 500
+WRITE_TIMEOUT_SECONDS = 10.0
+
+
+class _Slot:
+    __slots__ = ("done", "error", "row")
+
+    def __init__(self, row: RawEvent) -> None:
+        self.row = row
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class GroupWriter:
+    """Collects rows from request threads; one thread writes whatever is waiting in one transaction."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._pending: list[_Slot] = []
+        self._thread: threading.Thread | None = None
+
+    def submit(self, row: RawEvent) -> None:
+        slot = _Slot(row)
+        with self._ready:
+            self._pending.append(slot)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="chatrk-ingest-writer", daemon=True)
+                self._thread.start()
+            self._ready.notify()
+        if not slot.done.wait(WRITE_TIMEOUT_SECONDS):
+            raise TimeoutError("webhook event was not stored in time")
+        if slot.error is not None:
+            raise slot.error
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending:
+                    self._ready.wait()
+                batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            try:
+                _insert([slot.row for slot in batch])
+            except BaseException as exc:
+                for slot in batch:
+                    slot.error = exc
+                close_old_connections()
+            finally:
+                for slot in batch:
+                    slot.done.set()
+
+
+_writer = GroupWriter()
 
 
 # --- signature failures, counted for monitoring ------------------------------------------------------

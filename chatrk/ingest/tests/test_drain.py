@@ -32,19 +32,29 @@ pytestmark = pytest.mark.django_db
 T0 = 1_760_000_000
 
 
-def envelope(channel: Channel, *, messages: list[Any] = (), statuses: list[Any] = (),  # type: ignore[assignment]
-             number: str | None = None) -> dict[str, Any]:  # fmt: skip
+def envelope(
+    channel: Channel,
+    *,
+    messages: tuple[Any, ...] | list[Any] = (),
+    statuses: tuple[Any, ...] | list[Any] = (),
+    number: str | None = None,
+) -> dict[str, Any]:
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": number or channel.phone_number_id},
+        "metadata": {
+            "display_phone_number": "15550783881",
+            "phone_number_id": number or channel.phone_number_id,
+        },
     }
     if messages:
         value["contacts"] = [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}]
         value["messages"] = list(messages)
     if statuses:
         value["statuses"] = list(statuses)
-    return {"object": "whatsapp_business_account",
-            "entry": [{"id": channel.waba_id, "changes": [{"field": "messages", "value": value}]}]}  # fmt: skip
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": channel.waba_id, "changes": [{"field": "messages", "value": value}]}],
+    }
 
 
 def text(wamid: str, body: str = "hello", at: int = T0, sender: str = "16505551234") -> dict[str, Any]:
@@ -69,8 +79,14 @@ def test_a_text_makes_contact_conversation_and_message_and_opens_the_window() ->
     assert conversation.unread == 1 and conversation.last_inbound_at == datetime.fromtimestamp(T0, UTC)
     message = Message.objects.get()
     assert open_for_system(message, "body") == "hello"
-    assert heard == [{"kind": "message.new", "workspace_id": channel.workspace_id, "message_id": message.pk,
-                      "conversation_id": conversation.pk}]  # fmt: skip
+    assert heard == [
+        {
+            "kind": "message.new",
+            "workspace_id": channel.workspace_id,
+            "message_id": message.pk,
+            "conversation_id": conversation.pk,
+        }
+    ]
 
 
 def test_new_inbound_reopens_a_resolved_conversation_and_never_moves_the_window_back() -> None:
@@ -111,7 +127,11 @@ def test_failed_is_final_and_keeps_its_error() -> None:
     post(channel, envelope(channel, statuses=[failure, status("wamid.out", "read", at=T0 + 5)]))
     drain()
     message.refresh_from_db()
-    assert (message.status, message.error_code, message.error_title) == ("failed", 131047, "Re-engagement message")
+    assert (message.status, message.error_code, message.error_title) == (
+        "failed",
+        131047,
+        "Re-engagement message",
+    )
     assert "24 hours" in actions.failure_reason(message)
 
 
@@ -136,15 +156,25 @@ def test_orphans_expire() -> None:
 
 def test_edits_and_revokes() -> None:
     channel = make_channel()
-    edit = {"from": "16505551234", "id": "wamid.e1", "timestamp": str(T0 + 10), "type": "edit",
-            "edit": {"original_message_id": "wamid.1", "message": {"type": "text", "text": {"body": "fixed"}}}}  # fmt: skip
+    edit = {
+        "from": "16505551234",
+        "id": "wamid.e1",
+        "timestamp": str(T0 + 10),
+        "type": "edit",
+        "edit": {"original_message_id": "wamid.1", "message": {"type": "text", "text": {"body": "fixed"}}},
+    }
     post(channel, envelope(channel, messages=[edit]))  # the edit overtakes its original
     post(channel, envelope(channel, messages=[text("wamid.1", "typo", at=T0)]))
     drain()
     message = Message.objects.get(wamid="wamid.1")
     assert open_for_system(message, "body") == "fixed"
-    revoke = {"from": "16505551234", "id": "wamid.r1", "timestamp": str(T0 + 20), "type": "revoke",
-              "revoke": {"original_message_id": "wamid.1"}}  # fmt: skip
+    revoke = {
+        "from": "16505551234",
+        "id": "wamid.r1",
+        "timestamp": str(T0 + 20),
+        "type": "revoke",
+        "revoke": {"original_message_id": "wamid.1"},
+    }
     post(channel, envelope(channel, messages=[revoke]))
     drain()
     message.refresh_from_db()
@@ -154,8 +184,13 @@ def test_edits_and_revokes() -> None:
 def test_reactions_and_unreactions_point_at_their_target() -> None:
     channel = make_channel()
     outbound(channel, "wamid.ours", "16505551234")
-    react = {"from": "16505551234", "id": "wamid.x1", "timestamp": str(T0), "type": "reaction",
-             "reaction": {"message_id": "wamid.ours", "emoji": "👍"}}  # fmt: skip
+    react = {
+        "from": "16505551234",
+        "id": "wamid.x1",
+        "timestamp": str(T0),
+        "type": "reaction",
+        "reaction": {"message_id": "wamid.ours", "emoji": "👍"},
+    }
     unreact = {**react, "id": "wamid.x2", "timestamp": str(T0 + 1), "reaction": {"message_id": "wamid.ours"}}
     post(channel, envelope(channel, messages=[react, unreact]))
     drain()
@@ -253,7 +288,10 @@ def test_a_second_drainer_reapplying_a_batch_changes_nothing() -> None:
     channel = make_channel()
     message = outbound(channel, "wamid.out", "16505551234")
     for n in range(5):
-        post(channel, envelope(channel, messages=[text(f"wamid.{n}")], statuses=[status("wamid.out", "delivered")]))
+        post(
+            channel,
+            envelope(channel, messages=[text(f"wamid.{n}")], statuses=[status("wamid.out", "delivered")]),
+        )
     events_ = list(RawEvent.objects.all())
     drain()
     for event in events_:  # as if a slow drainer whose lease expired applied the same rows again
@@ -283,9 +321,16 @@ PICTURE = b"\xff\xd8\xff" + b"jpeg" * 1000
 def graph(content: bytes, mime: str = "image/jpeg") -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v23.0/m1":
-            return httpx.Response(200, json={"url": "https://graph.example/dl/file", "mime_type": mime,
-                                             "sha256": hashlib.sha256(content).hexdigest(),
-                                             "file_size": len(content), "id": "m1"})  # fmt: skip
+            return httpx.Response(
+                200,
+                json={
+                    "url": "https://graph.example/dl/file",
+                    "mime_type": mime,
+                    "sha256": hashlib.sha256(content).hexdigest(),
+                    "file_size": len(content),
+                    "id": "m1",
+                },
+            )
         assert request.headers["Authorization"] == "Bearer EAAG-token"
         return httpx.Response(200, content=content, headers={"content-type": mime})
 
@@ -295,14 +340,21 @@ def graph(content: bytes, mime: str = "image/jpeg") -> httpx.MockTransport:
 def factory(transport: httpx.MockTransport) -> Any:
     def make(channel: Channel) -> GraphClient:
         token = open_for_system(channel, "access_token")
-        return GraphClient(token, settings=GraphSettings(base_url="https://graph.example"), transport=transport)
+        return GraphClient(
+            token, settings=GraphSettings(base_url="https://graph.example"), transport=transport
+        )
 
     return make
 
 
 def image_message(sha: str) -> dict[str, Any]:
-    return {"from": "16505551234", "id": "wamid.img", "timestamp": str(T0), "type": "image",
-            "image": {"id": "m1", "mime_type": "image/jpeg", "sha256": sha, "caption": "receipt"}}  # fmt: skip
+    return {
+        "from": "16505551234",
+        "id": "wamid.img",
+        "timestamp": str(T0),
+        "type": "image",
+        "image": {"id": "m1", "mime_type": "image/jpeg", "sha256": sha, "caption": "receipt"},
+    }
 
 
 def test_media_is_downloaded_checked_and_stored_encrypted() -> None:
@@ -352,7 +404,9 @@ def test_transient_media_failures_are_retried_later() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -366,8 +420,13 @@ def _mutated_envelope(data: st.DataObject, channel: Channel) -> bytes:
     return json.dumps(base).encode()
 
 
-@settings(max_examples=60, derandomize=True, database=None, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=60,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_fuzzed_webhooks_never_crash_the_drainer(data: st.DataObject) -> None:
     channel = Channel.objects.first() or make_channel()
@@ -384,4 +443,3 @@ def test_fuzzed_webhooks_never_crash_the_drainer(data: st.DataObject) -> None:
     assert result.applied + result.poisoned + result.retried == result.claimed
     assert result.retried == 0
     assert not RawEvent.objects.filter(poisoned_at__isnull=True).exists()
-

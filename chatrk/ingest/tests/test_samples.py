@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -35,10 +36,16 @@ def outbound(channel: Channel, wamid: str, wa_id: str = "972987654321") -> Messa
     contact = contact_for(channel.workspace_id, wa_id)
     conversation = conversation_for(channel, contact)
     message = Message(
-        workspace_id=channel.workspace_id, conversation=conversation, contact=contact, channel=channel,
-        direction=Message.Direction.OUTBOUND, kind="text", wamid=wamid, status=Message.Status.SENT,
+        workspace_id=channel.workspace_id,
+        conversation=conversation,
+        contact=contact,
+        channel=channel,
+        direction=Message.Direction.OUTBOUND,
+        kind="text",
+        wamid=wamid,
+        status=Message.Status.SENT,
         created_at=now(),
-    )  # fmt: skip
+    )
     message.body = "Your order shipped"
     message.save()
     return message
@@ -169,8 +176,10 @@ def unsupported(
         stored = payload_of(message)
         assert message.kind == "unsupported" and stored["raw_type"] == raw_type
         assert stored.get("unsupported_type") == hint
-        errors = stored.get("errors") or [{"code": notice.event} for notice in ChannelNotice.objects.all()]
-        assert [int(error["code"]) for error in errors] == [code]  # type: ignore[index,union-attr]
+        errors: Any = stored.get("errors") or [
+            {"code": notice.event} for notice in ChannelNotice.objects.all()
+        ]
+        assert [int(error["code"]) for error in errors] == [code]
 
     return check
 
@@ -190,7 +199,7 @@ BEFORE: dict[str, Callable[[Channel], object]] = {
             "pywa__message_status__sent.json",
             "pywa__message_status__with_tracker.json",
         )
-    },  # fmt: skip
+    },
 }
 
 CHECKS: dict[str, Callable[[Channel], None]] = {
@@ -303,10 +312,16 @@ def test_sample_is_ingested_as_the_right_record(name: str) -> None:
     if name == "pywa__edited_message__image.json":
         contact = contact_for(channel.workspace_id, "16505551234")
         message = Message(
-            workspace_id=channel.workspace_id, conversation=conversation_for(channel, contact), contact=contact,
-            channel=channel, direction=Message.Direction.INBOUND, kind="image", status=Message.Status.RECEIVED,
-            wamid="wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=", created_at=now(),
-        )  # fmt: skip
+            workspace_id=channel.workspace_id,
+            conversation=conversation_for(channel, contact),
+            contact=contact,
+            channel=channel,
+            direction=Message.Direction.INBOUND,
+            kind="image",
+            status=Message.Status.RECEIVED,
+            wamid="wamid.HBgLMTQxMjU1NTA4MjkVAgASGBQzQUNCNjk5RDUwNUZGMUZEM0VBRAA=",
+            created_at=now(),
+        )
         message.body = "old caption"
         message.save()
     assert post(channel, raw) == 200

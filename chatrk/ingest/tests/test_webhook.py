@@ -25,9 +25,13 @@ BODY = {"object": "whatsapp_business_account", "entry": []}
 def test_handshake_echoes_the_challenge_for_the_channels_verify_token() -> None:
     channel = make_channel()
     token = open_for_system(channel, "verify_token")
-    ok = Client().get(url(channel), {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"})
+    ok = Client().get(
+        url(channel), {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"}
+    )
     assert ok.status_code == 200 and ok.content == b"1158201444"
-    wrong = Client().get(url(channel), {"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"})
+    wrong = Client().get(
+        url(channel), {"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}
+    )
     assert wrong.status_code == 403
     assert Client().get("/webhooks/whatsapp/nope", {"hub.mode": "subscribe"}).status_code == 403
 
@@ -50,7 +54,9 @@ def test_the_hot_path_is_one_insert() -> None:
     post(channel, {**BODY, "n": 0})  # warms the channel cache and the workspace key
     with CaptureQueriesContext(connection) as queries:
         assert post(channel, {**BODY, "n": 1}) == 200
-    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    statements = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
     assert len([sql for sql in statements if sql.startswith("INSERT")]) == 1
     assert not [sql for sql in statements if sql.startswith(("SELECT", "UPDATE", "DELETE"))]
 
@@ -76,7 +82,12 @@ def test_signed_with_another_channels_secret_is_refused() -> None:
 def test_unknown_webhook_key_is_refused() -> None:
     raw = b"{}"
     headers = {"X-Hub-Signature-256": expected_signature(b"app-secret", raw)}
-    assert Client().post("/webhooks/whatsapp/unknown", raw, content_type="application/json", headers=headers).status_code == 401
+    assert (
+        Client()
+        .post("/webhooks/whatsapp/unknown", raw, content_type="application/json", headers=headers)
+        .status_code
+        == 401
+    )
 
 
 def test_failures_are_counted_in_memory_and_audited_at_most_once_a_minute() -> None:
@@ -88,7 +99,9 @@ def test_failures_are_counted_in_memory_and_audited_at_most_once_a_minute() -> N
     assert event.target_id == str(channel.pk) and event.details == {"failures": 1, "unknown_key": False}
 
 
-def test_a_rotated_app_secret_takes_effect_without_waiting_for_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rotated_app_secret_takes_effect_without_waiting_for_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     channel = make_channel()
     assert post(channel, BODY) == 200
     stored = Channel.objects.get(pk=channel.pk)
@@ -102,7 +115,9 @@ def test_bodies_over_three_megabytes_are_refused() -> None:
     channel = make_channel()
     raw = b" " * (3 * 1024 * 1024 + 1)
     headers = {"X-Hub-Signature-256": expected_signature(b"app-secret", raw)}
-    assert Client().post(url(channel), raw, content_type="application/json", headers=headers).status_code == 413
+    assert (
+        Client().post(url(channel), raw, content_type="application/json", headers=headers).status_code == 413
+    )
     near = b"{}" + b" " * (2 * 1024 * 1024)  # over Django's 1 MB form limit, under Meta's 3 MB
     assert post(channel, near) == 200
 
