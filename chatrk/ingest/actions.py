@@ -88,9 +88,62 @@ class _Batch:
 
     channels: dict[int, Channel | None] = field(default_factory=dict)
     by_number: dict[tuple[int, str], Channel | None] = field(default_factory=dict)
-    contacts: dict[tuple[int, str], Contact] = field(default_factory=dict)
+    contacts: dict[tuple[int, str, str | None], Contact] = field(default_factory=dict)
     conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
     orphans: dict[int, bool] = field(default_factory=dict)
+    known: set[tuple[int, str]] = field(default_factory=set)  # (channel id, wamid) already stored
+    messages: list[Message] = field(default_factory=list)  # new rows, inserted together by flush()
+    media: list[tuple[Media, MediaFetch]] = field(default_factory=list)
+    touches: dict[int, _Touch] = field(default_factory=dict)  # conversation id -> what to update
+
+
+@dataclass(slots=True)
+class _Touch:
+    last_message_at: datetime
+    last_inbound_at: datetime | None = None
+    unread: int = 0
+
+    def add(self, at: datetime, *, inbound: bool) -> None:
+        self.last_message_at = max(self.last_message_at, at)
+        if inbound:
+            self.last_inbound_at = at if self.last_inbound_at is None else max(self.last_inbound_at, at)
+            self.unread += 1
+
+
+def _prefetch(batch: _Batch, webhooks: Iterable[wa.Webhook]) -> None:
+    """One query for every wamid in the batch: which messages are already stored (redeliveries)."""
+    numbers: set[str] = set()
+    wamids: set[str] = set()
+    for webhook in webhooks:
+        for change in webhook.changes():
+            if isinstance(change, wa.MessagesChange) and change.messages:
+                numbers.add(change.metadata.phone_number_id)
+                wamids.update(message.id for message in change.messages)
+    if not wamids:
+        return
+    channel_ids = list(Channel.objects.filter(phone_number_id__in=numbers).values_list("id", flat=True))
+    known = Message.objects.filter(channel_id__in=channel_ids, wamid__in=wamids)
+    batch.known.update((channel_id, wamid) for channel_id, wamid in known.values_list("channel_id", "wamid"))
+
+
+def _flush(batch: _Batch) -> None:
+    """Inserts the batch's new messages and media, then updates each touched conversation once."""
+    if batch.messages:
+        Message.objects.bulk_create(batch.messages)
+        orphan_checks = [row for row in batch.messages if batch.orphans.get(row.channel_id)]
+        batch.messages = []
+        for row in orphan_checks:
+            apply_orphans(row.channel, row.wamid or "")
+    if batch.media:
+        Media.objects.bulk_create([media for media, _ in batch.media])
+        MediaFetch.objects.bulk_create([job for _, job in batch.media])
+        for media, _ in batch.media:
+            media_id = media.pk
+            transaction.on_commit(lambda media_id=media_id: _enqueue_media(media_id))
+        batch.media = []
+    for conversation_id, touch in batch.touches.items():
+        _touch_conversation(conversation_id, touch)
+    batch.touches = {}
 
 
 # --- claiming and the loop ---------------------------------------------------------------------------
@@ -137,8 +190,10 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
     try:
         with transaction.atomic():
             batch = _Batch()
+            _prefetch(batch, [webhook for _, webhook in parsed])
             for event, webhook in parsed:
                 _apply(batch, event, webhook)
+            _flush(batch)
             RawEvent.objects.filter(pk__in=[event.pk for event, _ in parsed]).delete()
         result.applied += len(parsed)
         return result
@@ -149,7 +204,10 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
     for event, webhook in parsed:
         try:
             with transaction.atomic():
-                _apply(_Batch(), event, webhook)
+                single = _Batch()
+                _prefetch(single, [webhook])
+                _apply(single, event, webhook)
+                _flush(single)
                 RawEvent.objects.filter(pk=event.pk).delete()
             result.applied += 1
         except Skip as exc:
@@ -340,12 +398,14 @@ def _apply_message(
 ) -> None:
     match message.content:
         case wa.Edit():
+            _flush(batch)
             _apply_edit(channel, message.content, message.timestamp)
             return
         case wa.Revoke():
+            _flush(batch)
             _apply_revoke(channel, message.content.original_message_id, message.timestamp)
             return
-    if Message.objects.filter(channel=channel, wamid=message.id).exists():
+    if (channel.pk, message.id) in batch.known:
         return  # already applied: Meta redelivered it
     sender = message.from_
     if not sender:
@@ -367,7 +427,6 @@ def _apply_message(
         reply_to = message.content.message_id
     elif message.context is not None and message.context.message_id:
         reply_to = message.context.message_id
-    moment = now()
     row = Message(
         workspace_id=channel.workspace_id,
         conversation=conversation,
@@ -379,21 +438,25 @@ def _apply_message(
         reply_to_wamid=reply_to[:200],
         status=Message.Status.RECEIVED,
         sent_at=message.timestamp,
-        created_at=moment,
+        created_at=now(),
     )
     row.body = body
     row.payload = payload
-    row.save(force_insert=True)
-    conversational = kind not in _NOT_CONVERSATIONAL
-    _touch_conversation(conversation, message.timestamp, inbound=conversational)
+    batch.messages.append(row)
+    batch.known.add((channel.pk, message.id))
+    _has_orphans(batch, channel)
+    touch = batch.touches.setdefault(conversation.pk, _Touch(message.timestamp))
+    touch.add(message.timestamp, inbound=kind not in _NOT_CONVERSATIONAL)
     if isinstance(message.content, wa.Media):
-        _register_media(row, message.content)
+        _register_media(batch, row, message.content)
     if isinstance(message.content, wa.System) and message.content.new_wa_id:
         _change_number(contact, message.content.new_wa_id)
+        batch.contacts.clear()
     events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
     if isinstance(message.content, wa.Text | wa.QuickReply | wa.ButtonReply) and body:
         keyword = hooks.opt_keyword(body)
         if keyword is not None:
+            _flush(batch)  # the consent work may want to read the message row
             hooks.keyword_received(
                 workspace_id=channel.workspace_id,
                 channel_id=channel.pk,
@@ -402,14 +465,17 @@ def _apply_message(
                 keyword=keyword,
                 at=message.timestamp,
             )
-    if _has_orphans(batch, channel):
-        apply_orphans(channel, message.id)
 
 
 def _contact(batch: _Batch, workspace_id: int, wa_id: str, name: str | None) -> Contact:
-    key = (workspace_id, wa_id)
+    """The sender's contact; within a batch, a sender seen before with the same name costs nothing."""
+    key = (workspace_id, wa_id, name)
     cached = batch.contacts.get(key)
-    if cached is not None and (name is None or open_for_system(cached, "profile_name") == name):
+    if cached is None and name is None:
+        cached = next(
+            (c for (w, i, _), c in batch.contacts.items() if w == workspace_id and i == wa_id), None
+        )
+    if cached is not None:
         return cached
     try:
         contact = contact_for(workspace_id, wa_id, profile_name=name)
@@ -426,22 +492,26 @@ def _conversation(batch: _Batch, channel: Channel, contact: Contact, at: datetim
     return batch.conversations[key]
 
 
-def _touch_conversation(conversation: Conversation, at: datetime, *, inbound: bool) -> None:
-    """Window, recency, unread count and reopening, as one UPDATE safe against concurrent drainers."""
+def _touch_conversation(conversation_id: int, touch: _Touch) -> None:
+    """Window, recency, unread count and reopening, as one UPDATE safe against concurrent drainers.
+
+    Times only move forward (GREATEST), so late or repeated events never move the window back.
+    """
+    at = touch.last_message_at
     changes: dict[str, Any] = {"last_message_at": Greatest(F("last_message_at"), Value(at))}
-    if inbound:
-        changes["last_inbound_at"] = Greatest(Coalesce(F("last_inbound_at"), Value(at)), Value(at))
-        changes["unread"] = F("unread") + 1
+    if touch.last_inbound_at is not None:
+        inbound = touch.last_inbound_at
+        changes["last_inbound_at"] = Greatest(Coalesce(F("last_inbound_at"), Value(inbound)), Value(inbound))
+        changes["unread"] = F("unread") + touch.unread
         changes["status"] = Case(
-            When(status=Conversation.Status.OPEN, then=Value(Conversation.Status.OPEN.value)),
             When(status=Conversation.Status.PENDING, then=Value(Conversation.Status.PENDING.value)),
             default=Value(Conversation.Status.OPEN.value),
         )
         changes["snoozed_until"] = Value(None)
-    Conversation.objects.filter(pk=conversation.pk).update(**changes)
+    Conversation.objects.filter(pk=conversation_id).update(**changes)
 
 
-def _register_media(message: Message, media: wa.Media) -> None:
+def _register_media(batch: _Batch, message: Message, media: wa.Media) -> None:
     row = Media(
         workspace_id=message.workspace_id,
         message=message,
@@ -452,12 +522,8 @@ def _register_media(message: Message, media: wa.Media) -> None:
         created_at=message.created_at,
     )
     row.filename = media.filename
-    row.save(force_insert=True)
-    MediaFetch.objects.create(
-        workspace_id=message.workspace_id, media=row, next_attempt_at=message.created_at
-    )
-    media_id = row.pk
-    transaction.on_commit(lambda: _enqueue_media(media_id))
+    job = MediaFetch(workspace_id=message.workspace_id, media=row, next_attempt_at=message.created_at)
+    batch.media.append((row, job))
 
 
 def _enqueue_media(media_id: int) -> None:
@@ -719,7 +785,7 @@ def _apply_preference(
         "detail": preference.detail,
     }
     row.save(force_insert=True)
-    _touch_conversation(conversation, preference.timestamp, inbound=False)
+    _touch_conversation(conversation.pk, _Touch(preference.timestamp))
     events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
     hooks.marketing_preference_changed(
         workspace_id=channel.workspace_id,

@@ -153,6 +153,7 @@ class GroupWriter:
         self._ready = threading.Condition()
         self._pending: list[_Slot] = []
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     def submit(self, row: RawEvent) -> None:
         slot = _Slot(row)
@@ -167,10 +168,23 @@ class GroupWriter:
         if slot.error is not None:
             raise slot.error
 
+    def stop(self) -> None:
+        """Ends the writer thread once nothing is pending (tests; orderly shutdown)."""
+        with self._ready:
+            thread, self._thread = self._thread, None
+            self._stopping = thread is not None
+            self._ready.notify()
+        if thread is not None:
+            thread.join(timeout=WRITE_TIMEOUT_SECONDS)
+        self._stopping = False
+
     def _run(self) -> None:
         while True:
             with self._ready:
                 while not self._pending:
+                    if self._stopping:
+                        connection.close()
+                        return
                     self._ready.wait()
                 batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
             try:
@@ -185,6 +199,10 @@ class GroupWriter:
 
 
 _writer = GroupWriter()
+
+
+def stop_writer() -> None:
+    _writer.stop()
 
 
 # --- signature failures, counted for monitoring ------------------------------------------------------

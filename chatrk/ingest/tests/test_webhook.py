@@ -49,7 +49,8 @@ def test_a_signed_post_is_stored_encrypted_once() -> None:
 
 
 @pytest.mark.django_db(transaction=True)  # keys created in a rolled-back test transaction are never cached
-def test_the_hot_path_is_one_insert() -> None:
+def test_the_hot_path_is_one_insert(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(receive, "GROUP_COMMIT", False)
     channel = make_channel()
     post(channel, {**BODY, "n": 0})  # warms the channel cache and the workspace key
     with CaptureQueriesContext(connection) as queries:
@@ -125,3 +126,32 @@ def test_bodies_over_three_megabytes_are_refused() -> None:
 def test_other_methods_are_not_allowed() -> None:
     channel = make_channel()
     assert Client().put(url(channel)).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_group_commit_stores_every_concurrent_post_once_before_answering() -> None:
+    import threading
+
+    channel = make_channel()
+    keys = receive.channel_keys(channel.webhook_key)
+    assert keys is not None
+    bodies = [json.dumps({**BODY, "n": n % 40}).encode() for n in range(80)]  # each body twice
+    errors: list[BaseException] = []
+
+    def send(chunk: list[bytes]) -> None:
+        try:
+            for raw in chunk:
+                receive.store(keys, raw)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(bodies[i::8],)) for i in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        receive.stop_writer()
+    assert not errors
+    assert RawEvent.objects.count() == 40
