@@ -144,6 +144,8 @@ def test_group_commit_stores_every_concurrent_post_once_before_answering() -> No
                 receive.store(keys, raw)
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            connection.close()  # each thread's own connection
 
     threads = [threading.Thread(target=send, args=(bodies[i::8],)) for i in range(8)]
     try:
