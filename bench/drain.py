@@ -59,6 +59,7 @@ def main() -> None:
                 "poisoned": result.poisoned,
                 "messages": applied,
                 "events_per_s": round(result.applied / elapsed),
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 1),
                 "seconds": round(elapsed, 2),
                 "left": RawEvent.objects.count(),
             }

@@ -209,6 +209,7 @@ def main() -> None:
         "bench": "ingest",
         "engine": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
         "cores": os.cpu_count(),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 1),
         "server": f"granian wsgi, {options.workers} workers x {options.threads} threads",
         "load": f"{options.processes} processes x {options.connections} keep-alive connections, same machine",
         "bare_signed_200_per_s": round(bare.statuses.get(200, 0) / bare.seconds),
