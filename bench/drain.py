@@ -43,9 +43,9 @@ def main() -> None:
     receive.GROUP_COMMIT = False
     for n in range(options.events):
         receive.store(keys, body_for(n, number=number, customer=16505550000 + n % options.customers))
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = drain(options.batch)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     applied = Message.objects.filter(channel=channel).count()
     print(
         json.dumps(
@@ -59,7 +59,8 @@ def main() -> None:
                 "poisoned": result.poisoned,
                 "messages": applied,
                 "events_per_s": round(result.applied / elapsed),
-            "loadavg_1m_at_end": round(os.getloadavg()[0], 1),
+                "events_per_cpu_s": round(result.applied / cpu),
+                "loadavg_1m_at_end": round(os.getloadavg()[0], 1),
                 "seconds": round(elapsed, 2),
                 "left": RawEvent.objects.count(),
             }

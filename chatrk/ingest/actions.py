@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import F, Q
 
 from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.models import Outcome
@@ -141,8 +140,7 @@ def _flush(batch: _Batch) -> None:
             media_id = media.pk
             transaction.on_commit(lambda media_id=media_id: _enqueue_media(media_id))
         batch.media = []
-    for conversation_id, touch in batch.touches.items():
-        _touch_conversation(conversation_id, touch)
+    _touch_conversations(batch.touches)
     batch.touches = {}
 
 
@@ -198,6 +196,7 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
         result.applied += len(parsed)
         return result
     except Exception as exc:
+        forget_cached()
         log.info(
             "batch of %s events failed with %s; applying them one by one", len(parsed), type(exc).__name__
         )
@@ -452,6 +451,7 @@ def _apply_message(
     if isinstance(message.content, wa.System) and message.content.new_wa_id:
         _change_number(contact, message.content.new_wa_id)
         batch.contacts.clear()
+        forget_cached()
     events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
     if isinstance(message.content, wa.Text | wa.QuickReply | wa.ButtonReply) and body:
         keyword = hooks.opt_keyword(body)
@@ -467,10 +467,31 @@ def _apply_message(
             )
 
 
+# Process-wide memory of committed contacts and conversations, so returning customers cost no query.
+# Filled only after commit (a rolled-back row is never remembered) and dropped whenever a batch fails.
+_KNOWN_CAP = 100_000
+_known_contacts: dict[tuple[int, str, str | None], Contact] = {}
+_known_conversations: dict[tuple[int, int], Conversation] = {}
+
+
+def forget_cached() -> None:
+    _known_contacts.clear()
+    _known_conversations.clear()
+
+
+def _remember_after_commit(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    def remember() -> None:
+        if len(cache) >= _KNOWN_CAP:
+            cache.clear()
+        cache[key] = value
+
+    transaction.on_commit(remember)
+
+
 def _contact(batch: _Batch, workspace_id: int, wa_id: str, name: str | None) -> Contact:
-    """The sender's contact; within a batch, a sender seen before with the same name costs nothing."""
+    """The sender's contact; one seen before with the same name costs nothing."""
     key = (workspace_id, wa_id, name)
-    cached = batch.contacts.get(key)
+    cached = batch.contacts.get(key) or _known_contacts.get(key)
     if cached is None and name is None:
         cached = next(
             (c for (w, i, _), c in batch.contacts.items() if w == workspace_id and i == wa_id), None
@@ -482,33 +503,48 @@ def _contact(batch: _Batch, workspace_id: int, wa_id: str, name: str | None) -> 
     except NormalisationError:
         raise Skip("sender id is not a phone number") from None
     batch.contacts[key] = contact
+    _remember_after_commit(_known_contacts, key, contact)
     return contact
 
 
 def _conversation(batch: _Batch, channel: Channel, contact: Contact, at: datetime) -> Conversation:
     key = (channel.pk, contact.pk)
-    if key not in batch.conversations:
-        batch.conversations[key] = conversation_for(channel, contact, at=at)
-    return batch.conversations[key]
+    found = batch.conversations.get(key) or _known_conversations.get(key)
+    if found is None:
+        found = conversation_for(channel, contact, at=at)
+        _remember_after_commit(_known_conversations, key, found)
+    batch.conversations[key] = found
+    return found
 
 
-def _touch_conversation(conversation_id: int, touch: _Touch) -> None:
-    """Window, recency, unread count and reopening, as one UPDATE safe against concurrent drainers.
+_TOUCH_SQL = """
+UPDATE inbox_conversation SET
+  last_message_at = {greatest}(last_message_at, %s),
+  last_inbound_at = CASE WHEN %s IS NULL THEN last_inbound_at
+                         ELSE {greatest}(COALESCE(last_inbound_at, %s), %s) END,
+  unread = unread + %s,
+  status = CASE WHEN %s = 0 OR status = 'pending' THEN status ELSE 'open' END,
+  snoozed_until = CASE WHEN %s = 0 THEN snoozed_until ELSE NULL END
+WHERE id = %s
+"""
 
-    Times only move forward (GREATEST), so late or repeated events never move the window back.
-    """
-    at = touch.last_message_at
-    changes: dict[str, Any] = {"last_message_at": Greatest(F("last_message_at"), Value(at))}
-    if touch.last_inbound_at is not None:
-        inbound = touch.last_inbound_at
-        changes["last_inbound_at"] = Greatest(Coalesce(F("last_inbound_at"), Value(inbound)), Value(inbound))
-        changes["unread"] = F("unread") + touch.unread
-        changes["status"] = Case(
-            When(status=Conversation.Status.PENDING, then=Value(Conversation.Status.PENDING.value)),
-            default=Value(Conversation.Status.OPEN.value),
-        )
-        changes["snoozed_until"] = Value(None)
-    Conversation.objects.filter(pk=conversation_id).update(**changes)
+
+def _touch_conversations(touches: dict[int, _Touch]) -> None:
+    """Window, recency, unread count and reopening: one parametrised UPDATE per conversation, sent
+    together. Times only move forward (GREATEST), so late or repeated events never move the window
+    back, and concurrent drainers add up rather than overwrite."""
+    if not touches:
+        return
+    ops = connection.ops
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    rows = []
+    for conversation_id, touch in touches.items():
+        last = ops.adapt_datetimefield_value(touch.last_message_at)
+        inbound = ops.adapt_datetimefield_value(touch.last_inbound_at) if touch.last_inbound_at else None
+        customer = 1 if touch.last_inbound_at is not None else 0
+        rows.append((last, inbound, inbound, inbound, touch.unread, customer, customer, conversation_id))
+    with connection.cursor() as cursor:
+        cursor.executemany(_TOUCH_SQL.format(greatest=greatest), rows)
 
 
 def _register_media(batch: _Batch, message: Message, media: wa.Media) -> None:
@@ -785,7 +821,7 @@ def _apply_preference(
         "detail": preference.detail,
     }
     row.save(force_insert=True)
-    _touch_conversation(conversation.pk, _Touch(preference.timestamp))
+    _touch_conversations({conversation.pk: _Touch(preference.timestamp)})
     events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
     hooks.marketing_preference_changed(
         workspace_id=channel.workspace_id,

@@ -15,7 +15,7 @@ from chatrk.core.roles import Role
 from chatrk.crypto.fields import open_for_system
 from chatrk.inbox.actions import ChannelSettings, connect_channel
 from chatrk.inbox.models import Channel
-from chatrk.ingest import receive
+from chatrk.ingest import actions, receive
 from chatrk.testing import add_member, make_workspace
 from chatrk.whatsapp.signature import expected_signature
 
@@ -28,6 +28,7 @@ SAMPLE_WABA = "102290129340398"
 def _isolated(tmp_path: Path) -> Iterator[None]:
     receive.clear_cache()
     receive.reset_signature_failures()
+    actions.forget_cached()
     tasks = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     with override_settings(TASKS=tasks), pytest.MonkeyPatch.context() as patch:
         patch.setenv("CHATRK_MEDIA_DIR", str(tmp_path / "media"))

@@ -238,7 +238,7 @@ def test_a_body_that_does_not_parse_is_poison_with_a_reason_and_not_retried() ->
 def test_an_unexpected_failure_is_retried_with_backoff_then_poisoned() -> None:
     channel = make_channel()
     post(channel, envelope(channel, messages=[text("wamid.boom")]))
-    with mock.patch.object(actions, "_touch_conversation", side_effect=RuntimeError("boom")):
+    with mock.patch.object(actions, "_touch_conversations", side_effect=RuntimeError("boom")):
         for attempt in range(actions.MAX_ATTEMPTS):
             with time_machine.travel(now() + timedelta(hours=attempt * 3)):
                 drain()
