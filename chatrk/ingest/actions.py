@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -122,7 +123,9 @@ def _prefetch(batch: _Batch, webhooks: Iterable[wa.Webhook]) -> None:
         return
     channel_ids = list(Channel.objects.filter(phone_number_id__in=numbers).values_list("id", flat=True))
     known = Message.objects.filter(channel_id__in=channel_ids, wamid__in=wamids)
-    batch.known.update((channel_id, wamid) for channel_id, wamid in known.values_list("channel_id", "wamid"))
+    for channel_id, wamid in known.values_list("channel_id", "wamid"):
+        if wamid is not None:
+            batch.known.add((channel_id, wamid))
 
 
 def _flush(batch: _Batch) -> None:
@@ -137,8 +140,7 @@ def _flush(batch: _Batch) -> None:
         Media.objects.bulk_create([media for media, _ in batch.media])
         MediaFetch.objects.bulk_create([job for _, job in batch.media])
         for media, _ in batch.media:
-            media_id = media.pk
-            transaction.on_commit(lambda media_id=media_id: _enqueue_media(media_id))
+            transaction.on_commit(partial(_enqueue_media, media.pk))
         batch.media = []
     _touch_conversations(batch.touches)
     batch.touches = {}
