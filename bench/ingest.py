@@ -33,10 +33,12 @@ setup()
 from _load import run  # noqa: E402
 
 from chatrk.audit.actions import Origin  # noqa: E402
+from chatrk.core.clock import now  # noqa: E402
+from chatrk.core.models import Workspace  # noqa: E402
 from chatrk.core.roles import Role  # noqa: E402
 from chatrk.inbox.actions import ChannelSettings, connect_channel  # noqa: E402
 from chatrk.ingest.models import RawEvent  # noqa: E402
-from chatrk.testing import add_member, make_workspace  # noqa: E402
+from chatrk.testing import add_member  # noqa: E402
 
 SECRET = b"bench-app-secret"
 
@@ -76,6 +78,12 @@ def rss_of_tree(pid: int) -> int:
     return total
 
 
+def bench_workspace() -> Workspace:
+    """A fresh workspace (the PostgreSQL bench database outlives runs)."""
+    stamp = time.time_ns()
+    return Workspace.objects.create(name=f"Bench {stamp}", slug=f"bench-{stamp}", created_at=now())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -86,7 +94,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=0, help="memory run: ingest this many events in rounds")
     options = parser.parse_args()
 
-    owner = add_member(make_workspace(), role=Role.OWNER)
+    owner = add_member(bench_workspace(), role=Role.OWNER)
     spec = ChannelSettings(
         "Bench",
         str(int(time.time() * 1000)),
