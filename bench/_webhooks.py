@@ -7,6 +7,10 @@ import os
 
 
 def ensure_postgres_database() -> None:
+    """A fresh bench database: each run has its own key file, so an old database's keys are unreadable.
+
+    Only a database named ``chatrk_bench…`` is dropped and recreated; any other is created if missing.
+    """
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         return
@@ -14,6 +18,8 @@ def ensure_postgres_database() -> None:
 
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if name.startswith("chatrk_bench"):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 

@@ -134,6 +134,7 @@ def _insert(rows: list[RawEvent]) -> None:
 
 GROUP_COMMIT = os.environ.get("CHATRK_INGEST_GROUP_COMMIT", "1") == "1"
 MAX_GROUP = 500
+WRITERS = int(os.environ.get("CHATRK_INGEST_WRITERS", "2"))
 WRITE_TIMEOUT_SECONDS = 10.0
 
 
@@ -147,21 +148,27 @@ class _Slot:
 
 
 class GroupWriter:
-    """Collects rows from request threads; one thread writes whatever is waiting in one transaction."""
+    """Collects rows from request threads; writer threads each insert whatever is waiting at once.
 
-    def __init__(self) -> None:
+    With two writers, one can gather the next group while the other waits for its COMMIT.
+    """
+
+    def __init__(self, writers: int = WRITERS) -> None:
         self._ready = threading.Condition()
         self._pending: list[_Slot] = []
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._writers = max(1, writers)
         self._stopping = False
 
     def submit(self, row: RawEvent) -> None:
         slot = _Slot(row)
         with self._ready:
             self._pending.append(slot)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="chatrk-ingest-writer", daemon=True)
-                self._thread.start()
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
+            if len(self._threads) < self._writers:
+                thread = threading.Thread(target=self._run, name="chatrk-ingest-writer", daemon=True)
+                self._threads.append(thread)
+                thread.start()
             self._ready.notify()
         if not slot.done.wait(WRITE_TIMEOUT_SECONDS):
             raise TimeoutError("webhook event was not stored in time")
@@ -169,12 +176,12 @@ class GroupWriter:
             raise slot.error
 
     def stop(self) -> None:
-        """Ends the writer thread once nothing is pending (tests; orderly shutdown)."""
+        """Ends the writer threads once nothing is pending (tests; orderly shutdown)."""
         with self._ready:
-            thread, self._thread = self._thread, None
-            self._stopping = thread is not None
-            self._ready.notify()
-        if thread is not None:
+            threads, self._threads = self._threads, []
+            self._stopping = bool(threads)
+            self._ready.notify_all()
+        for thread in threads:
             thread.join(timeout=WRITE_TIMEOUT_SECONDS)
         self._stopping = False
 
