@@ -25,6 +25,16 @@ SAMPLE_WABA = "102290129340398"
 
 
 @pytest.fixture(autouse=True)
+def _ids_back_from_the_future() -> Iterator[None]:
+    """Ids made while time-machine travels forward would keep later ids (other tests') in the future."""
+    from chatrk.core import ids
+
+    issued = ids._last_issued
+    yield
+    ids._last_issued = issued
+
+
+@pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path) -> Iterator[None]:
     receive.clear_cache()
     receive.reset_signature_failures()
