@@ -134,7 +134,8 @@ def _insert(rows: list[RawEvent]) -> None:
 
 GROUP_COMMIT = os.environ.get("CHATRK_INGEST_GROUP_COMMIT", "1") == "1"
 MAX_GROUP = 500
-WRITERS = int(os.environ.get("CHATRK_INGEST_WRITERS", "2"))
+# SQLite has one write lock: a second writer would only wait on it. PostgreSQL overlaps two COMMITs.
+WRITERS = int(os.environ.get("CHATRK_INGEST_WRITERS", "0"))  # 0: 1 on SQLite, 2 on PostgreSQL
 WRITE_TIMEOUT_SECONDS = 10.0
 
 
@@ -150,14 +151,14 @@ class _Slot:
 class GroupWriter:
     """Collects rows from request threads; writer threads each insert whatever is waiting at once.
 
-    With two writers, one can gather the next group while the other waits for its COMMIT.
+    With two writers (PostgreSQL), one gathers the next group while the other waits for its COMMIT.
     """
 
     def __init__(self, writers: int = WRITERS) -> None:
         self._ready = threading.Condition()
         self._pending: list[_Slot] = []
         self._threads: list[threading.Thread] = []
-        self._writers = max(1, writers)
+        self._writers = writers
         self._stopping = False
 
     def submit(self, row: RawEvent) -> None:
@@ -165,6 +166,8 @@ class GroupWriter:
         with self._ready:
             self._pending.append(slot)
             self._threads = [thread for thread in self._threads if thread.is_alive()]
+            if not self._writers:
+                self._writers = 1 if connection.vendor == "sqlite" else 2
             if len(self._threads) < self._writers:
                 thread = threading.Thread(target=self._run, name="chatrk-ingest-writer", daemon=True)
                 self._threads.append(thread)
