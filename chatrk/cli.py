@@ -86,6 +86,7 @@ def run(host: str, port: int) -> int:
     children = [
         subprocess.Popen(_web_command(host, port, workers=2)),  # noqa: S603 (our own argv)
         subprocess.Popen([sys.executable, "-m", "chatrk", "worker"]),
+        subprocess.Popen([sys.executable, "-m", "chatrk", "drain", "--loop"]),  # inbound webhooks
     ]
     print(f"Chatrk is running at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
 

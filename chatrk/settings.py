@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "chatrk.policy",
     "chatrk.consent",
     "chatrk.outbound",
+    "chatrk.ingest",
     "chatrk.web",
 ]
 

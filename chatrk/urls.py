@@ -5,6 +5,7 @@ urlpatterns = [
     path("", include("chatrk.web.urls")),
     path("api/", include("chatrk.api.urls")),
     path("", include("chatrk.consent.urls")),
+    path("", include("chatrk.ingest.urls")),
 ]
 
 handler400 = "chatrk.web.views.bad_request"

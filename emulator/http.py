@@ -35,7 +35,7 @@ class Request:
     def json(self) -> Any:
         if not self.body:
             return {}
-        return json.loads(self.body)
+        return json.loads(self.body.decode())  # Graph bodies are UTF-8; skips json's encoding sniffing
 
     def form_or_json(self) -> Any:
         """Graph accepts parameters as JSON, form fields or the query string."""

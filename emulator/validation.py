@@ -111,9 +111,9 @@ def validate_envelope(body: dict[str, Any]) -> str:
         raise invalid_parameter(f"Param type must be one of {{{', '.join(sorted(MESSAGE_TYPES))}}}.")
     if message_type not in body:
         raise missing_parameter(message_type)
-    for other in MESSAGE_TYPES - {message_type}:
-        if other in body:
-            raise invalid_parameter(f'Unexpected key "{other}" for message of type {message_type}.')
+    for key in body:
+        if key != message_type and (key in MESSAGE_TYPES or key in INBOUND_ONLY_TYPES):
+            raise invalid_parameter(f'Unexpected key "{key}" for message of type {message_type}.')
     context = body.get("context")
     if context is not None:
         ctx = as_object(context, "context")

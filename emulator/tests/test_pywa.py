@@ -205,6 +205,31 @@ def drive_every_webhook(server: EmulatorServer, wa: WhatsApp) -> None:
         )
     )
     server.advance(60)
+    with server.graph_client() as graph:  # shapes pywa's own client does not trigger
+        graph.post(
+            f"/{WABA}/message_templates",
+            json={
+                "name": "recat",
+                "language": "en_US",
+                "category": "UTILITY",
+                "allow_category_change": True,
+                "components": [
+                    {"type": "BODY", "text": "Hi {{1}}, our big sale has 20% off all shoes today."}
+                ],
+            },
+        )
+        graph.post(
+            f"/{approved.id}",
+            json={
+                "components": [
+                    {
+                        "type": "BODY",
+                        "text": "Hello {{1}}, order {{2}} is packed and leaves our warehouse today.",
+                    }
+                ]
+            },
+        )
+    server.advance(60)  # category update + approved edit (components update)
     control.template_quality(approved.id, "RED")
     server.settle()
     assert created.id
@@ -243,6 +268,8 @@ def test_pywa_parses_every_webhook_the_emulator_sends(
         "FlowCompletion",
         "TemplateStatusUpdate",
         "TemplateQualityUpdate",
+        "TemplateCategoryUpdate",
+        "TemplateComponentsUpdate",
         "UserMarketingPreferences",
         "PhoneNumberChange",
         "AccountUpdate",

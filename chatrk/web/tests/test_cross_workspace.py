@@ -63,6 +63,7 @@ NOT_TENANT_ROUTES = {
     "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
     "api:api-root", "api:openapi-json",  # the API is walked through its schema below
     "consent:optin",  # the public opt-in page: shows only the published wording, writes only new consent
+    "ingest:whatsapp_webhook",  # Meta's callback: the secret webhook key and the app secret's signature
 }  # fmt: skip
 
 

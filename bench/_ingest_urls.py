@@ -1,0 +1,21 @@
+"""chatrk's routes plus ``bare/<key>``: the same server checking the signature and answering 200."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from chatrk.ingest import receive
+from chatrk.urls import urlpatterns as chatrk_urlpatterns
+from chatrk.whatsapp.signature import SIGNATURE_HEADER
+
+
+@csrf_exempt
+def bare(request: HttpRequest, webhook_key: str) -> HttpResponse:
+    body = request.read(receive.MAX_BODY_BYTES + 1)
+    keys = receive.verified_channel(webhook_key, body, request.headers.get(SIGNATURE_HEADER))
+    return HttpResponse(status=200 if keys is not None else 401)
+
+
+urlpatterns = [*chatrk_urlpatterns, path("bare/<str:webhook_key>", bare)]

@@ -1,0 +1,244 @@
+"""Bench: webhook ingest under granian: events/s accepted (signed, durable, deduplicated), p50/p99,
+next to the same server's bare signed-200 rate, and the server's RSS as events accumulate.
+
+Engine from DATABASE_URL (SQLite in a throw-away var dir otherwise). The load generator runs on the same
+machine (127.0.0.1), closed loop, bounded in time. Last line: one JSON object.
+
+    python bench/ingest.py [--seconds 10] [--events 1000000 for the memory run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _django import setup
+from _webhooks import body_for, ensure_postgres_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+ensure_postgres_database()
+setup()
+
+from _load import run  # noqa: E402
+
+from chatrk.audit.actions import Origin  # noqa: E402
+from chatrk.core.clock import now  # noqa: E402
+from chatrk.core.models import Workspace  # noqa: E402
+from chatrk.core.roles import Role  # noqa: E402
+from chatrk.inbox.actions import ChannelSettings, connect_channel  # noqa: E402
+from chatrk.ingest.models import RawEvent  # noqa: E402
+from chatrk.testing import add_member  # noqa: E402
+
+SECRET = b"bench-app-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def body(n: int) -> bytes:
+    return body_for(n, number="106540352242922", customer=16505551234)
+
+
+def request(path: str, payload: bytes) -> bytes:
+    signature = "sha256=" + hmac.new(SECRET, payload, hashlib.sha256).hexdigest()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"X-Hub-Signature-256: {signature}\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+def rss_of_tree(pid: int) -> int:
+    """Resident bytes of the server and its worker processes."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for each in pids:
+        try:
+            pages = int(Path(f"/proc/{each}/statm").read_text().split()[1])
+        except FileNotFoundError:
+            continue
+        total += pages * os.sysconf("SC_PAGE_SIZE")
+    return total
+
+
+def bench_workspace() -> Workspace:
+    """A fresh workspace (the PostgreSQL bench database outlives runs)."""
+    stamp = time.time_ns()
+    return Workspace.objects.create(name=f"Bench {stamp}", slug=f"bench-{stamp}", created_at=now())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "8")))
+    parser.add_argument("--connections", type=int, default=16, help="per load process")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--events", type=int, default=0, help="memory run: ingest this many events in rounds")
+    options = parser.parse_args()
+
+    owner = add_member(bench_workspace(), role=Role.OWNER)
+    spec = ChannelSettings(
+        "Bench",
+        str(int(time.time() * 1000)),
+        "102290129340398",
+        "+1 555 078 3881",
+        "EAAG-bench",
+        SECRET.decode(),
+    )
+    channel = connect_channel(owner, spec, origin=Origin())
+    RawEvent.objects.all().delete()
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "_ingest_settings",
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}",
+    }
+    server = subprocess.Popen(  # noqa: S603 (our own argv)
+        [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(options.workers),
+            "--blocking-threads",
+            str(options.threads),
+            "--no-ws",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "chatrk.wsgi:application",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        seconds, processes, connections = options.seconds, options.processes, options.connections
+        budget = 400_000
+        key = channel.webhook_key
+        run(
+            port,
+            lambda n: request(f"/bare/{key}", body(n)),
+            seconds=1.0,
+            processes=1,
+            connections=4,
+            budget=4000,
+        )
+        run(
+            port,
+            lambda n: request(f"/webhooks/whatsapp/{key}", body(10**9 + n)),
+            seconds=1.0,
+            processes=1,
+            connections=4,
+            budget=4000,
+        )
+        bare = run(
+            port,
+            lambda n: request(f"/bare/{key}", body(n)),
+            budget=budget,
+            seconds=seconds,
+            processes=processes,
+            connections=connections,
+        )
+        before = RawEvent.objects.count()
+        rss_start = rss_of_tree(server.pid)
+        ingest = run(
+            port,
+            lambda n: request(f"/webhooks/whatsapp/{key}", body(n)),
+            budget=budget,
+            seconds=seconds,
+            processes=processes,
+            connections=connections,
+        )
+        stored = RawEvent.objects.count() - before
+        # Meta's redeliveries: the same bytes again insert nothing.
+        dup = run(
+            port,
+            lambda n: request(f"/webhooks/whatsapp/{key}", body(n)),
+            seconds=2.0,
+            processes=1,
+            connections=4,
+            budget=2000,
+        )
+        duplicates_stored = RawEvent.objects.count() - before - stored
+        rss_samples = [rss_start, rss_of_tree(server.pid)]
+        memory_events = ingest.statuses.get(200, 0)
+        offset = 2 * 10**9
+        while memory_events < options.events:
+            start = offset
+
+            def build(n: int, start: int = start) -> bytes:
+                return request(f"/webhooks/whatsapp/{key}", body(start + n))
+
+            rounds = run(
+                port, build, budget=budget, seconds=60.0, processes=processes, connections=connections
+            )
+            offset += budget
+            memory_events += rounds.statuses.get(200, 0)
+            rss_samples.append(rss_of_tree(server.pid))
+            RawEvent.objects.all().delete()
+            print(f"{memory_events} events, server RSS {rss_samples[-1] / 2**20:.0f} MiB", flush=True)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+    accepted = ingest.statuses.get(200, 0)
+    result = {
+        "bench": "ingest",
+        "engine": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
+        "cores": os.cpu_count(),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 1),
+        "server": f"granian wsgi, {options.workers} workers x {options.threads} threads",
+        "load": f"{options.processes} processes x {options.connections} keep-alive connections, same machine",
+        "bare_signed_200_per_s": round(bare.statuses.get(200, 0) / bare.seconds),
+        "bare_p50_ms": round(bare.percentile(0.5) * 1000, 2),
+        "bare_p99_ms": round(bare.percentile(0.99) * 1000, 2),
+        "ingest_accepted_per_s": round(accepted / ingest.seconds),
+        "ingest_p50_ms": round(ingest.percentile(0.5) * 1000, 2),
+        "ingest_p99_ms": round(ingest.percentile(0.99) * 1000, 2),
+        "ratio_to_bare": round(
+            (accepted / ingest.seconds) / max(1, bare.statuses.get(200, 0) / bare.seconds), 3
+        ),
+        "accepted": accepted,
+        "stored_rows": stored,
+        "non_200": {str(k): v for k, v in ingest.statuses.items() if k != 200},
+        "redeliveries_sent": dup.count,
+        "redeliveries_stored": duplicates_stored,
+        "rss_mib_samples": [round(sample / 2**20, 1) for sample in rss_samples],
+        "memory_run_events": memory_events,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

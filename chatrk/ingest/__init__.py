@@ -1,0 +1,1 @@
+"""Inbound webhooks: the signed POST stored once, then drained into the inbox (docs/pipeline.md)."""

@@ -1,0 +1,990 @@
+"""The drainer: claim stored webhook events, apply them to the inbox once, delete them.
+
+Every change is idempotent, so a redelivery, a second drainer or a drainer killed mid-batch changes
+nothing twice: messages are keyed by (channel, wamid), statuses only move forward (compare-and-set on
+the current status), notices and preference records carry a unique dedup key. See docs/pipeline.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, Q
+
+from chatrk.audit.actions import SYSTEM, record
+from chatrk.audit.models import Outcome
+from chatrk.core.clock import now
+from chatrk.crypto.blind import NormalisationError
+from chatrk.crypto.errors import CryptoError
+from chatrk.crypto.fields import open_for_system
+from chatrk.inbox import events
+from chatrk.inbox.actions import contact_for, conversation_for
+from chatrk.inbox.models import Channel, Contact, Conversation, Media, Message
+from chatrk.ingest import hooks
+from chatrk.ingest.models import ChannelNotice, MediaFetch, Orphan, RawEvent
+from chatrk.whatsapp import payloads as wa
+from chatrk.whatsapp.enums import AccountEvent, PhoneQualityEvent, StatusKind
+from chatrk.whatsapp.errors import PayloadError, describe_error
+from chatrk.whatsapp.parsing import parse_webhook
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 5
+ORPHAN_TTL = timedelta(days=7)  # Meta retries for up to 7 days; a status older than that will not come
+
+# Outbound progress; a status applies only if it ranks above the current one. FAILED and DELETED are final.
+_RANK = {
+    Message.Status.QUEUED: 0,
+    Message.Status.SENT: 1,
+    Message.Status.DELIVERED: 2,
+    Message.Status.READ: 3,
+}
+_FINAL = {Message.Status.FAILED, Message.Status.DELETED}
+_STATUS_OF = {
+    StatusKind.SENT: Message.Status.SENT,
+    StatusKind.DELIVERED: Message.Status.DELIVERED,
+    StatusKind.READ: Message.Status.READ,
+    StatusKind.PLAYED: Message.Status.READ,  # a voice note played was read
+    StatusKind.FAILED: Message.Status.FAILED,
+    StatusKind.DELETED: Message.Status.DELETED,
+}
+# Kinds that are not the customer writing: they neither count as unread nor open the 24-hour window.
+_NOT_CONVERSATIONAL = {"reaction", "system", "user_preferences"}
+
+
+class Skip(Exception):
+    """This event cannot be applied and never will be as it is: keep it as poison with ``reason``."""
+
+
+@dataclass(slots=True)
+class DrainResult:
+    claimed: int = 0
+    applied: int = 0
+    poisoned: int = 0
+    retried: int = 0
+
+    def add(self, other: DrainResult) -> None:
+        self.claimed += other.claimed
+        self.applied += other.applied
+        self.poisoned += other.poisoned
+        self.retried += other.retried
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Lookups shared by the events of one batch (rolled back with it)."""
+
+    channels: dict[int, Channel | None] = field(default_factory=dict)
+    by_number: dict[tuple[int, str], Channel | None] = field(default_factory=dict)
+    contacts: dict[tuple[int, str, str | None], Contact] = field(default_factory=dict)
+    conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
+    orphans: dict[int, bool] = field(default_factory=dict)
+    known: set[tuple[int, str]] = field(default_factory=set)  # (channel id, wamid) already stored
+    messages: list[Message] = field(default_factory=list)  # new rows, inserted together by flush()
+    media: list[tuple[Media, MediaFetch]] = field(default_factory=list)
+    touches: dict[int, _Touch] = field(default_factory=dict)  # conversation id -> what to update
+
+
+@dataclass(slots=True)
+class _Touch:
+    last_message_at: datetime
+    last_inbound_at: datetime | None = None
+    unread: int = 0
+
+    def add(self, at: datetime, *, inbound: bool) -> None:
+        self.last_message_at = max(self.last_message_at, at)
+        if inbound:
+            self.last_inbound_at = at if self.last_inbound_at is None else max(self.last_inbound_at, at)
+            self.unread += 1
+
+
+def _prefetch(batch: _Batch, webhooks: Iterable[wa.Webhook]) -> None:
+    """One query for every wamid in the batch: which messages are already stored (redeliveries)."""
+    numbers: set[str] = set()
+    wamids: set[str] = set()
+    for webhook in webhooks:
+        for change in webhook.changes():
+            if isinstance(change, wa.MessagesChange) and change.messages:
+                numbers.add(change.metadata.phone_number_id)
+                wamids.update(message.id for message in change.messages)
+    if not wamids:
+        return
+    channel_ids = list(Channel.objects.filter(phone_number_id__in=numbers).values_list("id", flat=True))
+    known = Message.objects.filter(channel_id__in=channel_ids, wamid__in=wamids)
+    for channel_id, wamid in known.values_list("channel_id", "wamid"):
+        if wamid is not None:
+            batch.known.add((channel_id, wamid))
+
+
+def _flush(batch: _Batch) -> None:
+    """Inserts the batch's new messages and media, then updates each touched conversation once."""
+    if batch.messages:
+        Message.objects.bulk_create(batch.messages)
+        orphan_checks = [row for row in batch.messages if batch.orphans.get(row.channel_id)]
+        batch.messages = []
+        for row in orphan_checks:
+            apply_orphans(row.channel, row.wamid or "")
+    if batch.media:
+        Media.objects.bulk_create([media for media, _ in batch.media])
+        MediaFetch.objects.bulk_create([job for _, job in batch.media])
+        for media, _ in batch.media:
+            transaction.on_commit(partial(_enqueue_media, media.pk))
+        batch.media = []
+    _touch_conversations(batch.touches)
+    batch.touches = {}
+
+
+# --- claiming and the loop ---------------------------------------------------------------------------
+
+
+def claim(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> list[RawEvent]:
+    """Takes up to ``batch_size`` due events for ``lease``; concurrent drainers never get the same row."""
+    moment = now()
+    with transaction.atomic():
+        due = RawEvent.objects.filter(poisoned_at__isnull=True).filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=moment)
+        )
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True)
+        claimed = list(due.order_by("id")[:batch_size])
+        if not claimed:
+            return []
+        RawEvent.objects.filter(pk__in=[event.pk for event in claimed]).update(
+            claimed_until=moment + lease, attempts=F("attempts") + 1
+        )
+    for event in claimed:
+        event.attempts += 1
+    return claimed
+
+
+def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainResult:
+    """Claims one batch and applies it: all in one transaction, or event by event if any fails."""
+    claimed = claim(batch_size, lease)
+    result = DrainResult(claimed=len(claimed))
+    if not claimed:
+        return result
+    parsed: list[tuple[RawEvent, wa.Webhook]] = []
+    for event in claimed:
+        try:
+            parsed.append((event, parse_webhook(open_for_system(event, "body"))))
+        except PayloadError as exc:
+            _poison(event, f"unparseable: {exc}")
+            result.poisoned += 1
+        except CryptoError as exc:
+            _poison(event, f"undecryptable: {type(exc).__name__}")
+            result.poisoned += 1
+    if not parsed:
+        return result
+    try:
+        with transaction.atomic():
+            batch = _Batch()
+            _prefetch(batch, [webhook for _, webhook in parsed])
+            for event, webhook in parsed:
+                _apply(batch, event, webhook)
+            _flush(batch)
+            RawEvent.objects.filter(pk__in=[event.pk for event, _ in parsed]).delete()
+        result.applied += len(parsed)
+        return result
+    except Exception as exc:
+        forget_cached()
+        log.info(
+            "batch of %s events failed with %s; applying them one by one", len(parsed), type(exc).__name__
+        )
+    for event, webhook in parsed:
+        try:
+            with transaction.atomic():
+                single = _Batch()
+                _prefetch(single, [webhook])
+                _apply(single, event, webhook)
+                _flush(single)
+                RawEvent.objects.filter(pk=event.pk).delete()
+            result.applied += 1
+        except Skip as exc:
+            _poison(event, str(exc))
+            result.poisoned += 1
+        except Exception as exc:
+            if _retry_later(event, exc):
+                result.retried += 1
+            else:
+                result.poisoned += 1
+    return result
+
+
+def drain(batch_size: int = BATCH_SIZE, *, max_batches: int | None = None) -> DrainResult:
+    """Drains until no event is due (or ``max_batches``); returns the totals."""
+    total = DrainResult()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        step = drain_once(batch_size)
+        total.add(step)
+        batches += 1
+        if step.claimed == 0:
+            break
+    return total
+
+
+def _poison(event: RawEvent, reason: str) -> None:
+    RawEvent.objects.filter(pk=event.pk).update(poisoned_at=now(), reason=reason[:300], claimed_until=None)
+    with transaction.atomic():
+        record(
+            "webhook.poisoned",
+            actor=SYSTEM,
+            workspace_id=event.workspace_id,
+            target=("raw_event", event.pk),
+            outcome=Outcome.FAILURE,
+            reason=reason[:300],
+        )
+
+
+def _retry_later(event: RawEvent, exc: Exception) -> bool:
+    """Backs off (the lease becomes the next attempt time); after MAX_ATTEMPTS the event is poison."""
+    reason = f"failed {event.attempts} times, last with {type(exc).__name__}"
+    log.warning("webhook event %s: %s", event.pk, reason)
+    if event.attempts >= MAX_ATTEMPTS:
+        _poison(event, reason)
+        return False
+    delay = timedelta(seconds=5 * 4 ** (event.attempts - 1))
+    RawEvent.objects.filter(pk=event.pk).update(claimed_until=now() + delay, reason=reason)
+    return True
+
+
+def requeue_poison(event_id: int, workspace_id: int) -> bool:
+    """Gives a poison event another chance (after a fix was deployed)."""
+    return bool(
+        RawEvent.objects.filter(pk=event_id, workspace_id=workspace_id, poisoned_at__isnull=False).update(
+            poisoned_at=None, claimed_until=None, attempts=0, reason=""
+        )
+    )
+
+
+# --- applying one webhook ----------------------------------------------------------------------------
+
+
+def _apply(batch: _Batch, event: RawEvent, webhook: wa.Webhook) -> None:
+    url_channel = _channel(batch, event.channel_id)
+    if url_channel is None:
+        return  # the channel was disconnected since: nothing to apply to
+    for entry in webhook.entries:
+        for change in entry.changes:
+            _apply_change(batch, url_channel, entry, change)
+
+
+def _channel(batch: _Batch, channel_id: int) -> Channel | None:
+    if channel_id not in batch.channels:
+        batch.channels[channel_id] = Channel.objects.filter(pk=channel_id).first()
+    return batch.channels[channel_id]
+
+
+def _channel_for_number(batch: _Batch, url_channel: Channel, phone_number_id: str) -> Channel | None:
+    """Several numbers of one Meta app share a callback URL: accept another number only if it is a
+    channel of the same workspace (its events could otherwise be injected into a foreign inbox)."""
+    if phone_number_id == url_channel.phone_number_id:
+        return url_channel
+    key = (url_channel.workspace_id, phone_number_id)
+    if key not in batch.by_number:
+        batch.by_number[key] = Channel.objects.filter(
+            workspace_id=url_channel.workspace_id, phone_number_id=phone_number_id
+        ).first()
+    return batch.by_number[key]
+
+
+def _apply_change(batch: _Batch, url_channel: Channel, entry: wa.Entry, change: wa.Change) -> None:
+    match change:
+        case wa.MessagesChange():
+            channel = _channel_for_number(batch, url_channel, change.metadata.phone_number_id)
+            if channel is None:
+                record(
+                    "webhook.foreign_number",
+                    actor=SYSTEM,
+                    workspace_id=url_channel.workspace_id,
+                    target=("channel", url_channel.pk),
+                    outcome=Outcome.DENIED,
+                    reason="event for a phone number that is not a channel of this workspace",
+                )
+                return
+            names = {c.wa_id: c.profile_name for c in change.contacts if c.wa_id}
+            for message in change.messages:
+                _apply_message(batch, channel, message, names)
+            for status in change.statuses:
+                apply_status(channel, status)
+            if change.errors:
+                _channel_errors(channel, entry, change.errors)
+        case wa.UserPreferencesChange():
+            channel = url_channel
+            if change.metadata is not None:
+                channel = (
+                    _channel_for_number(batch, url_channel, change.metadata.phone_number_id) or url_channel
+                )
+            names = {c.wa_id: c.profile_name for c in change.contacts if c.wa_id}
+            for preference in change.preferences:
+                _apply_preference(batch, channel, preference, names)
+        case wa.PhoneNumberQualityUpdate():
+            _apply_quality(url_channel, entry, change)
+        case wa.AccountUpdate():
+            _apply_account(url_channel, entry, change)
+        case wa.UnknownChange():
+            _notice(url_channel, entry, change.field, "", "", {}, payload=dict(change.value))
+        case _:
+            _template_notice(url_channel, entry, change)
+
+
+# --- messages ------------------------------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name.rstrip("_"): _jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) not in (None, (), False)
+        }
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _body_and_payload(content: wa.Content) -> tuple[str | None, dict[str, Any]]:
+    """The text a person reads, and everything else about the content."""
+    payload: dict[str, Any] = _jsonable(content)
+    body: str | None = None
+    match content:
+        case wa.Text(body=text):
+            body = text
+        case wa.Media(caption=caption):
+            body = caption
+            payload.pop("url", None)  # short-lived and useless once stored
+        case wa.ButtonReply(title=title) | wa.ListReply(title=title):
+            body = title
+        case wa.QuickReply(text=text):
+            body = text
+        case wa.FlowReply(body=text) | wa.Order(text=text) | wa.System(body=text):
+            body = text
+        case wa.Reaction(emoji=emoji):
+            body = emoji or None
+            payload["removed"] = content.removed
+        case wa.Location(name=name):
+            body = name
+    for key in ("body", "caption", "title", "text"):
+        if key in payload and payload[key] == body:
+            del payload[key]
+    return body, payload
+
+
+def _kind(message: wa.Message) -> str:
+    if isinstance(message.content, wa.Unsupported):
+        return "unsupported"
+    return str(message.type.value)
+
+
+def _apply_message(
+    batch: _Batch, channel: Channel, message: wa.Message, names: dict[str, str | None]
+) -> None:
+    match message.content:
+        case wa.Edit():
+            _flush(batch)
+            _apply_edit(channel, message.content, message.timestamp)
+            return
+        case wa.Revoke():
+            _flush(batch)
+            _apply_revoke(channel, message.content.original_message_id, message.timestamp)
+            return
+    if (channel.pk, message.id) in batch.known:
+        return  # already applied: Meta redelivered it
+    sender = message.from_
+    if not sender:
+        raise Skip("message without a phone number (business-scoped user id only) is not supported yet")
+    contact = _contact(batch, channel.workspace_id, sender, names.get(sender))
+    conversation = _conversation(batch, channel, contact, message.timestamp)
+    kind = _kind(message)
+    body, payload = _body_and_payload(message.content)
+    if message.context is not None:
+        payload["context"] = _jsonable(message.context)
+    if message.referral is not None:
+        payload["referral"] = _jsonable(message.referral)
+    if message.errors:
+        payload["errors"] = _jsonable(message.errors)
+    if message.from_user_id:
+        payload["from_user_id"] = message.from_user_id
+    reply_to = ""
+    if isinstance(message.content, wa.Reaction):
+        reply_to = message.content.message_id
+    elif message.context is not None and message.context.message_id:
+        reply_to = message.context.message_id
+    row = Message(
+        workspace_id=channel.workspace_id,
+        conversation=conversation,
+        contact=contact,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        kind=kind,
+        wamid=message.id,
+        reply_to_wamid=reply_to[:200],
+        status=Message.Status.RECEIVED,
+        sent_at=message.timestamp,
+        created_at=now(),
+    )
+    row.body = body
+    row.payload = payload
+    batch.messages.append(row)
+    batch.known.add((channel.pk, message.id))
+    _has_orphans(batch, channel)
+    touch = batch.touches.setdefault(conversation.pk, _Touch(message.timestamp))
+    touch.add(message.timestamp, inbound=kind not in _NOT_CONVERSATIONAL)
+    if isinstance(message.content, wa.Media):
+        _register_media(batch, row, message.content)
+    if isinstance(message.content, wa.System) and message.content.new_wa_id:
+        _change_number(contact, message.content.new_wa_id)
+        batch.contacts.clear()
+        forget_cached()
+    events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
+    if isinstance(message.content, wa.Text | wa.QuickReply | wa.ButtonReply) and body:
+        keyword = hooks.opt_keyword(body)
+        if keyword is not None:
+            _flush(batch)  # the consent work may want to read the message row
+            hooks.keyword_received(
+                workspace_id=channel.workspace_id,
+                channel_id=channel.pk,
+                contact_id=contact.pk,
+                message_id=row.pk,
+                keyword=keyword,
+                at=message.timestamp,
+            )
+
+
+# Process-wide memory of committed contacts and conversations, so returning customers cost no query.
+# Filled only after commit (a rolled-back row is never remembered) and dropped whenever a batch fails.
+_KNOWN_CAP = 100_000
+_known_contacts: dict[tuple[int, str, str | None], Contact] = {}
+_known_conversations: dict[tuple[int, int], Conversation] = {}
+
+
+def forget_cached() -> None:
+    _known_contacts.clear()
+    _known_conversations.clear()
+
+
+def _remember_after_commit(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    def remember() -> None:
+        if len(cache) >= _KNOWN_CAP:
+            cache.clear()
+        cache[key] = value
+
+    transaction.on_commit(remember)
+
+
+def _contact(batch: _Batch, workspace_id: int, wa_id: str, name: str | None) -> Contact:
+    """The sender's contact; one seen before with the same name costs nothing."""
+    key = (workspace_id, wa_id, name)
+    cached = batch.contacts.get(key) or _known_contacts.get(key)
+    if cached is None and name is None:
+        cached = next(
+            (c for (w, i, _), c in batch.contacts.items() if w == workspace_id and i == wa_id), None
+        )
+    if cached is not None:
+        return cached
+    try:
+        contact = contact_for(workspace_id, wa_id, profile_name=name)
+    except NormalisationError:
+        raise Skip("sender id is not a phone number") from None
+    batch.contacts[key] = contact
+    _remember_after_commit(_known_contacts, key, contact)
+    return contact
+
+
+def _conversation(batch: _Batch, channel: Channel, contact: Contact, at: datetime) -> Conversation:
+    key = (channel.pk, contact.pk)
+    found = batch.conversations.get(key) or _known_conversations.get(key)
+    if found is None:
+        found = conversation_for(channel, contact, at=at)
+        _remember_after_commit(_known_conversations, key, found)
+    batch.conversations[key] = found
+    return found
+
+
+_TOUCH_SQL = """
+UPDATE inbox_conversation SET
+  last_message_at = {greatest}(last_message_at, %s),
+  last_inbound_at = CASE WHEN %s IS NULL THEN last_inbound_at
+                         ELSE {greatest}(COALESCE(last_inbound_at, %s), %s) END,
+  unread = unread + %s,
+  status = CASE WHEN %s = 0 OR status = 'pending' THEN status ELSE 'open' END,
+  snoozed_until = CASE WHEN %s = 0 THEN snoozed_until ELSE NULL END
+WHERE id = %s
+"""
+
+
+def _touch_conversations(touches: dict[int, _Touch]) -> None:
+    """Window, recency, unread count and reopening: one parametrised UPDATE per conversation, sent
+    together. Times only move forward (GREATEST), so late or repeated events never move the window
+    back, and concurrent drainers add up rather than overwrite."""
+    if not touches:
+        return
+    ops = connection.ops
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    rows = []
+    for conversation_id, touch in touches.items():
+        last = ops.adapt_datetimefield_value(touch.last_message_at)
+        inbound = ops.adapt_datetimefield_value(touch.last_inbound_at) if touch.last_inbound_at else None
+        customer = 1 if touch.last_inbound_at is not None else 0
+        rows.append((last, inbound, inbound, inbound, touch.unread, customer, customer, conversation_id))
+    with connection.cursor() as cursor:
+        cursor.executemany(_TOUCH_SQL.format(greatest=greatest), rows)
+
+
+def _register_media(batch: _Batch, message: Message, media: wa.Media) -> None:
+    row = Media(
+        workspace_id=message.workspace_id,
+        message=message,
+        contact_id=message.contact_id,
+        meta_media_id=media.media_id[:64],
+        mime_type=media.mime_type[:100],
+        sha256=(media.sha256 or "")[:64],
+        created_at=message.created_at,
+    )
+    row.filename = media.filename
+    job = MediaFetch(workspace_id=message.workspace_id, media=row, next_attempt_at=message.created_at)
+    batch.media.append((row, job))
+
+
+def _enqueue_media(media_id: int) -> None:
+    from chatrk.ingest.tasks import fetch_media
+
+    try:
+        fetch_media.enqueue(media_id)
+    except Exception:
+        log.warning("could not enqueue media fetch %s; the sweep will pick it up", media_id)
+
+
+def _change_number(contact: Contact, new_wa_id: str) -> None:
+    """The customer moved to a new number: the contact follows, unless the new number is already one."""
+    from chatrk.crypto.queries import find_by_blind_index
+
+    try:
+        taken = find_by_blind_index(Contact, contact.workspace_id, "wa_id_index", new_wa_id)
+    except NormalisationError:
+        return
+    if taken:
+        return
+    contact.wa_id = new_wa_id
+    contact.save(update_fields=["wa_id", "wa_id_index"])
+
+
+def _has_orphans(batch: _Batch, channel: Channel) -> bool:
+    if channel.pk not in batch.orphans:
+        batch.orphans[channel.pk] = Orphan.objects.filter(channel=channel).exists()
+    return batch.orphans[channel.pk]
+
+
+# --- edits, revokes, statuses ------------------------------------------------------------------------
+
+
+def _dedup(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()
+
+
+def _keep_orphan(channel: Channel, target: str, kind: Orphan.Kind, payload: dict[str, Any]) -> None:
+    dedup = _dedup(kind, target, json.dumps(payload, sort_keys=True))
+    orphan = Orphan(
+        workspace_id=channel.workspace_id,
+        channel=channel,
+        target_wamid=target[:256],
+        kind=kind,
+        dedup_key=dedup,
+        received_at=now(),
+    )
+    orphan.payload = payload
+    Orphan.objects.bulk_create([orphan], ignore_conflicts=True)
+
+
+def _apply_edit(channel: Channel, edit: wa.Edit, at: datetime) -> None:
+    original = Message.objects.filter(channel=channel, wamid=edit.original_message_id).first()
+    if edit.message is None:
+        return
+    body, payload = _body_and_payload(edit.message.content)
+    if original is None:
+        _keep_orphan(
+            channel,
+            edit.original_message_id,
+            Orphan.Kind.EDIT,
+            {"body": body, "payload": payload, "at": at.isoformat()},
+        )
+        return
+    _edit(original, body, payload, at)
+
+
+def _edit(original: Message, body: str | None, payload: dict[str, Any], at: datetime) -> None:
+    if original.status == Message.Status.DELETED or original.direction != Message.Direction.INBOUND:
+        return
+    current = open_for_system(original, "payload") or {}
+    edited_at = current.get("edited_at")
+    if edited_at is not None and datetime.fromisoformat(edited_at) >= at:
+        return  # an older edit arriving late, or this one again
+    for key in ("context", "referral", "from_user_id"):
+        if key in current:
+            payload[key] = current[key]
+    payload["edited_at"] = at.isoformat()
+    original.body = body
+    original.payload = payload
+    original.save(update_fields=["body", "payload"])
+    events.publish(
+        original.workspace_id,
+        "message.edited",
+        message_id=original.pk,
+        conversation_id=original.conversation_id,
+    )
+
+
+def _apply_revoke(channel: Channel, target: str, at: datetime) -> None:
+    original = Message.objects.filter(channel=channel, wamid=target).first()
+    if original is None:
+        _keep_orphan(channel, target, Orphan.Kind.REVOKE, {"at": at.isoformat()})
+        return
+    _revoke(original, at)
+
+
+def _revoke(original: Message, at: datetime) -> None:
+    """The customer deleted their message: its content is erased, its place in the thread stays."""
+    if original.status == Message.Status.DELETED:
+        return
+    original.body = None
+    original.payload = {"revoked_at": at.isoformat()}
+    original.status = Message.Status.DELETED
+    original.status_at = at
+    original.save(update_fields=["body", "payload", "status", "status_at"])
+    from chatrk.ingest.media import erase_media
+
+    erase_media(original)
+    events.publish(
+        original.workspace_id,
+        "message.status",
+        message_id=original.pk,
+        conversation_id=original.conversation_id,
+    )
+
+
+def apply_status(channel: Channel, status: wa.Status) -> bool:
+    """Applies one delivery status to our message; unknown wamids are kept as orphans for a while."""
+    message = Message.objects.filter(channel=channel, wamid=status.id).first()
+    error = status.errors[0] if status.errors else None
+    if message is None:
+        if status.status in _STATUS_OF:
+            _keep_orphan(
+                channel,
+                status.id,
+                Orphan.Kind.STATUS,
+                {
+                    "status": status.status.value,
+                    "at": status.timestamp.isoformat(),
+                    "code": error.code if error else None,
+                    "title": error.title if error else "",
+                },
+            )
+        return False
+    return advance_status(
+        message,
+        status.status,
+        status.timestamp,
+        error_code=error.code if error else None,
+        error_title=error.title if error else "",
+    )
+
+
+def advance_status(
+    message: Message, kind: StatusKind, at: datetime, *, error_code: int | None = None, error_title: str = ""
+) -> bool:
+    """Moves an outbound message's status forward only (sent < delivered < read; failed and deleted are
+    final). A compare-and-set on the current status makes concurrent or repeated calls apply once.
+
+    The sender calls this too (e.g. for ``sent``). Returns whether anything changed.
+    """
+    target = _STATUS_OF.get(kind)
+    if target is None or message.direction != Message.Direction.OUTBOUND:
+        return False
+    current = Message.Status(message.status)
+    if current in _FINAL:
+        return False
+    if target not in _FINAL and _RANK.get(target, 0) <= _RANK.get(current, 0):
+        return False
+    changes: dict[str, Any] = {"status": target, "status_at": at}
+    if target == Message.Status.FAILED:
+        info = describe_error(error_code)
+        changes["error_code"] = error_code if error_code is not None else info.code
+        changes["error_title"] = (error_title or info.title)[:200]
+    if not Message.objects.filter(pk=message.pk, status=current).update(**changes):
+        message.refresh_from_db(fields=["status"])
+        return advance_status(message, kind, at, error_code=error_code, error_title=error_title)
+    for name, value in changes.items():
+        setattr(message, name, value)
+    events.publish(
+        message.workspace_id,
+        "message.status",
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        status=str(target),
+    )
+    return True
+
+
+def failure_reason(message: Message) -> str:
+    """The plain-language reason for a failed message (from the error table, by its code)."""
+    if message.status != Message.Status.FAILED:
+        return ""
+    return describe_error(message.error_code).reason
+
+
+def apply_orphans(channel: Channel, wamid: str) -> int:
+    """Applies statuses, edits and revokes that arrived before the message with ``wamid``.
+
+    The drainer calls it for new inbound messages; the sender calls it right after storing the wamid
+    Meta returned (statuses often overtake that commit). Returns how many were applied.
+    """
+    applied = 0
+    with transaction.atomic():
+        orphans = list(
+            Orphan.objects.filter(channel=channel, target_wamid=wamid).order_by("received_at", "id")
+        )
+        message = Message.objects.filter(channel=channel, wamid=wamid).first()
+        if message is None or not orphans:
+            return 0
+        for orphan in orphans:
+            data = open_for_system(orphan, "payload")
+            at = datetime.fromisoformat(data["at"])
+            match orphan.kind:
+                case Orphan.Kind.STATUS:
+                    advance_status(
+                        message,
+                        StatusKind.parse(data["status"]),
+                        at,
+                        error_code=data.get("code"),
+                        error_title=data.get("title") or "",
+                    )
+                case Orphan.Kind.EDIT:
+                    _edit(message, data.get("body"), data.get("payload") or {}, at)
+                case _:
+                    _revoke(message, at)
+            applied += 1
+        Orphan.objects.filter(pk__in=[orphan.pk for orphan in orphans]).delete()
+    return applied
+
+
+def expire_orphans() -> int:
+    deleted, _ = Orphan.objects.filter(received_at__lt=now() - ORPHAN_TTL).delete()
+    return deleted
+
+
+# --- preferences, errors, numbers, accounts, templates -----------------------------------------------
+
+
+def _apply_preference(
+    batch: _Batch, channel: Channel, preference: wa.UserPreference, names: dict[str, str | None]
+) -> None:
+    """Recorded as a system message in the conversation (deduplicated), then handed to the consent hook."""
+    wamid = (
+        "pref." + _dedup(preference.wa_id, preference.category, preference.value, preference.timestamp)[:48]
+    )
+    if Message.objects.filter(channel=channel, wamid=wamid).exists():
+        return
+    contact = _contact(batch, channel.workspace_id, preference.wa_id, names.get(preference.wa_id))
+    conversation = _conversation(batch, channel, contact, preference.timestamp)
+    row = Message(
+        workspace_id=channel.workspace_id,
+        conversation=conversation,
+        contact=contact,
+        channel=channel,
+        direction=Message.Direction.INBOUND,
+        kind="user_preferences",
+        wamid=wamid,
+        status=Message.Status.RECEIVED,
+        sent_at=preference.timestamp,
+        created_at=now(),
+    )
+    row.body = None
+    row.payload = {
+        "category": preference.category,
+        "value": preference.value.value,
+        "detail": preference.detail,
+    }
+    row.save(force_insert=True)
+    _touch_conversations({conversation.pk: _Touch(preference.timestamp)})
+    events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
+    hooks.marketing_preference_changed(
+        workspace_id=channel.workspace_id,
+        channel_id=channel.pk,
+        contact_id=contact.pk,
+        message_id=row.pk,
+        preference=preference.value,
+        at=preference.timestamp,
+    )
+
+
+def _notice(
+    channel: Channel,
+    entry: wa.Entry,
+    kind: str,
+    event: str,
+    template_id: str,
+    details: dict[str, Any],
+    *,
+    payload: dict[str, Any] | None = None,
+) -> ChannelNotice | None:
+    """Stores a notice once (its dedup key is its content and Meta's time); None if it was already there."""
+    dedup = _dedup(
+        kind,
+        event,
+        template_id,
+        json.dumps(details, sort_keys=True, default=str),
+        json.dumps(payload, sort_keys=True, default=str),
+        entry.time,
+    )
+    if ChannelNotice.objects.filter(channel=channel, dedup_key=dedup).exists():
+        return None
+    notice = ChannelNotice(
+        workspace_id=channel.workspace_id,
+        channel=channel,
+        kind=kind[:48],
+        event=event[:48],
+        template_id=template_id[:64],
+        details=details,
+        dedup_key=dedup,
+        occurred_at=entry.time,
+        received_at=now(),
+    )
+    notice.payload = payload
+    notice.save(force_insert=True)
+    return notice
+
+
+def _template_notice(channel: Channel, entry: wa.Entry, change: wa.Change) -> None:
+    """Template status, quality, category and component updates, kept for the templates app."""
+    match change:
+        case wa.TemplateStatusUpdate():
+            kind, event = "message_template_status_update", change.event.value
+        case wa.TemplateQualityUpdate():
+            kind, event = "message_template_quality_update", change.new.value
+        case wa.TemplateCategoryUpdate():
+            kind, event = "template_category_update", change.new_category.value
+        case wa.TemplateComponentsUpdate():
+            kind, event = "message_template_components_update", ""
+        case _:
+            return
+    details: dict[str, Any] = _jsonable(change)
+    template = details.pop("template", {})
+    details.update(name=template.get("name"), language=template.get("language"))
+    target = _waba_channel(channel, entry)
+    _notice(target, entry, kind, event, str(template.get("id", "")), details)
+
+
+def _waba_channel(channel: Channel, entry: wa.Entry) -> Channel:
+    """The URL's channel, or a channel of the same workspace whose WABA the entry names."""
+    if entry.id == channel.waba_id:
+        return channel
+    return (
+        Channel.objects.filter(workspace_id=channel.workspace_id, waba_id=entry.id).order_by("id").first()
+        or channel
+    )
+
+
+def _channel_errors(channel: Channel, entry: wa.Entry, errors: Iterable[wa.ErrorDetail]) -> None:
+    """Value-level errors (app or account problems, e.g. 130429): kept on the channel and audited."""
+    for error in errors:
+        info = describe_error(error.code)
+        notice = _notice(
+            channel,
+            entry,
+            "errors",
+            str(error.code),
+            "",
+            {"code": error.code, "title": (error.title or info.title)[:200], "reason": info.reason},
+        )
+        if notice is not None:
+            record(
+                "channel.webhook_error",
+                actor=SYSTEM,
+                workspace_id=channel.workspace_id,
+                target=("channel", channel.pk),
+                outcome=Outcome.FAILURE,
+                reason=info.reason,
+                details={"code": error.code},
+            )
+
+
+_TIER_EVENTS = {PhoneQualityEvent.UPGRADE, PhoneQualityEvent.DOWNGRADE, PhoneQualityEvent.ONBOARDING}
+
+
+def _apply_quality(url_channel: Channel, entry: wa.Entry, change: wa.PhoneNumberQualityUpdate) -> None:
+    channel = url_channel
+    digits = "".join(ch for ch in (change.display_phone_number or "") if ch.isdigit())
+    if digits and digits != "".join(ch for ch in url_channel.display_phone_number if ch.isdigit()):
+        for candidate in Channel.objects.filter(workspace_id=url_channel.workspace_id):
+            if "".join(ch for ch in candidate.display_phone_number if ch.isdigit()) == digits:
+                channel = candidate
+                break
+    notice = _notice(channel, entry, "phone_number_quality_update", change.event.value, "", _jsonable(change))
+    if notice is None:
+        return
+    fields = ["health_checked_at"]
+    if change.current_limit is not None and (change.event in _TIER_EVENTS or not channel.messaging_tier):
+        channel.messaging_tier = change.current_limit.value
+        fields.append("messaging_tier")
+    if change.event == PhoneQualityEvent.THROUGHPUT_UPGRADE:
+        channel.throughput_level = "HIGH"
+        fields.append("throughput_level")
+    if change.event == PhoneQualityEvent.FLAGGED:
+        channel.quality_rating = "RED"
+        fields.append("quality_rating")
+    elif change.event == PhoneQualityEvent.UNFLAGGED:
+        channel.quality_rating = "GREEN"
+        fields.append("quality_rating")
+    channel.health_checked_at = now()
+    channel.save(update_fields=fields)
+    record(
+        "channel.quality_update",
+        actor=SYSTEM,
+        workspace_id=channel.workspace_id,
+        target=("channel", channel.pk),
+        details={"event": change.event.value},
+    )
+
+
+def _apply_account(url_channel: Channel, entry: wa.Entry, change: wa.AccountUpdate) -> None:
+    channels = list(Channel.objects.filter(workspace_id=url_channel.workspace_id, waba_id=entry.id)) or [
+        url_channel
+    ]
+    health: str | None = None
+    match change.event:
+        case AccountEvent.ACCOUNT_RESTRICTION:
+            health = Channel.Health.RESTRICTED if change.restrictions else Channel.Health.CONNECTED
+        case AccountEvent.DISABLED_UPDATE | AccountEvent.ACCOUNT_DELETED:
+            health = Channel.Health.DISCONNECTED
+    for channel in channels:
+        if _notice(channel, entry, "account_update", change.event.value, "", _jsonable(change)) is None:
+            continue
+        if health is not None and channel.health != health:
+            channel.health = health
+            channel.health_checked_at = now()
+            channel.save(update_fields=["health", "health_checked_at"])
+        record(
+            "channel.account_update",
+            actor=SYSTEM,
+            workspace_id=channel.workspace_id,
+            target=("channel", channel.pk),
+            details={"event": change.event.value},
+        )

@@ -1,0 +1,268 @@
+"""The webhook hot path: find the channel by its URL key, check the signature, store the body once.
+
+One INSERT per accepted POST and nothing else: the channel (with its decrypted app secret and verify
+token) is cached in-process for ``CHANNEL_CACHE_SECONDS``; the workspace key is cached by the keyring.
+A cached secret that fails to verify is reloaded (at most every ``RELOAD_AFTER_SECONDS`` per key), so a
+rotated app secret takes effect at once while forged requests cannot turn into a query each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from django.db import close_old_connections, connection, transaction
+
+from chatrk.audit.actions import ANONYMOUS, Origin, record
+from chatrk.audit.models import Outcome
+from chatrk.core.clock import now
+from chatrk.crypto.fields import open_for_system, seal_pending
+from chatrk.inbox.models import Channel
+from chatrk.ingest.models import RawEvent
+from chatrk.whatsapp.signature import verify_signature, verify_subscription
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's ceiling (REFERENCE §3)
+CHANNEL_CACHE_SECONDS = 60.0
+RELOAD_AFTER_SECONDS = 5.0
+_MAX_CACHED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelKeys:
+    channel_id: int
+    workspace_id: int
+    app_secret: bytes
+    verify_token: str
+    loaded_at: float
+
+
+_cache: dict[str, ChannelKeys | float] = {}  # webhook key -> keys, or the time an unknown key was looked up
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every cached channel (tests; after a channel's credentials change in this process)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _load(webhook_key: str) -> ChannelKeys | None:
+    channel = Channel.objects.filter(webhook_key=webhook_key).first()
+    moment = time.monotonic()
+    if channel is None:
+        with _cache_lock:
+            if len(_cache) >= _MAX_CACHED:
+                _cache.clear()
+            _cache[webhook_key] = moment
+        return None
+    keys = ChannelKeys(
+        channel_id=channel.pk,
+        workspace_id=channel.workspace_id,
+        app_secret=(open_for_system(channel, "app_secret") or "").encode(),
+        verify_token=open_for_system(channel, "verify_token") or "",
+        loaded_at=moment,
+    )
+    with _cache_lock:
+        if len(_cache) >= _MAX_CACHED:
+            _cache.clear()
+        _cache[webhook_key] = keys
+    return keys
+
+
+def channel_keys(webhook_key: str, *, fresh: bool = False) -> ChannelKeys | None:
+    """The channel behind a webhook key, from the cache unless stale (or ``fresh`` and old enough)."""
+    cached = _cache.get(webhook_key)
+    moment = time.monotonic()
+    if isinstance(cached, ChannelKeys):
+        age = moment - cached.loaded_at
+        if age < CHANNEL_CACHE_SECONDS and not (fresh and age >= RELOAD_AFTER_SECONDS):
+            return cached
+    elif cached is not None and moment - cached < RELOAD_AFTER_SECONDS:
+        return None
+    return _load(webhook_key)
+
+
+def verified_channel(webhook_key: str, body: bytes, signature: str | None) -> ChannelKeys | None:
+    """The channel whose app secret signed ``body``, or ``None`` (unknown key or bad signature)."""
+    keys = channel_keys(webhook_key)
+    if keys is not None and verify_signature(keys.app_secret, body, signature):
+        return keys
+    if keys is not None:
+        reloaded = channel_keys(webhook_key, fresh=True)  # the secret may have been rotated
+        rotated = reloaded is not None and reloaded is not keys
+        if rotated and reloaded is not None and verify_signature(reloaded.app_secret, body, signature):
+            return reloaded
+    count_signature_failure(keys.channel_id if keys else None, keys.workspace_id if keys else None)
+    return None
+
+
+def handshake(webhook_key: str, params: dict[str, str]) -> str | None:
+    """Meta's GET verification: the challenge to echo, or ``None``."""
+    keys = channel_keys(webhook_key)
+    if keys is None:
+        return None
+    return verify_subscription(params, keys.verify_token)
+
+
+def store(keys: ChannelKeys, body: bytes) -> None:
+    """Durably stores the body before returning; a byte-identical redelivery inserts nothing.
+
+    The body is encrypted here, in the request's thread. With group commit (the default outside a
+    transaction) the rows of concurrent requests share one INSERT and one COMMIT, made by one writer
+    thread per process; each request still returns only after its row is committed.
+    """
+    event = RawEvent(
+        workspace_id=keys.workspace_id,
+        channel_id=keys.channel_id,
+        dedup_key=hashlib.sha256(body).digest(),
+        received_at=now(),
+    )
+    event.body = body
+    seal_pending(event)
+    if GROUP_COMMIT and not connection.in_atomic_block:
+        _writer.submit(event)
+    else:
+        _insert([event])
+
+
+def _insert(rows: list[RawEvent]) -> None:
+    RawEvent.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+GROUP_COMMIT = os.environ.get("CHATRK_INGEST_GROUP_COMMIT", "1") == "1"
+MAX_GROUP = 500
+# SQLite has one write lock: a second writer would only wait on it. PostgreSQL overlaps two COMMITs.
+WRITERS = int(os.environ.get("CHATRK_INGEST_WRITERS", "0"))  # 0: 1 on SQLite, 2 on PostgreSQL
+WRITE_TIMEOUT_SECONDS = 10.0
+
+
+class _Slot:
+    __slots__ = ("done", "error", "row")
+
+    def __init__(self, row: RawEvent) -> None:
+        self.row = row
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class GroupWriter:
+    """Collects rows from request threads; writer threads each insert whatever is waiting at once.
+
+    With two writers (PostgreSQL), one gathers the next group while the other waits for its COMMIT.
+    """
+
+    def __init__(self, writers: int = WRITERS) -> None:
+        self._ready = threading.Condition()
+        self._pending: list[_Slot] = []
+        self._threads: list[threading.Thread] = []
+        self._writers = writers
+        self._stopping = False
+
+    def submit(self, row: RawEvent) -> None:
+        slot = _Slot(row)
+        with self._ready:
+            self._pending.append(slot)
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
+            if not self._writers:
+                self._writers = 1 if connection.vendor == "sqlite" else 2
+            if len(self._threads) < self._writers:
+                thread = threading.Thread(target=self._run, name="chatrk-ingest-writer", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            self._ready.notify()
+        if not slot.done.wait(WRITE_TIMEOUT_SECONDS):
+            raise TimeoutError("webhook event was not stored in time")
+        if slot.error is not None:
+            raise slot.error
+
+    def stop(self) -> None:
+        """Ends the writer threads once nothing is pending (tests; orderly shutdown)."""
+        with self._ready:
+            threads, self._threads = self._threads, []
+            self._stopping = bool(threads)
+            self._ready.notify_all()
+        for thread in threads:
+            thread.join(timeout=WRITE_TIMEOUT_SECONDS)
+        self._stopping = False
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending:
+                    if self._stopping:
+                        connection.close()
+                        return
+                    self._ready.wait()
+                batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            try:
+                _insert([slot.row for slot in batch])
+            except BaseException as exc:
+                for slot in batch:
+                    slot.error = exc
+                close_old_connections()
+            finally:
+                for slot in batch:
+                    slot.done.set()
+
+
+_writer = GroupWriter()
+
+
+def stop_writer() -> None:
+    _writer.stop()
+
+
+# --- signature failures, counted for monitoring ------------------------------------------------------
+
+FAILURE_REPORT_SECONDS = 60.0
+
+
+@dataclass(slots=True)
+class _FailureCount:
+    pending: int = 0
+    total: int = 0
+    reported_at: float = float("-inf")
+
+
+_failures: dict[int | None, _FailureCount] = {}
+_failures_lock = threading.Lock()
+
+
+def count_signature_failure(channel_id: int | None, workspace_id: int | None) -> None:
+    """Counts in memory; writes at most one audit event per channel per minute per process.
+
+    The event carries how many failures this process saw since its previous report, so a flood of
+    forged requests costs one row a minute, not one row each.
+    """
+    moment = time.monotonic()
+    with _failures_lock:
+        count = _failures.setdefault(channel_id, _FailureCount())
+        count.pending += 1
+        count.total += 1
+        if moment - count.reported_at < FAILURE_REPORT_SECONDS:
+            return
+        failures, count.pending, count.reported_at = count.pending, 0, moment
+    with transaction.atomic():
+        record(
+            "webhook.signature_failed",
+            actor=ANONYMOUS,
+            workspace_id=workspace_id,
+            target=("channel", channel_id) if channel_id is not None else None,
+            outcome=Outcome.DENIED,
+            origin=Origin(),
+            details={"failures": failures, "unknown_key": channel_id is None},
+        )
+
+
+def signature_failures() -> dict[int | None, int]:
+    """Failures seen by this process since it started, per channel (``None``: unknown webhook key)."""
+    with _failures_lock:
+        return {channel_id: count.total for channel_id, count in _failures.items()}
+
+
+def reset_signature_failures() -> None:
+    with _failures_lock:
+        _failures.clear()

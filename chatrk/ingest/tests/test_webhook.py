@@ -1,0 +1,159 @@
+"""The endpoint: handshake, signature before anything, size cap, one durable row, failures counted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from chatrk.audit.models import AuditEvent
+from chatrk.crypto.fields import open_for_system
+from chatrk.inbox.models import Channel
+from chatrk.ingest import receive
+from chatrk.ingest.models import RawEvent
+from chatrk.ingest.tests.conftest import make_channel, post, url
+from chatrk.whatsapp.signature import expected_signature
+
+pytestmark = pytest.mark.django_db
+
+BODY = {"object": "whatsapp_business_account", "entry": []}
+
+
+def test_handshake_echoes_the_challenge_for_the_channels_verify_token() -> None:
+    channel = make_channel()
+    token = open_for_system(channel, "verify_token")
+    ok = Client().get(
+        url(channel), {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"}
+    )
+    assert ok.status_code == 200 and ok.content == b"1158201444"
+    wrong = Client().get(
+        url(channel), {"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}
+    )
+    assert wrong.status_code == 403
+    assert Client().get("/webhooks/whatsapp/nope", {"hub.mode": "subscribe"}).status_code == 403
+
+
+def test_a_signed_post_is_stored_encrypted_once() -> None:
+    channel = make_channel()
+    raw = json.dumps({**BODY, "secret": "Sheena Nelson"}).encode()
+    assert post(channel, raw) == 200
+    assert post(channel, raw) == 200  # Meta's redelivery: same bytes, no new row
+    [event] = RawEvent.objects.all()
+    assert open_for_system(event, "body") == raw
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT body FROM ingest_rawevent")
+        assert b"Sheena" not in bytes(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)  # keys created in a rolled-back test transaction are never cached
+def test_the_hot_path_is_one_insert(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(receive, "GROUP_COMMIT", False)
+    channel = make_channel()
+    post(channel, {**BODY, "n": 0})  # warms the channel cache and the workspace key
+    with CaptureQueriesContext(connection) as queries:
+        assert post(channel, {**BODY, "n": 1}) == 200
+    statements = [
+        q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
+    assert len([sql for sql in statements if sql.startswith("INSERT")]) == 1
+    assert not [sql for sql in statements if sql.startswith(("SELECT", "UPDATE", "DELETE"))]
+
+
+@pytest.mark.parametrize(
+    "header", [None, "", "sha256=" + "0" * 64, "sha1=abc", "sha256=zz", "sha256=" + "a" * 63]
+)
+def test_a_bad_signature_is_refused_and_nothing_stored(header: str | None) -> None:
+    channel = make_channel()
+    headers = {} if header is None else {"X-Hub-Signature-256": header}
+    response = Client().post(url(channel), b"{}", content_type="application/json", headers=headers)
+    assert response.status_code == 401
+    assert not RawEvent.objects.exists()
+
+
+def test_signed_with_another_channels_secret_is_refused() -> None:
+    ours, theirs = make_channel("111"), make_channel("222", secret="their-secret")
+    assert post(ours, BODY, secret="their-secret") == 401
+    assert post(theirs, BODY) == 200
+    assert RawEvent.objects.get().channel_id == theirs.pk
+
+
+def test_unknown_webhook_key_is_refused() -> None:
+    raw = b"{}"
+    headers = {"X-Hub-Signature-256": expected_signature(b"app-secret", raw)}
+    assert (
+        Client()
+        .post("/webhooks/whatsapp/unknown", raw, content_type="application/json", headers=headers)
+        .status_code
+        == 401
+    )
+
+
+def test_failures_are_counted_in_memory_and_audited_at_most_once_a_minute() -> None:
+    channel = make_channel()
+    for _ in range(50):
+        assert post(channel, BODY, secret="forged") == 401
+    assert receive.signature_failures()[channel.pk] == 50
+    [event] = AuditEvent.objects.filter(action="webhook.signature_failed")
+    assert event.target_id == str(channel.pk) and event.details == {"failures": 1, "unknown_key": False}
+
+
+def test_a_rotated_app_secret_takes_effect_without_waiting_for_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    channel = make_channel()
+    assert post(channel, BODY) == 200
+    stored = Channel.objects.get(pk=channel.pk)
+    stored.app_secret = "rotated"
+    stored.save()
+    monkeypatch.setattr(receive, "RELOAD_AFTER_SECONDS", 0.0)
+    assert post(channel, {**BODY, "n": 2}, secret="rotated") == 200
+
+
+def test_bodies_over_three_megabytes_are_refused() -> None:
+    channel = make_channel()
+    raw = b" " * (3 * 1024 * 1024 + 1)
+    headers = {"X-Hub-Signature-256": expected_signature(b"app-secret", raw)}
+    assert (
+        Client().post(url(channel), raw, content_type="application/json", headers=headers).status_code == 413
+    )
+    near = b"{}" + b" " * (2 * 1024 * 1024)  # over Django's 1 MB form limit, under Meta's 3 MB
+    assert post(channel, near) == 200
+
+
+def test_other_methods_are_not_allowed() -> None:
+    channel = make_channel()
+    assert Client().put(url(channel)).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_group_commit_stores_every_concurrent_post_once_before_answering() -> None:
+    import threading
+
+    channel = make_channel()
+    keys = receive.channel_keys(channel.webhook_key)
+    assert keys is not None
+    bodies = [json.dumps({**BODY, "n": n % 40}).encode() for n in range(80)]  # each body twice
+    errors: list[BaseException] = []
+
+    def send(chunk: list[bytes]) -> None:
+        try:
+            for raw in chunk:
+                receive.store(keys, raw)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()  # each thread's own connection
+
+    threads = [threading.Thread(target=send, args=(bodies[i::8],)) for i in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        receive.stop_writer()
+    assert not errors
+    assert RawEvent.objects.count() == 40
