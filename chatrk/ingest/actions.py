@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -95,6 +95,7 @@ class _Batch:
     messages: list[Message] = field(default_factory=list)  # new rows, inserted together by flush()
     media: list[tuple[Media, MediaFetch]] = field(default_factory=list)
     touches: dict[int, _Touch] = field(default_factory=dict)  # conversation id -> what to update
+    replies: list[Callable[[], None]] = field(default_factory=list)  # consent calls, after the rows exist
 
 
 @dataclass(slots=True)
@@ -144,6 +145,9 @@ def _flush(batch: _Batch) -> None:
         batch.media = []
     _touch_conversations(batch.touches)
     batch.touches = {}
+    for tell_consent in batch.replies:
+        tell_consent()
+    batch.replies = []
 
 
 # --- claiming and the loop ---------------------------------------------------------------------------
@@ -455,18 +459,28 @@ def _apply_message(
         batch.contacts.clear()
         forget_cached()
     events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
-    if isinstance(message.content, wa.Text | wa.QuickReply | wa.ButtonReply) and body:
-        keyword = hooks.opt_keyword(body)
-        if keyword is not None:
-            _flush(batch)  # the consent work may want to read the message row
-            hooks.keyword_received(
+    if kind not in _NOT_CONVERSATIONAL:
+        batch.replies.append(
+            partial(
+                hooks.inbound_reply,
                 workspace_id=channel.workspace_id,
-                channel_id=channel.pk,
                 contact_id=contact.pk,
                 message_id=row.pk,
-                keyword=keyword,
+                wamid=message.id,
                 at=message.timestamp,
+                text=body if isinstance(message.content, wa.Text) else None,
+                button_payload=_button_payload(message.content),
             )
+        )
+
+
+def _button_payload(content: object) -> str | None:
+    """What a tapped button carries: a template quick reply's payload or an interactive reply's id."""
+    if isinstance(content, wa.QuickReply):
+        return content.payload
+    if isinstance(content, wa.ButtonReply | wa.ListReply):
+        return content.id
+    return None
 
 
 # Process-wide memory of committed contacts and conversations, so returning customers cost no query.
@@ -684,6 +698,12 @@ def apply_status(channel: Channel, status: wa.Status) -> bool:
     """Applies one delivery status to our message; unknown wamids are kept as orphans for a while."""
     message = Message.objects.filter(channel=channel, wamid=status.id).first()
     error = status.errors[0] if status.errors else None
+    if message is None and status.biz_opaque_callback_data:
+        from chatrk.outbound.actions import reconcile_from_status
+
+        # A send whose answer was lost ("outcome unknown"): the status proves it went out.
+        if reconcile_from_status(channel.pk, status.biz_opaque_callback_data, status.id):
+            message = Message.objects.filter(channel=channel, wamid=status.id).first()
     if message is None:
         if status.status in _STATUS_OF:
             _keep_orphan(
@@ -827,9 +847,7 @@ def _apply_preference(
     events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
     hooks.marketing_preference_changed(
         workspace_id=channel.workspace_id,
-        channel_id=channel.pk,
         contact_id=contact.pk,
-        message_id=row.pk,
         preference=preference.value,
         at=preference.timestamp,
     )
@@ -873,7 +891,8 @@ def _notice(
 
 
 def _template_notice(channel: Channel, entry: wa.Entry, change: wa.Change) -> None:
-    """Template status, quality, category and component updates, kept for the templates app."""
+    """Template status, quality, category and component updates: kept as a notice and applied to the
+    workspace's templates once (a duplicate notice changes nothing)."""
     match change:
         case wa.TemplateStatusUpdate():
             kind, event = "message_template_status_update", change.event.value
@@ -889,7 +908,10 @@ def _template_notice(channel: Channel, entry: wa.Entry, change: wa.Change) -> No
     template = details.pop("template", {})
     details.update(name=template.get("name"), language=template.get("language"))
     target = _waba_channel(channel, entry)
-    _notice(target, entry, kind, event, str(template.get("id", "")), details)
+    if _notice(target, entry, kind, event, str(template.get("id", "")), details) is not None:
+        from chatrk.msgtemplates.actions import apply_template_record
+
+        apply_template_record(target.workspace_id, entry.id, change, at=entry.time)
 
 
 def _waba_channel(channel: Channel, entry: wa.Entry) -> Channel:

@@ -1,8 +1,7 @@
-"""Hooks the consent app (not written yet) fills in. Until then they do nothing.
+"""What the drainer tells the consent ledger (docs/consent.md), inside the drain transaction.
 
-They are called inside the drainer's transaction, once per new event (never for a duplicate), so an
-implementation can write its ledger rows atomically with the inbox change. They must not do I/O
-beyond the database and must not raise for ordinary input.
+Both run once per new event (never for a duplicate) and in the transaction that stores it, so an
+opt-out is in the ledger before any later send can be checked against it.
 """
 
 from __future__ import annotations
@@ -11,32 +10,31 @@ from datetime import datetime
 
 from chatrk.whatsapp.enums import MarketingPreference
 
-# Single words a customer sends to stop or restart messages (compared after trim and case folding).
-STOP_KEYWORDS = frozenset({"stop", "unsubscribe", "stopall", "cancel", "end", "quit", "opt out", "optout"})
-START_KEYWORDS = frozenset({"start", "unstop", "subscribe", "resume"})
+
+def inbound_reply(
+    *,
+    workspace_id: int,
+    contact_id: int,
+    message_id: int,
+    wamid: str,
+    at: datetime,
+    text: str | None,
+    button_payload: str | None,
+) -> None:
+    """Every conversational message: STOP and its synonyms revoke, START/YES resubscribe or confirm a
+    double opt-in, free text that sounds like an opt-out goes to an agent, anything else lifts a hold."""
+    from chatrk.consent.actions import apply_inbound_reply
+
+    apply_inbound_reply(
+        workspace_id, contact_id, wamid=wamid, received_at=at, text=text, button_payload=button_payload,
+        message_id=message_id,
+    )  # fmt: skip
 
 
 def marketing_preference_changed(
-    *,
-    workspace_id: int,
-    channel_id: int,
-    contact_id: int,
-    message_id: int,
-    preference: MarketingPreference,
-    at: datetime,
+    *, workspace_id: int, contact_id: int, preference: MarketingPreference, at: datetime
 ) -> None:
     """Meta's ``user_preferences`` webhook: the customer stopped, resumed or signed up to marketing."""
+    from chatrk.consent.actions import apply_user_preference
 
-
-def keyword_received(
-    *, workspace_id: int, channel_id: int, contact_id: int, message_id: int, keyword: str, at: datetime
-) -> None:
-    """The customer sent a STOP or START keyword (``keyword`` is the normalised word, e.g. "stop")."""
-
-
-def opt_keyword(text: str) -> str | None:
-    """The normalised keyword if a message is only an opt-out/opt-in word, else ``None``."""
-    word = " ".join(text.split()).casefold()
-    if word in STOP_KEYWORDS or word in START_KEYWORDS:
-        return word
-    return None
+    apply_user_preference(workspace_id, contact_id, value=preference.value, occurred_at=at)

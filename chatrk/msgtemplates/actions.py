@@ -491,6 +491,7 @@ def _abandon_submission(template: Template) -> Template:
 
 
 def apply_meta_update(
+    workspace_id: int,
     waba_id: str,
     meta_template_id: str,
     name: str | None,
@@ -504,21 +505,19 @@ def apply_meta_update(
 ) -> int:
     """Apply one Meta template webhook to every matching template; returns how many changed.
 
+    Only templates of ``workspace_id`` (the workspace whose signed webhook this is) are touched.
     Matches by Meta's template id within the WABA, else by (name, language) for a template Meta
     knows but we have not heard the id of. ``event`` is the status event, ``reason`` Meta's rejection
     reason or pause title, ``quality`` GREEN/YELLOW/RED, ``category`` a re-categorisation, ``at``
     the webhook's time (an update older than the last one applied is ignored: Meta retries out of order).
     """
     with transaction.atomic():
-        found = Template.objects.select_for_update().filter(
-            waba_id=waba_id, meta_template_id=meta_template_id
-        )
+        scoped = Template.objects.for_workspace(workspace_id).select_for_update()
+        found = scoped.filter(waba_id=waba_id, meta_template_id=meta_template_id)
         templates = list(found)
         if not templates and name and language:
             templates = list(
-                Template.objects.select_for_update().filter(
-                    waba_id=waba_id, name=name, language=language, meta_template_id=""
-                )
+                scoped.filter(waba_id=waba_id, name=name, language=language, meta_template_id="")
             )
         changed = 0
         for template in templates:
@@ -558,30 +557,36 @@ type TemplateRecord = (
 )
 
 
-def apply_template_record(waba_id: str, update: TemplateRecord, *, at: datetime | None = None) -> int:
+def apply_template_record(
+    workspace_id: int, waba_id: str, update: TemplateRecord, *, at: datetime | None = None
+) -> int:
     """The drainer's entry point: one typed template webhook record (``chatrk.whatsapp.payloads``)."""
     ref = update.template
     if isinstance(update, TemplateStatusUpdate):
         reason = update.rejection_reason or (update.reason.value if update.reason else None)
         reason = reason or update.other_info_title
         return apply_meta_update(
-            waba_id, ref.id, ref.name, ref.language, event=update.event, reason=reason, at=at
+            workspace_id, waba_id, ref.id, ref.name, ref.language, event=update.event, reason=reason, at=at
         )
     if isinstance(update, TemplateQualityUpdate):
-        return apply_meta_update(waba_id, ref.id, ref.name, ref.language, quality=update.new.value, at=at)
+        return apply_meta_update(
+            workspace_id, waba_id, ref.id, ref.name, ref.language, quality=update.new.value, at=at
+        )
     if isinstance(update, TemplateCategoryUpdate):
         return apply_meta_update(
-            waba_id, ref.id, ref.name, ref.language, category=update.new_category.value, at=at
+            workspace_id, waba_id, ref.id, ref.name, ref.language, category=update.new_category.value, at=at
         )
     # Components changed at Meta (edited outside Chatrk): Chatrk's copy is stale until the next sync.
-    _enqueue_sync_for_waba(waba_id)
+    _enqueue_sync_for_waba(workspace_id, waba_id)
     return 0
 
 
-def _enqueue_sync_for_waba(waba_id: str) -> None:
+def _enqueue_sync_for_waba(workspace_id: int, waba_id: str) -> None:
     from chatrk.msgtemplates import tasks
 
-    for channel_id in Channel.objects.filter(waba_id=waba_id).values_list("pk", flat=True):
+    for channel_id in (
+        Channel.objects.for_workspace(workspace_id).filter(waba_id=waba_id).values_list("pk", flat=True)
+    ):
         transaction.on_commit(partial(tasks.sync_channel_templates.enqueue, channel_id))
 
 

@@ -427,6 +427,22 @@ def backoff(tries: int, *, code: int | None = None) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311
 
 
+def _apply_early_statuses(sent: list[OutboxItem]) -> None:
+    """Meta's statuses often overtake the commit of the wamid and wait as orphans: apply them now.
+    One query finds the few rows that have any, so the hot path stays one query per batch."""
+    from chatrk.ingest.actions import apply_orphans
+    from chatrk.ingest.models import Orphan
+
+    waiting = set(
+        Orphan.objects.filter(target_wamid__in=[i.wamid for i in sent]).values_list(
+            "channel_id", "target_wamid"
+        )
+    )
+    for item in sent:
+        if (item.channel_id, item.wamid) in waiting:
+            apply_orphans(Channel.objects.get(pk=item.channel_id), item.wamid)
+
+
 def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
     """Writes what WhatsApp answered, in one transaction; only rows still ``sending`` by this worker."""
     if not outcomes:
@@ -481,6 +497,7 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
             messages.values(),
             ["wamid", "sent_at", "status_at", "status", "error_code", "error_title"],
         )
+        _apply_early_statuses([i for i in items.values() if i.state == OutboxItem.State.SENT and i.wamid])
         failed = [o for o in outcomes if isinstance(o, Failed) and items.get(o.item_id) is not None]
         for outcome in failed:
             item = items[outcome.item_id]

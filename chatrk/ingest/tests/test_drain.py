@@ -200,12 +200,22 @@ def test_reactions_and_unreactions_point_at_their_target() -> None:
     assert Conversation.objects.get().unread == 0  # a reaction is not a message to answer
 
 
-def test_a_stop_keyword_reaches_the_consent_hook() -> None:
+def test_a_stop_keyword_revokes_consent_in_the_same_drain() -> None:
+    from chatrk.consent.gate import check_consent
+    from chatrk.consent.tests.helpers import grant
+
     channel = make_channel()
-    with mock.patch.object(hooks, "keyword_received") as hook:
+    post(channel, envelope(channel, messages=[text("wamid.hi", "hello")]))
+    drain()
+    contact = Conversation.objects.get().contact
+    grant(contact.workspace, contact, ("marketing", "utility"))
+    assert check_consent(channel.workspace_id, contact.pk, "marketing", window_open=False).allowed
+    with mock.patch.object(hooks, "inbound_reply", wraps=hooks.inbound_reply) as hook:
         post(channel, envelope(channel, messages=[text("wamid.s", " STOP ")]))
         drain()
-    assert hook.call_args.kwargs["keyword"] == "stop"
+    assert hook.call_args.kwargs["text"] == " STOP "
+    for purpose in ("marketing", "utility"):
+        assert not check_consent(channel.workspace_id, contact.pk, purpose, window_open=False).allowed
 
 
 def test_events_for_a_number_of_another_workspace_are_dropped_and_audited() -> None:

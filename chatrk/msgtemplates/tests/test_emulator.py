@@ -65,7 +65,8 @@ def drain(server: EmulatorServer, seen: int) -> int:
         for entry in parse_webhook(received.body).entries:
             for change in entry.changes:
                 if isinstance(change, TemplateStatusUpdate | TemplateCategoryUpdate):
-                    actions.apply_template_record(entry.id, change, at=entry.time)
+                    workspace_id = Channel.objects.get(waba_id=entry.id).workspace_id
+                    actions.apply_template_record(workspace_id, entry.id, change, at=entry.time)
     return len(server.receiver.received)
 
 

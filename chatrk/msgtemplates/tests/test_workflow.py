@@ -236,7 +236,13 @@ def test_webhook_verdicts_decide_sendability() -> None:
 
     def verdict(event: TemplateStatus, reason: str | None = None) -> Template | Refusal:
         actions.apply_meta_update(
-            template.waba_id, "4242", template.name, "en_US", event=event, reason=reason
+            template.workspace_id,
+            template.waba_id,
+            "4242",
+            template.name,
+            "en_US",
+            event=event,
+            reason=reason,
         )
         return sendable_template(workspace.pk, template.channel_id, template.name, "en_US")
 
@@ -261,27 +267,43 @@ def test_webhook_records_from_the_drainer() -> None:
     rejected = TemplateStatusUpdate(
         template=ref, event=TemplateStatus.REJECTED, reason=None, rejection_reason="Variables are adjacent."
     )
-    assert actions.apply_template_record(template.waba_id, rejected) == 1  # found by name, id learnt
+    assert (
+        actions.apply_template_record(template.workspace_id, template.waba_id, rejected) == 1
+    )  # found by name, id learnt
     template.refresh_from_db()
     assert (template.meta_status, template.meta_template_id) == (MS.REJECTED, "1689556908129835")
     assert template.meta_reason == "Variables are adjacent."
     quality = TemplateQualityUpdate(template=ref, previous=QualityScore.GREEN, new=QualityScore.YELLOW)
     category = TemplateCategoryUpdate(template=ref, new_category=TemplateCategory.MARKETING)
-    assert actions.apply_template_record(template.waba_id, quality) == 1
-    assert actions.apply_template_record(template.waba_id, category) == 1
+    assert actions.apply_template_record(template.workspace_id, template.waba_id, quality) == 1
+    assert actions.apply_template_record(template.workspace_id, template.waba_id, category) == 1
     template.refresh_from_db()
     assert (template.meta_quality, template.category) == ("YELLOW", "MARKETING")
-    assert actions.apply_template_record("999", quality) == 0  # another account's template: nothing
+    assert actions.apply_template_record(template.workspace_id, "999", quality) == 0  # another account
+    # A webhook signed for another workspace never touches this one's templates, whatever WABA it names.
+    assert actions.apply_template_record(make_workspace().pk, template.waba_id, quality) == 0
 
 
 def test_an_older_webhook_never_overrides_a_newer_verdict() -> None:
     template = make_template(make_workspace(), stage="approved")
     later = now() + timedelta(minutes=5)
     actions.apply_meta_update(
-        template.waba_id, "77", template.name, "en_US", event=TemplateStatus.APPROVED, at=later
+        template.workspace_id,
+        template.waba_id,
+        "77",
+        template.name,
+        "en_US",
+        event=TemplateStatus.APPROVED,
+        at=later,
     )
     actions.apply_meta_update(
-        template.waba_id, "77", template.name, "en_US", event=TemplateStatus.PENDING, at=now()
+        template.workspace_id,
+        template.waba_id,
+        "77",
+        template.name,
+        "en_US",
+        event=TemplateStatus.PENDING,
+        at=now(),
     )
     template.refresh_from_db()
     assert template.meta_status == MS.APPROVED

@@ -306,3 +306,21 @@ def test_senders_pace_through_redis_buckets_too(world: World, emulator: Emulator
         for key in client.scan_iter(f"{store.prefix}*"):
             client.delete(key)
         client.close()
+
+
+def test_a_status_that_overtakes_the_send_is_applied_once_the_wamid_is_stored(world: World) -> None:
+    from datetime import UTC, datetime
+
+    from chatrk.ingest.actions import apply_status
+    from chatrk.outbound.actions import Sent, record_outcomes
+    from chatrk.whatsapp import payloads as wa
+    from chatrk.whatsapp.enums import StatusKind
+
+    item = queue_text(world)
+    OutboxItem.objects.filter(pk=item.pk).update(state=OutboxItem.State.SENDING, claimed_by="w1")
+    delivered = wa.Status(
+        id="wamid.early", status=StatusKind.DELIVERED, timestamp=datetime.now(UTC), recipient_id="16505550000"
+    )
+    assert not apply_status(world.channel, delivered)  # no message has that wamid yet: kept as an orphan
+    record_outcomes("w1", [Sent(item.pk, "wamid.early")])
+    assert Message.objects.get(pk=item.message_id).status == Message.Status.DELIVERED
