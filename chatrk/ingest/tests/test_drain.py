@@ -11,6 +11,7 @@ from unittest import mock
 import httpx
 import pytest
 import time_machine
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,6 +66,7 @@ def status(wamid: str, kind: str, at: int = T0, **extra: Any) -> dict[str, Any]:
     return {"id": wamid, "status": kind, "timestamp": str(at), "recipient_id": "16505551234", **extra}
 
 
+@override_settings(REDIS_URL="")  # in-process delivery of live events (Redis delivery: chatrk/inbox tests)
 def test_a_text_makes_contact_conversation_and_message_and_opens_the_window() -> None:
     channel = make_channel()
     heard: list[dict[str, Any]] = []
