@@ -161,6 +161,9 @@ TIME_ZONE = "UTC"
 USE_TZ = True
 USE_I18N = True
 
+# Media files, each encrypted under its contact's key (chatrk.crypto.files).
+MEDIA_DIR = Path(os.environ.get("CHATRK_MEDIA_DIR") or VAR_DIR / "media")
+
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 

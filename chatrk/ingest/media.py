@@ -35,8 +35,7 @@ type ClientFactory = Callable[[Channel], GraphClient]
 
 
 def media_dir() -> Path:
-    configured = os.environ.get("CHATRK_MEDIA_DIR") or getattr(settings, "CHATRK_MEDIA_DIR", "")
-    return Path(configured) if configured else Path(settings.VAR_DIR) / "media"
+    return Path(settings.MEDIA_DIR)
 
 
 def binding(media: Media) -> FileBinding:

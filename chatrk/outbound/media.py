@@ -18,7 +18,7 @@ PURPOSE = "outbound.media"
 
 
 def media_dir() -> Path:
-    path = Path(getattr(settings, "CHATRK_MEDIA_DIR", "") or settings.VAR_DIR / "media")
+    path = Path(settings.MEDIA_DIR)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 

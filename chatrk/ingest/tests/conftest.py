@@ -40,8 +40,7 @@ def _isolated(tmp_path: Path) -> Iterator[None]:
     receive.reset_signature_failures()
     actions.forget_cached()
     tasks = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    with override_settings(TASKS=tasks), pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CHATRK_MEDIA_DIR", str(tmp_path / "media"))
+    with override_settings(TASKS=tasks, MEDIA_DIR=tmp_path / "media"):
         yield
     receive.clear_cache()
 

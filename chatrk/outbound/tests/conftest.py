@@ -77,7 +77,7 @@ def world(db: None) -> World:
 
 @pytest.fixture(autouse=True)
 def _media_dir(tmp_path_factory: pytest.TempPathFactory, settings: object) -> None:
-    settings.CHATRK_MEDIA_DIR = str(tmp_path_factory.mktemp("media"))  # type: ignore[attr-defined]
+    settings.MEDIA_DIR = tmp_path_factory.mktemp("media")  # type: ignore[attr-defined]
 
 
 @pytest.fixture
