@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from chatrk.audit.actions import Actor, Origin, record
 from chatrk.consent.errors import ConsentError
@@ -27,6 +28,7 @@ from chatrk.consent.keywords import (
     classify_payload,
     classify_reply,
     language_keywords,
+    normalise,
 )
 from chatrk.consent.models import (
     CONSENT_PURPOSES,
@@ -444,9 +446,14 @@ def apply_inbound_reply(
         verdict = classify_payload(button_payload)
         method = "button"
     else:
-        out, back = _keywords(workspace_id)
-        verdict = classify_reply(text or "", out, back)
+        verdict = classify_reply(text or "")
+        if verdict is None and " " not in normalise(text or ""):
+            # Only a single word can be one of the workspace's own keywords: read its settings then.
+            out, back = _keywords(workspace_id)
+            verdict = classify_reply(text or "", out, back)
         method = "keyword"
+    if verdict is None and not _reply_hold(workspace_id, contact_id).exists():
+        return ReplyOutcome("none")  # the common case: an ordinary message and no opt-out hold to lift
     with transaction.atomic():
         _lock_contact(workspace_id, contact_id)
         if isinstance(verdict, Revoke):
@@ -522,13 +529,17 @@ def apply_inbound_reply(
         return ReplyOutcome("none", lifted)
 
 
+def _reply_hold(workspace_id: int, contact_id: int) -> QuerySet[ConsentState]:
+    """A keyword opt-out holds free-form replies until the customer writes an ordinary message."""
+    return ConsentState.objects.filter(
+        workspace_id=workspace_id, contact_id=contact_id, purpose=Purpose.SERVICE, status=Status.REVOKED
+    )
+
+
 def _lift_hold(
     workspace_id: int, contact_id: int, at: datetime, *, wamid: str, message_id: int | None
 ) -> Change | None:
-    hold = ConsentState.objects.filter(
-        workspace_id=workspace_id, contact_id=contact_id, purpose=Purpose.SERVICE, status=Status.REVOKED
-    )
-    if not hold.exists():
+    if not _reply_hold(workspace_id, contact_id).exists():
         return None
     proof = _contact_proof(Source.IN_THREAD, at, wamid=wamid, message_id=message_id, method="message")
     return _write(workspace_id, contact_id, (Purpose.SERVICE,), Kind.RESTORE, proof, new_id())
