@@ -272,6 +272,7 @@ def retry_failed(by: SendBy, message: Message, *, origin: Origin | None = None) 
             conversation=conversation,
             kind=message.kind,
             template=template,
+            text=_open_body(message),  # a retry is screened by the content policy again
             permission=by.permission,
             user_id=by.user_id,
         )
@@ -313,6 +314,13 @@ def retry_failed(by: SendBy, message: Message, *, origin: Origin | None = None) 
             message_id=locked.pk,
         )
     return item
+
+
+def _open_body(message: Message) -> str:
+    from chatrk.crypto.fields import open_for_system
+
+    body = open_for_system(message, "body")
+    return body if isinstance(body, str) else ""
 
 
 def _open_payload(message: Message) -> Any:

@@ -155,3 +155,13 @@ def test_idempotency_key_replays_the_first_send_and_refuses_a_different_body(wor
     assert OutboxItem.objects.count() == 1
     with pytest.raises(IdempotencyConflict):
         do_enqueue(world.by(), conversation, TextMessage("b"), idempotency_key="k1", request_fingerprint="f2")
+
+
+def test_enqueueing_prohibited_text_is_refused_by_the_content_policy(world: World) -> None:
+    conversation = world.conversation()
+    with pytest.raises(SendRefused) as refused:
+        do_enqueue(
+            world.by(), conversation, TextMessage("Cheap cocaine and heroin, discreet delivery tonight")
+        )
+    assert [r.code for r in refused.value.decision.refusals] in (["content_blocked"], ["content_held"])
+    assert not Message.objects.exists()
