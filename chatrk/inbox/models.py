@@ -44,6 +44,11 @@ class Channel(TenantModel):
     )  # STANDARD (80/s) or HIGH (1,000/s)
     messaging_tier = models.CharField(max_length=24, blank=True)  # TIER_250 … TIER_UNLIMITED
     health_checked_at = models.DateTimeField(null=True, blank=True)
+    # Round-robin: new conversations on this number go to the next member who may reply.
+    auto_assign = models.BooleanField(default=False)
+    last_auto_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField()
 
     encryption = EncryptionScope()
@@ -59,6 +64,7 @@ class Contact(TenantModel):
     wa_id = EncryptedTextField()
     wa_id_index = BlindIndexField(source="wa_id", normaliser="whatsapp_id", expected_rows=10_000_000)
     profile_name = EncryptedTextField(null=True)
+    notes = EncryptedTextField(null=True)  # the team's own notes about this person
     blocked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
@@ -109,6 +115,8 @@ class Message(TenantModel):
     class Direction(models.TextChoices):
         INBOUND = "in"
         OUTBOUND = "out"
+        NOTE = "note"  # an internal note by a member: never sent to the customer
+        EVENT = "event"  # something that happened in the thread: assigned, opted out, number changed
 
     class Status(models.TextChoices):
         """Outbound progress is monotonic: a later status never goes back to an earlier one."""
@@ -120,12 +128,13 @@ class Message(TenantModel):
         READ = "read"
         FAILED = "failed"
         DELETED = "deleted"
+        LOGGED = "logged"  # a note or an event: not a WhatsApp message, has no delivery status
 
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
-    direction = models.CharField(max_length=3, choices=Direction.choices)
+    direction = models.CharField(max_length=5, choices=Direction.choices)
     kind = models.CharField(max_length=24)  # Meta's message type: text, image, template, reaction, …
     body = EncryptedTextField(null=True)  # the text a person reads: text body, caption, button title
     payload = EncryptedJSONField(null=True)  # everything else about the message, typed per kind
@@ -184,3 +193,51 @@ class Media(TenantModel):
 
     def __str__(self) -> str:
         return f"media {self.pk}"
+
+
+class Label(TenantModel):
+    """A workspace's tag for conversations ("billing", "vip"), used to filter the inbox."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    name = models.CharField(max_length=40)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="label_name_per_workspace")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationLabel(TenantModel):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "label"], name="label_once_per_conversation")
+        ]
+        indexes = [models.Index(fields=["label", "conversation"], name="conversations_by_label")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on {self.conversation_id}"
+
+
+class CannedResponse(TenantModel):
+    """A saved reply an agent inserts by its shortcut ("/hours"); business text, not personal data."""
+
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
+    shortcut = models.SlugField(max_length=32)
+    text = models.TextField(max_length=4096)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "shortcut"], name="canned_shortcut_per_workspace")
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

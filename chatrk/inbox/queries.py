@@ -17,7 +17,7 @@ from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
 from chatrk.crypto.blind import NormalisationError
 from chatrk.crypto.queries import find_by_blind_index
-from chatrk.inbox.models import Channel, Contact, Conversation, Message
+from chatrk.inbox.models import Channel, Contact, Conversation, ConversationLabel, Message
 
 MAX_ID = 2**63 - 1
 
@@ -106,6 +106,7 @@ class ConversationFilter:
     channel_id: int | None = None
     assignee_user_id: int | None = None
     unassigned: bool = False
+    label_id: int | None = None
 
 
 def conversations(
@@ -120,6 +121,9 @@ def conversations(
         rows = rows.filter(assignee__isnull=True)
     elif where.assignee_user_id is not None:
         rows = rows.filter(assignee_id=where.assignee_user_id)
+    if where.label_id is not None:
+        labelled = ConversationLabel.objects.for_workspace(workspace_id).filter(label_id=where.label_id)
+        rows = rows.filter(pk__in=labelled.values("conversation_id"))
     return _page(rows, limit, "last_message_at", cursor)
 
 

@@ -1,10 +1,10 @@
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
-from chatrk.web import policy_views, template_pages, views
+from chatrk.web import composer_views, contact_views, policy_views, template_pages, views, work_views
 
 app_name = "web"
 
-workspace_patterns = [
+workspace_patterns: list[URLPattern | URLResolver] = [
     path("inbox/", views.inbox, name="inbox"),
     path("live/", views.live, name="live"),
     path("channels/", views.channels, name="channels"),
@@ -29,6 +29,9 @@ workspace_patterns = [
     path("policy/review/<int:review_id>/release/", policy_views.review_release, name="policy_review_release"),
     path("policy/review/<int:review_id>/reject/", policy_views.review_reject, name="policy_review_reject"),
     path("policy/settings/", policy_views.policy_settings, name="policy_settings"),
+    path("", include(composer_views.urlpatterns)),
+    path("", include(work_views.urlpatterns)),
+    path("", include(contact_views.urlpatterns)),
 ]
 
 urlpatterns = [
