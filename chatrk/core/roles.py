@@ -25,6 +25,7 @@ class Perm(StrEnum):
     MANAGE_TOKENS = "tokens.manage"
     READ_INBOX = "inbox.read"
     REPLY_INBOX = "inbox.reply"
+    MANAGE_CANNED = "canned.manage"  # the workspace's saved replies; everyone who replies may use them
     WRITE_TEMPLATES = "templates.write"
     APPROVE_TEMPLATES = "templates.approve"
     MANAGE_CAMPAIGNS = "campaigns.manage"
