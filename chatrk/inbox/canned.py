@@ -23,7 +23,8 @@ MAX_TEXT = 4096
 
 
 def canned_responses(workspace_id: int) -> QuerySet[CannedResponse]:
-    return CannedResponse.objects.for_workspace(workspace_id).order_by("shortcut")  # type: ignore[no-any-return]
+    found: QuerySet[CannedResponse] = CannedResponse.objects.for_workspace(workspace_id).order_by("shortcut")
+    return found
 
 
 def canned_response(workspace_id: int, canned_id: int) -> CannedResponse | None:

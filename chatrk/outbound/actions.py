@@ -66,7 +66,18 @@ class OutgoingMedia:
     voice: bool = False
 
 
-type Outgoing = OutboundMessage | OutgoingMedia
+@dataclass(frozen=True, slots=True)
+class OutgoingTemplateWithMedia:
+    """A template whose header is an image, video or document: ``template`` names the media by
+    ``PLACEHOLDER_MEDIA_ID``; the file is stored encrypted and uploaded to /media at send time."""
+
+    template: TemplateMessage
+    content: bytes
+    mime_type: str
+    filename: str | None = None
+
+
+type Outgoing = OutboundMessage | OutgoingMedia | OutgoingTemplateWithMedia
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +95,23 @@ def fingerprint(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
+def _check_file(content: OutgoingMedia | OutgoingTemplateWithMedia) -> None:
+    limit = media_limit(content.mime_type)
+    if limit is None:
+        raise InvalidContent("WhatsApp does not accept files of this type.")
+    if not content.content:
+        raise InvalidContent("The file is empty.")
+    if len(content.content) > limit:
+        raise InvalidContent(f"The file is larger than WhatsApp allows for this type ({limit} bytes).")
+
+
 def _describe(content: Outgoing) -> tuple[str, dict[str, Any], str | None, TemplateRef | None]:
     """(kind, Meta payload, text a person reads, template) for a message about to be queued."""
+    if isinstance(content, OutgoingTemplateWithMedia):
+        _check_file(content)
+        return _describe(content.template)
     if isinstance(content, OutgoingMedia):
-        limit = media_limit(content.mime_type)
-        if limit is None:
-            raise InvalidContent("WhatsApp does not accept files of this type.")
-        if not content.content:
-            raise InvalidContent("The file is empty.")
-        if len(content.content) > limit:
-            raise InvalidContent(f"The file is larger than WhatsApp allows for this type ({limit} bytes).")
+        _check_file(content)
         try:
             built = MediaMessage(
                 content.kind,
@@ -194,7 +212,7 @@ def do_enqueue(
             message.body = text
             message.payload = payload
             message.save()
-            if isinstance(content, OutgoingMedia):
+            if isinstance(content, OutgoingMedia | OutgoingTemplateWithMedia):
                 stored = Media(
                     workspace_id=message.workspace_id,
                     message=message,

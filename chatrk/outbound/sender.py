@@ -328,6 +328,8 @@ class Sender:
             )
             Media.objects.filter(pk=media.pk).update(meta_media_id=media_id)
             media.meta_media_id = media_id
+        if kind == "template":
+            return _with_header_media(body, media.meta_media_id)
         inner = dict(body[kind])
         inner["id"] = media.meta_media_id
         inner.pop("link", None)
@@ -416,3 +418,21 @@ class Sender:
                         logger.error("sender: %d answers could not be recorded", len(self._pending))
                     raise
                 time.sleep(0.5)
+
+
+def _with_header_media(body: dict[str, Any], media_id: str) -> dict[str, Any]:
+    """A template's image, video or document header, named by the id /media gave its file."""
+    template = dict(body["template"])
+    components = []
+    for component in template.get("components", []):
+        if component.get("type") == "header":
+            parameters = []
+            for parameter in component.get("parameters", []):
+                kind = parameter.get("type")
+                if kind in {"image", "video", "document"}:
+                    parameter = {**parameter, kind: {**parameter[kind], "id": media_id}}
+                parameters.append(parameter)
+            component = {**component, "parameters": parameters}
+        components.append(component)
+    template["components"] = components
+    return {**body, "template": template}

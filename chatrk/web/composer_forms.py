@@ -12,6 +12,7 @@ from chatrk.msgtemplates.models import Template
 from chatrk.msgtemplates.sending import TemplateValues
 from chatrk.whatsapp.enums import MediaKind
 from chatrk.whatsapp.media import KB, MB, media_limit
+from chatrk.whatsapp.messages import MediaParam
 
 ACCEPTED = (
     "JPEG or PNG images up to 5 MB; MP4 or 3GPP videos up to 16 MB; AAC, AMR, MP3, MP4 or OGG audio up "
@@ -99,7 +100,11 @@ def template_fields(template: Template) -> TemplateFields:
 
 
 def template_values(
-    fields: TemplateFields, values: Mapping[str, str], *, placeholders: bool = False
+    fields: TemplateFields,
+    values: Mapping[str, str],
+    *,
+    placeholders: bool = False,
+    header_media: MediaParam | None = None,
 ) -> TemplateValues:
     """Form values as ``build_send`` takes them: by name for named templates, in order otherwise.
     With ``placeholders`` (the preview), a blank value shows as ``{{name}}``, never as an example."""
@@ -114,7 +119,9 @@ def template_values(
         return tuple(value(f) for f in group)
 
     buttons = {int(f.variable): value(f) for f in fields.buttons if value(f)}
-    return TemplateValues(body=part(fields.body), header=part(fields.header), buttons=buttons)
+    return TemplateValues(
+        body=part(fields.body), header=part(fields.header), header_media=header_media, buttons=buttons
+    )
 
 
 # --- attachments -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -45,13 +46,20 @@ from chatrk.web.composer_forms import (
     template_fields,
     template_values,
 )
-from chatrk.whatsapp.messages import InvalidRequest, OutboundMessage, TextMessage
+from chatrk.whatsapp.enums import MediaKind
+from chatrk.whatsapp.media import media_limit
+from chatrk.whatsapp.messages import InvalidRequest, MediaParam, OutboundMessage, TextMessage
 
 MODES = ("reply", "template", "note")
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SHORTCUT_ONLY = re.compile(r"/([a-z0-9][a-z0-9_-]{0,31})")
 HELD_STATUS = "held"  # the message status once a policy HOLD waits in the outbox (see _sent_notice)
 
+HEADER_TYPES = {
+    MediaKind.IMAGE: "choose a JPEG or PNG picture",
+    MediaKind.VIDEO: "choose an MP4 or 3GPP video",
+    MediaKind.DOCUMENT: "choose a PDF, text or Office document",
+}
 GATE_NAMES = {
     "permission": "Permission",
     "training": "Training",
@@ -267,27 +275,43 @@ def send_text(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return _enqueue(request, conversation, message, text, what="message", mode="reply", text=text)
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    mime_type: str
+    content: bytes
+    filename: str
+
+
+def _read_upload(request: HttpRequest, name: str) -> Upload | str:
+    """The posted file if WhatsApp takes its type and size (REFERENCE §4), else why not, in words."""
+    upload = request.FILES.get(name)
+    if upload is None:
+        return "Choose a file to send."
+    mime_type = (upload.content_type or "").split(";")[0].strip().lower()
+    problem = attachment_problem(mime_type, upload.size or 0)
+    if problem:
+        return problem
+    content = upload.read((media_limit(mime_type) or 0) + 1)  # never more than the limit, whatever size said
+    problem = attachment_problem(mime_type, len(content))
+    if problem:
+        return problem
+    return Upload(mime_type, content, (upload.name or "file")[-200:])
+
+
 @workspace_page(Perm.REPLY_INBOX)
 @require_POST
 def send_attachment(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation(request, conversation_id)
-    upload = request.FILES.get("file")
     caption = request.POST.get("caption", "").strip()
-    if upload is None:
-        return _answer(request, conversation, status=400, mode="reply", error="Choose a file to send.")
-    mime_type = (upload.content_type or "").split(";")[0].strip().lower()
-    problem = attachment_problem(mime_type, upload.size or 0)
-    if problem:
-        return _answer(request, conversation, status=400, mode="reply", error=problem)
-    kind = media_kind_of(mime_type)
-    content = upload.read()
-    problem = attachment_problem(mime_type, len(content))
-    if problem or kind is None:
-        return _answer(request, conversation, status=400, mode="reply", error=problem)
-    filename = (upload.name or "file")[-200:]
+    upload = _read_upload(request, "file")
+    if isinstance(upload, str):
+        return _answer(request, conversation, status=400, mode="reply", error=upload)
+    kind = media_kind_of(upload.mime_type)
+    assert kind is not None  # _read_upload let only WhatsApp's types through
+    mime_type, content, filename = upload.mime_type, upload.content, upload.filename
     media = outbound.OutgoingMedia(
         kind=kind, content=content, mime_type=mime_type,
-        filename=filename if kind.value == "document" else None, caption=caption or None,
+        filename=filename if kind is MediaKind.DOCUMENT else None, caption=caption or None,
     )  # fmt: skip
     digest = outbound.fingerprint(kind.value, mime_type, caption, filename, content)
     return _enqueue(request, conversation, media, digest, what="file", mode="reply")
@@ -309,6 +333,20 @@ def template_preview(request: HttpRequest, conversation_id: int) -> HttpResponse
     )
 
 
+def _header_file(request: HttpRequest, fields: TemplateFields) -> tuple[MediaParam, Upload] | str:
+    """The header's file, of the kind the template names; sent by the id /media gives it."""
+    if fields.header_media not in {"image", "video", "document"}:
+        return f"Templates with a {fields.header_media} header cannot be sent from the composer."
+    upload = _read_upload(request, "header_file")
+    if isinstance(upload, str):
+        return f"Header: {upload}"
+    wanted = MediaKind(fields.header_media)
+    if media_kind_of(upload.mime_type) is not wanted:
+        return f"This template's header takes a file of another kind: {HEADER_TYPES[wanted]}."
+    filename = upload.filename if wanted is MediaKind.DOCUMENT else None
+    return MediaParam(wanted, media_id=outbound.PLACEHOLDER_MEDIA_ID, filename=filename), upload
+
+
 @workspace_page(Perm.REPLY_INBOX)
 @require_POST
 def send_template(request: HttpRequest, conversation_id: int) -> HttpResponse:
@@ -324,15 +362,21 @@ def send_template(request: HttpRequest, conversation_id: int) -> HttpResponse:
     if missing:
         return _answer(request, conversation, status=400, mode="template", field_errors=missing,
                        error="Fill in every parameter.", **keep)  # fmt: skip
-    if fields.header_media:
-        return _answer(request, conversation, status=400, mode="template", **keep,
-                       error=f"Templates with a {fields.header_media} header cannot be sent from the "
-                             "composer yet: use the API.")  # fmt: skip
+    header = _header_file(request, fields) if fields.header_media else None
+    if isinstance(header, str):
+        return _answer(request, conversation, status=400, mode="template", error=header, **keep)
     try:
-        message = build_send(template, template_values(fields, values))
+        built = build_send(template, template_values(fields, values, header_media=header and header[0]))
     except ParameterError as error:
         return _answer(request, conversation, status=400, mode="template", error=error.message, **keep)
-    digest = outbound.fingerprint(str(template.pk), *(f"{k}={v}" for k, v in sorted(values.items())))
+    message: outbound.Outgoing = built
+    if header is not None:
+        file = header[1]
+        message = outbound.OutgoingTemplateWithMedia(built, file.content, file.mime_type, file.filename)
+    attached = header[1].content if header is not None else b""
+    digest = outbound.fingerprint(
+        str(template.pk), attached, *(f"{k}={v}" for k, v in sorted(values.items()))
+    )
     return _enqueue(request, conversation, message, digest, what="template", mode="template", **keep)
 
 

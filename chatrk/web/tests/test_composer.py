@@ -3,12 +3,14 @@ every refusal explained in words."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -358,3 +360,54 @@ def test_a_note_is_logged_in_the_thread_and_never_sent(
     assert emulator.emulator.messages == {}
     empty = client.post(url(world, conversation, "note/"), {"text": "   "})
     assert empty.status_code == 400 and "Write the note first." in empty.content.decode()
+
+
+# --- a template with a media header ----------------------------------------------------------------
+
+IMAGE_HEADER = [
+    {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1hZ2U="]}},
+    {
+        "type": "BODY",
+        "text": "Your receipt for order {{1}} is attached.",
+        "example": {"body_text": [["A-1"]]},
+    },
+]
+
+
+def test_a_media_header_is_uploaded_and_sent_by_id(world: World) -> None:
+    template = make_template(
+        world.owner.workspace,
+        channel=world.channel,
+        name="receipt_photo",
+        stage="live",
+        components=IMAGE_HEADER,
+    )
+    conversation, client = world.conversation(inbound_at=now() - timedelta(days=2)), agent_client(world)
+    html = composer_html(client, world, conversation, f"?mode=template&template={template.pk}")
+    assert 'name="header_file"' in html and "[image]" in html
+    form = {"template": str(template.pk), "key": "k" * 20, "body__1": "A-7"}
+    without = client.post(url(world, conversation, "template/send/"), form)
+    assert without.status_code == 400 and "Header: Choose a file to send." in without.content.decode()
+    wrong = SimpleUploadedFile("notes.pdf", b"%PDF-1.4", content_type="application/pdf")
+    refused = client.post(url(world, conversation, "template/send/"), {**form, "header_file": wrong})
+    assert refused.status_code == 400 and "JPEG or PNG" in refused.content.decode()
+    photo = SimpleUploadedFile("receipt.png", PNG, content_type="image/png")
+    sent = client.post(url(world, conversation, "template/send/"), {**form, "header_file": photo})
+    assert "The template is on its way" in sent.content.decode()
+
+    requests: list[httpx.Request] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.url.path.endswith("/media"):
+            return httpx.Response(200, json={"id": "1037543291543636"})
+        return httpx.Response(200, json={"messaging_product": "whatsapp", "messages": [{"id": "wamid.HDR"}]})
+
+    assert Sender(store=buckets.DatabaseBuckets(), transport=httpx.MockTransport(graph)).run_once().sent == 1
+    upload, send = requests
+    assert upload.url.path.endswith("/media") and PNG in upload.content
+    header = json.loads(send.content)["template"]["components"][0]
+    assert header == {
+        "type": "header",
+        "parameters": [{"type": "image", "image": {"id": "1037543291543636"}}],
+    }

@@ -22,6 +22,7 @@ from chatrk.consent.models import ReviewItem
 from chatrk.core.actions import invite
 from chatrk.core.clock import now
 from chatrk.core.roles import Role
+from chatrk.inbox.canned import create_canned
 from chatrk.msgtemplates.testing import make_template
 from chatrk.policy.actions import hold_for_review
 from chatrk.policy.engine import check_text
@@ -85,6 +86,7 @@ def victim() -> Victim:
     channel = make_channel(owner)
     conversation = make_conversation(channel, "447700900555", name="Valentina Customer")
     message = make_message(conversation, "victim's private message")
+    saved_reply = create_canned(owner, "victim-hours", "Victim canned wording")
     consent_review = ReviewItem.objects.create(
         workspace=workspace, contact_id=conversation.contact_id, created_at=now()
     )
@@ -95,11 +97,12 @@ def victim() -> Victim:
         "member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "seq": event.seq,
         "template_id": template.pk, "review_id": held.pk, "consent_review_id": consent_review.pk,
         "channel_id": channel.pk, "contact_id": conversation.contact_id, "conversation_id": conversation.pk,
-        "message_id": message.pk,
+        "message_id": message.pk, "canned_id": saved_reply.pk,
     }  # fmt: skip
     secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync",
                "victim_secret_offer", "Victim held text",
-               "Valentina", "447700900555", "private message", channel.phone_number_id]  # fmt: skip
+               "Valentina", "447700900555", "private message", channel.phone_number_id,
+               "victim-hours", "Victim canned wording"]  # fmt: skip
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 
