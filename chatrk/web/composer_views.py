@@ -86,26 +86,24 @@ def _conversation(request: HttpRequest, conversation_id: int) -> Conversation:
     return found
 
 
-def sendable_templates(conversation: Conversation) -> list[Template]:
+def _sendable(conversation: Conversation) -> Any:
     """Templates this conversation's number may send now: approved in Chatrk and by Meta."""
-    return list(
-        Template.objects.for_workspace(conversation.workspace_id)
-        .filter(
-            waba_id=conversation.channel.waba_id,
-            status=Template.Status.APPROVED,
-            meta_status=Template.MetaStatus.APPROVED,
-        )
-        .order_by("name", "language")
+    return Template.objects.for_workspace(conversation.workspace_id).filter(
+        waba_id=conversation.channel.waba_id,
+        status=Template.Status.APPROVED,
+        meta_status=Template.MetaStatus.APPROVED,
     )
 
 
+def sendable_templates(conversation: Conversation) -> list[Template]:
+    return list(_sendable(conversation).order_by("name", "language"))
+
+
 def _chosen_template(conversation: Conversation, raw: str | None) -> Template | None:
-    if not raw or not raw.isdigit():
-        return None
-    for template in sendable_templates(conversation):
-        if template.pk == int(raw):
-            return template
-    return None
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return None  # not one of our ids (which fit in 63 bits)
+    found = _sendable(conversation).filter(pk=int(raw)).first()
+    return found if isinstance(found, Template) else None
 
 
 def _explain(decision: Decision) -> dict[str, Any]:

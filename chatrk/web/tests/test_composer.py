@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, override_settings
 
 from chatrk.audit.models import AuditEvent
 from chatrk.core.clock import now
@@ -332,6 +332,7 @@ def test_canned_responses_are_managed_by_admins(world: World) -> None:
 # --- internal notes --------------------------------------------------------------------------------
 
 
+@override_settings(REDIS_URL="")  # heard in this process (Redis delivery: chatrk/web/tests/test_live.py)
 def test_a_note_is_logged_in_the_thread_and_never_sent(
     world: World, emulator: EmulatorServer, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -411,3 +412,14 @@ def test_a_media_header_is_uploaded_and_sent_by_id(world: World) -> None:
         "type": "header",
         "parameters": [{"type": "image", "image": {"id": "1037543291543636"}}],
     }
+
+
+@pytest.mark.parametrize("raw", ["", "²", "9" * 40, "-1", "abc"])
+def test_a_malformed_template_choice_is_a_clear_error(world: World, raw: str) -> None:
+    conversation = world.conversation(inbound_at=now() - timedelta(days=2))
+    response = agent_client(world).post(
+        url(world, conversation, "template/send/"), {"template": raw, "key": "k" * 20}
+    )
+    assert response.status_code == 400 and "Choose a template approved" in response.content.decode()
+    picker = composer_html(agent_client(world), world, conversation, f"?mode=template&template={raw}")
+    assert "order_update" in picker
