@@ -26,7 +26,18 @@
       if (left <= 0 && !timer.chatrkReloading) {
         timer.chatrkReloading = true;
         var composer = timer.closest("#composer");
-        if (composer && window.htmx) {
+        var draft = composer && composer.querySelector("[data-canned-input]");
+        if (draft && draft.value.trim()) {
+          // Never throw away what the agent wrote: say the window closed and let them copy it.
+          var state = timer.closest(".window-state");
+          state.textContent = "The 24-hour window has closed: this text can no longer be sent. " +
+            "Copy what you need, then choose Template.";
+          state.className = "window-state closed";
+          state.setAttribute("role", "alert");
+          composer.querySelectorAll("form button[type=submit]").forEach(function (button) {
+            button.disabled = true;
+          });
+        } else if (composer && window.htmx) {
           // The window closed: the server answers with the template picker.
           window.htmx.ajax("GET", composer.getAttribute("data-composer-url"), {
             target: "#composer", swap: "outerHTML"

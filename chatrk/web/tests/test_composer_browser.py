@@ -73,6 +73,13 @@ def test_composing_in_a_browser(chromium: Any, live_server: Any, screenshot: Any
     assert Message.objects.filter(direction=Message.Direction.NOTE).count() == 1
     assert OutboxItem.objects.count() == 2  # the note was never queued
 
+    with_draft = world.conversation(inbound_at=now() - timedelta(hours=24) + timedelta(seconds=4))
+    page.goto(composer_url(base, world, with_draft))
+    page.get_by_label("Message", exact=True).fill("Sorry for the wait")
+    page.get_by_role("alert").filter(has_text="this text can no longer be sent").wait_for(timeout=15_000)
+    assert page.get_by_label("Message", exact=True).input_value() == "Sorry for the wait"  # kept
+    assert page.get_by_role("button", name="Send", exact=True).is_disabled()
+
     closing = world.conversation(inbound_at=now() - timedelta(hours=24) + timedelta(seconds=4))
     page.goto(composer_url(base, world, closing))
     assert page.get_by_label("Message", exact=True).is_visible()
