@@ -20,7 +20,7 @@ from chatrk.core.clock import now
 from chatrk.core.roles import Role
 from chatrk.crypto.fields import open_for_system
 from chatrk.inbox import canned, events
-from chatrk.inbox.models import Conversation, Media, Message
+from chatrk.inbox.models import Channel, Conversation, Media, Message
 from chatrk.msgtemplates.models import Template
 from chatrk.msgtemplates.testing import make_template
 from chatrk.outbound import buckets, client, gates
@@ -423,3 +423,20 @@ def test_a_malformed_template_choice_is_a_clear_error(world: World, raw: str) ->
     assert response.status_code == 400 and "Choose a template approved" in response.content.decode()
     picker = composer_html(agent_client(world), world, conversation, f"?mode=template&template={raw}")
     assert "order_update" in picker
+
+
+def test_a_number_needing_reauthorisation_is_explained(world: World) -> None:
+    conversation = world.conversation()
+    Channel.objects.filter(pk=world.channel.pk).update(health=Channel.Health.REAUTHORISE)
+    response = agent_client(world).post(url(world, conversation, "send/"), {"text": "Hi", "key": "k" * 20})
+    html = response.content.decode()
+    assert (
+        response.status_code == 422
+        and "WhatsApp number:</strong> This WhatsApp number needs re-authorisation" in html
+    )
+    assert not OutboxItem.objects.exists()
+
+
+def test_a_role_without_the_inbox_cannot_open_the_composer(world: World) -> None:
+    marketer = agent_client(world, Role.MARKETER)
+    assert marketer.get(url(world, world.conversation())).status_code == 403
