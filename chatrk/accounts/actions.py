@@ -18,10 +18,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from chatrk.accounts import recovery, sessions, totp
+from chatrk.accounts import passkeys, recovery, sessions, totp
 from chatrk.accounts.errors import AccountError
 from chatrk.accounts.models import (
     ApiToken,
+    Passkey,
+    PasskeyChallenge,
     PasswordReset,
     RecoveryCode,
     SetupLink,
@@ -363,7 +365,11 @@ def confirm_enrolment(user: User, code: str, *, origin: Origin) -> list[str] | N
 
 
 def has_second_factor(user: User) -> bool:
-    return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+    """Mandatory 2FA is satisfied by a confirmed authenticator app or a registered passkey."""
+    return (
+        TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+        or Passkey.objects.filter(user=user).exists()
+    )
 
 
 def replace_recovery_codes(user: User, *, origin: Origin) -> list[str]:
@@ -376,6 +382,237 @@ def replace_recovery_codes(user: User, *, origin: Origin) -> list[str]:
             "2fa.recovery_codes_replaced", actor=Actor.user(user.pk), target=("user", user.pk), origin=origin
         )
     return [recovery.display(c) for c in codes]
+
+
+# --- Passkeys (WebAuthn) ---------------------------------------------------------------------------
+
+PASSKEY_NAME_MAX = 60
+
+
+def _relying_party() -> passkeys.RelyingParty:
+    try:
+        return passkeys.relying_party()
+    except passkeys.PasskeysUnavailable as error:
+        raise AccountError(str(error)) from error
+
+
+def _session_digest(session_key: str | None) -> str:
+    if not session_key:
+        raise AccountError("Your session has ended. Sign in again.")
+    return keyed_hash(session_key, purpose="passkey-challenge")
+
+
+def _issue_challenge(
+    user: User, purpose: str, session_key: str | None, *, user_handle: bytes | None = None
+) -> bytes:
+    """A fresh challenge for this user in this browser session; earlier ones of the session lapse."""
+    challenge, binding, moment = passkeys.new_challenge(), _session_digest(session_key), now()
+    with transaction.atomic():
+        PasskeyChallenge.objects.filter(expires_at__lte=moment).delete()
+        PasskeyChallenge.objects.filter(user=user, session_digest=binding).delete()
+        PasskeyChallenge.objects.create(
+            user=user,
+            purpose=purpose,
+            challenge_digest=passkeys.digest(challenge),
+            session_digest=binding,
+            user_handle=user_handle,
+            expires_at=moment + passkeys.CHALLENGE_TTL,
+        )
+    return challenge
+
+
+def _claim_challenge(user: User, purpose: str, challenge: bytes, session_key: str | None) -> PasskeyChallenge:
+    """Uses up the challenge the response signed over: it must be this user's, from this session,
+    for this purpose, unexpired and unused. A failed verification does not give it back."""
+    mine = PasskeyChallenge.objects.filter(
+        user=user,
+        purpose=purpose,
+        challenge_digest=passkeys.digest(challenge),
+        session_digest=_session_digest(session_key),
+        used_at__isnull=True,
+        expires_at__gt=now(),
+    )
+    with transaction.atomic():
+        row = mine.select_for_update().first()
+        if row is None or mine.filter(pk=row.pk).update(used_at=now()) != 1:
+            raise passkeys.PasskeyRejected("unknown_or_used_challenge")
+    return row
+
+
+def _user_handle(user: User) -> bytes:
+    """The random WebAuthn user handle, shared by the user's passkeys (never the id or e-mail)."""
+    existing = Passkey.objects.filter(user=user).values_list("user_handle", flat=True).first()
+    return bytes(existing) if existing is not None else passkeys.new_user_handle()
+
+
+def _credentials_of(user: User) -> list[tuple[bytes, list[str]]]:
+    return [
+        (bytes(cid), list(transports))
+        for cid, transports in Passkey.objects.filter(user=user).values_list("credential_id", "transports")
+    ]
+
+
+def begin_passkey_registration(user: User, *, session_key: str | None) -> str:
+    """The options (JSON) for navigator.credentials.create(); the challenge is kept server-side."""
+    rp, handle = _relying_party(), _user_handle(user)
+    return passkeys.registration_options(
+        rp,
+        challenge=_issue_challenge(user, PasskeyChallenge.Purpose.REGISTER, session_key, user_handle=handle),
+        user_handle=handle,
+        account=user.email,
+        display_name=user.name,
+        existing=_credentials_of(user),
+    )
+
+
+def register_passkey(
+    request: HttpRequest, user: User, *, name: str, response: str, origin: Origin
+) -> Passkey:
+    """Adds a verified passkey; a 2FA change, so the user's other sessions end."""
+    name = " ".join(name.split())[:PASSKEY_NAME_MAX]
+    if not name:
+        raise AccountError("Give the passkey a name, e.g. the device it is on.", field="name")
+    try:
+        credential = passkeys.parse_registration(response)
+        challenge = passkeys.challenge_in(credential.response.client_data_json)
+        issued = _claim_challenge(
+            user, PasskeyChallenge.Purpose.REGISTER, challenge, request.session.session_key
+        )
+        if issued.user_handle is None:
+            raise passkeys.PasskeyRejected("challenge_without_handle")
+        verified = passkeys.verify_registration(credential, challenge=challenge, rp=_relying_party())
+    except passkeys.PasskeyRejected as rejected:
+        _record_passkey_failure("2fa.passkey_add_failure", user, rejected.reason, origin)
+        raise AccountError(
+            "The passkey could not be registered: the request expired or did not check out. Try again."
+        ) from rejected
+    with transaction.atomic():
+        if Passkey.objects.filter(credential_id=verified.credential_id).exists():
+            raise AccountError("This passkey is already registered.")
+        passkey = Passkey.objects.create(
+            user=user,
+            name=name,
+            credential_id=verified.credential_id,
+            public_key=verified.public_key,
+            sign_count=verified.sign_count,
+            transports=verified.transports,
+            aaguid=verified.aaguid,
+            user_handle=bytes(issued.user_handle),
+            created_at=now(),
+        )
+        ended = end_other_sessions(user, keep=request.session.session_key)
+        record(
+            "2fa.passkey_added",
+            actor=Actor.user(user.pk),
+            target=("passkey", passkey.pk),
+            origin=origin,
+            details={"factor": "passkey", "aaguid": verified.aaguid, "sessions_ended": ended},
+        )
+    return passkey
+
+
+def remove_passkey(request: HttpRequest, user: User, passkey_id: int, *, origin: Origin) -> bool:
+    """Removes one of the user's own passkeys, never their last second factor."""
+    with transaction.atomic():
+        passkey = Passkey.objects.select_for_update().filter(user=user, pk=passkey_id).first()
+        if passkey is None:
+            return False
+        others = Passkey.objects.filter(user=user).exclude(pk=passkey.pk).exists()
+        totp_on = TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+        if not others and not totp_on:
+            raise AccountError("This is your only second factor: add another before removing it.")
+        passkey.delete()
+        ended = end_other_sessions(user, keep=request.session.session_key)
+        record(
+            "2fa.passkey_removed",
+            actor=Actor.user(user.pk),
+            target=("passkey", passkey_id),
+            origin=origin,
+            details={"factor": "passkey", "sessions_ended": ended},
+        )
+    return True
+
+
+def begin_passkey_sign_in(user: User, *, session_key: str | None) -> str:
+    """The options (JSON) for navigator.credentials.get(), allowing only this user's passkeys."""
+    allowed = _credentials_of(user)
+    if not allowed:
+        raise AccountError("This account has no passkey. Use a code from your authenticator app.")
+    rp = _relying_party()
+    challenge = _issue_challenge(user, PasskeyChallenge.Purpose.SIGN_IN, session_key)
+    return passkeys.authentication_options(rp, challenge=challenge, allowed=allowed)
+
+
+def check_passkey(user: User, response: str, *, session_key: str | None, origin: Origin) -> tuple[str, int]:
+    """The second factor by passkey: returns "passkey" (or "") and seconds to wait, like check_second_factor.
+
+    Failures count in the same throttle lane as wrong codes.
+    """
+    lanes = _second_factor_lanes(user)
+    wait = retry_after(lanes, now())
+    if wait:
+        record(
+            "authn.throttled",
+            actor=Actor.user(user.pk),
+            target=("user", user.pk),
+            outcome=Outcome.DENIED,
+            reason="too_many_attempts",
+            origin=origin,
+            details={"factor": "passkey"},
+        )
+        return "", wait
+    try:
+        passkey_id = _use_passkey(user, response, session_key)
+    except passkeys.PasskeyRejected as rejected:
+        register_failure(lanes, now())
+        _record_passkey_failure("authn.login_failure", user, rejected.reason, origin)
+        return "", 0
+    clear(lanes)
+    record(
+        "authn.passkey_used",
+        actor=Actor.user(user.pk),
+        target=("passkey", passkey_id),
+        origin=origin,
+        details={"factor": "passkey"},
+    )
+    return "passkey", 0
+
+
+def _use_passkey(user: User, response: str, session_key: str | None) -> int:
+    credential = passkeys.parse_assertion(response)
+    challenge = passkeys.challenge_in(credential.response.client_data_json)
+    _claim_challenge(user, PasskeyChallenge.Purpose.SIGN_IN, challenge, session_key)
+    with transaction.atomic():
+        passkey = (
+            Passkey.objects.select_for_update().filter(user=user, credential_id=credential.raw_id).first()
+        )
+        if passkey is None:
+            raise passkeys.PasskeyRejected("not_this_users_credential")
+        handle = credential.response.user_handle
+        if handle is not None and handle != bytes(passkey.user_handle):
+            raise passkeys.PasskeyRejected("user_handle_mismatch")
+        passkey.sign_count = passkeys.verify_assertion(
+            credential,
+            challenge=challenge,
+            rp=_relying_party(),
+            public_key=bytes(passkey.public_key),
+            sign_count=passkey.sign_count,
+        )
+        passkey.last_used_at = now()
+        passkey.save(update_fields=["sign_count", "last_used_at"])
+    return passkey.pk
+
+
+def _record_passkey_failure(action: str, user: User, reason: str, origin: Origin) -> None:
+    record(
+        action,
+        actor=Actor.user(user.pk),
+        target=("user", user.pk),
+        outcome=Outcome.FAILURE,
+        reason=reason,
+        origin=origin,
+        details={"factor": "passkey"},
+    )
 
 
 # --- Credentials and sessions ----------------------------------------------------------------------

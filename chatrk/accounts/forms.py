@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.utils.text import slugify
 
+from chatrk.accounts.passkeys import MAX_RESPONSE_CHARS
 from chatrk.accounts.scopes import Scope
 from chatrk.core.models import Workspace
 from chatrk.core.roles import Role
@@ -118,4 +119,22 @@ class PasswordResetForm(forms.Form):
         label="Code from your authenticator app, or a recovery code",
         max_length=40,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}),
+    )
+
+
+class PasskeyAddForm(forms.Form):
+    name = forms.CharField(
+        label="Name for this passkey",
+        max_length=60,
+        help_text="Where the passkey lives, e.g. work laptop or security key.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    # Filled by passkeys.js with the browser's answer; without it there is no passkey to register.
+    credential = forms.CharField(
+        max_length=MAX_RESPONSE_CHARS,
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "Your browser did not create a passkey. Use the button in a browser "
+            "that supports passkeys, with JavaScript on."
+        },
     )

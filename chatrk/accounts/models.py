@@ -135,3 +135,48 @@ class PasswordReset(models.Model):
 
     def __str__(self) -> str:
         return f"password reset {self.pk}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential the user registered as a second factor.
+
+    Only what verification needs is kept: the credential's id and public key, its signature counter,
+    transports and the authenticator model (AAGUID). ``user_handle`` is random per user, never the user
+    id or e-mail, so an authenticator holds nothing that identifies the person.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    name = models.CharField(max_length=60)
+    credential_id = models.BinaryField(max_length=1023, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.JSONField(default=list)
+    aaguid = models.CharField(max_length=36, blank=True)
+    user_handle = models.BinaryField(max_length=64)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"passkey {self.pk}"
+
+
+class PasskeyChallenge(models.Model):
+    """A WebAuthn challenge: single use, short-lived, bound to the user and to the browser session.
+
+    Only its SHA-256 is stored; the challenge comes back inside the signed client data.
+    """
+
+    class Purpose(models.TextChoices):
+        REGISTER = "register"
+        SIGN_IN = "sign_in"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    challenge_digest = models.CharField(max_length=64, unique=True)
+    session_digest = models.CharField(max_length=64)
+    user_handle = models.BinaryField(max_length=64, null=True)  # registration: the handle the options named
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"passkey challenge {self.pk}"

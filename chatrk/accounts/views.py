@@ -11,7 +11,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from chatrk.accounts import actions, devices, forms, totp
 from chatrk.accounts.errors import AccountError
-from chatrk.accounts.models import User, UserSession
+from chatrk.accounts.models import Passkey, User, UserSession
 from chatrk.audit.actions import Actor, keyed_hash, record
 from chatrk.core import actions as tenancy
 from chatrk.core.clock import now
@@ -163,8 +163,10 @@ def verify_view(request: HttpRequest) -> HttpResponse:
     user = _pending_user(request)
     if user is None:
         return redirect(f"{reverse('accounts:login')}?expired=pending")
+    if request.method == "POST" and "credential" in request.POST:
+        return _verify_with_passkey(request, user)
     form = forms.CodeForm(request.POST or None)
-    context = {"form": form}
+    context = {"form": form, "has_passkey": user.passkeys.exists()}
     if request.method == "POST" and form.is_valid():
         factor, wait = actions.check_second_factor(
             user, form.cleaned_data["code"], origin=actions.origin_of(request)
@@ -175,6 +177,37 @@ def verify_view(request: HttpRequest) -> HttpResponse:
             return _finish_sign_in(request, user, factor)
         form.add_error("code", "That code is not valid. Codes change every 30 seconds and work once.")
     return render(request, "accounts/verify.html", context, status=400 if form.errors else 200)
+
+
+def _verify_with_passkey(request: HttpRequest, user: User) -> HttpResponse:
+    context: dict[str, Any] = {"form": forms.CodeForm(), "has_passkey": True}
+    factor, wait = actions.check_passkey(
+        user,
+        request.POST.get("credential", ""),
+        session_key=request.session.session_key,
+        origin=actions.origin_of(request),
+    )
+    if wait:
+        return _too_many(request, wait, "accounts/verify.html", context)
+    if factor:
+        return _finish_sign_in(request, user, factor)
+    context["passkey_error"] = "The passkey was not accepted. Try again, or enter a code instead."
+    return render(request, "accounts/verify.html", context, status=400)
+
+
+@require_POST
+def passkey_sign_in_options_view(request: HttpRequest) -> HttpResponse:
+    """The WebAuthn request options for the user between the password and the second factor."""
+    user = _pending_user(request)
+    if user is None:
+        return JsonResponse(
+            {"error": "Your sign-in has expired. Start again with your password."}, status=403
+        )
+    try:
+        options = actions.begin_passkey_sign_in(user, session_key=request.session.session_key)
+    except AccountError as error:
+        return JsonResponse({"error": error.message}, status=409)
+    return HttpResponse(options, content_type="application/json")
 
 
 @require_http_methods(["GET", "POST"])
@@ -263,7 +296,12 @@ def security_view(request: HttpRequest) -> HttpResponse:
         {"id": public_session_id(s.session_key), "current": s.session_key == current, "row": s} for s in rows
     ]
     codes_left = user.recovery_codes.filter(used_at__isnull=True).count()
-    return render(request, "accounts/security.html", {"sessions": listed, "codes_left": codes_left})
+    context = {
+        "sessions": listed,
+        "codes_left": codes_left,
+        "passkeys": Passkey.objects.filter(user=user).order_by("created_at"),
+    }
+    return render(request, "accounts/security.html", context)
 
 
 @require_POST
@@ -332,6 +370,57 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/recovery_codes.html", {"codes": codes, "next": reverse("accounts:security")}
     )
+
+
+@require_http_methods(["GET", "POST"])
+@recent_auth_required
+def passkey_add_view(request: HttpRequest) -> HttpResponse:
+    form = forms.PasskeyAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.register_passkey(
+                request,
+                _user(request),
+                name=form.cleaned_data["name"],
+                response=form.cleaned_data["credential"],
+                origin=actions.origin_of(request),
+            )
+        except AccountError as error:
+            _add_errors(form, error)
+        else:
+            return redirect("accounts:security")
+    return render(request, "accounts/passkey_add.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_POST
+@login_required
+def passkey_register_options_view(request: HttpRequest) -> HttpResponse:
+    """The WebAuthn creation options; like the page that asks for them, only after re-authentication."""
+    if not actions.recently_authenticated(request):
+        return JsonResponse({"error": "Confirm it is you again: reload this page."}, status=403)
+    try:
+        options = actions.begin_passkey_registration(_user(request), session_key=request.session.session_key)
+    except AccountError as error:
+        return JsonResponse({"error": error.message}, status=409)
+    return HttpResponse(options, content_type="application/json")
+
+
+@require_POST
+@recent_auth_required
+def passkey_remove_view(request: HttpRequest, passkey_id: int) -> HttpResponse:
+    try:
+        removed = actions.remove_passkey(
+            request, _user(request), passkey_id, origin=actions.origin_of(request)
+        )
+    except AccountError as error:
+        return render(
+            request, "web/error.html", {"title": "Passkey not removed", "message": error.message}, status=409
+        )
+    if not removed:
+        return render(
+            request, "web/error.html", {"title": "Not found", "message": "No such passkey."}, status=404
+        )
+    return redirect("accounts:security")
 
 
 # --- first run and invitations ---------------------------------------------------------------------
