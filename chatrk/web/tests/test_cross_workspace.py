@@ -59,6 +59,9 @@ NOT_TENANT_ROUTES = {
     "accounts:reenrol",
     "accounts:recovery_codes",  # the signed-in user's own account
     "accounts:revoke_session", "accounts:revoke_other_sessions",  # own sessions only: tested below
+    "accounts:passkey_add", "accounts:passkey_register_options",  # the signed-in user's own passkeys
+    "accounts:passkey_remove",  # own passkeys only: tested below
+    "accounts:passkey_sign_in_options",  # the pending sign-in's own user
     "accounts:setup", "accounts:setup_link",  # the first-run secret link
     "accounts:invitation", "accounts:invitation_link",  # invitation secret links
     "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
@@ -222,3 +225,21 @@ def test_a_session_of_another_user_cannot_be_revoked(victim: Victim, attacker: A
     their_id = public_session_id(vera.cookies[settings.SESSION_COOKIE_NAME].value)
     client.post(f"/account/sessions/{their_id}/revoke/")
     assert vera.get("/account/").status_code == 200
+
+
+def test_a_passkey_of_another_user_cannot_be_removed(victim: Victim, attacker: Attacker) -> None:
+    from chatrk.accounts.models import Passkey
+
+    client, _, _ = attacker
+    vera = make_user(name="Someone Else")
+    passkey = Passkey.objects.create(
+        user=vera,
+        name="Vera's key",
+        credential_id=b"vera",
+        public_key=b"k",
+        user_handle=b"h",
+        created_at=now(),
+    )
+    response = client.post(f"/account/passkeys/{passkey.pk}/remove/")
+    assert response.status_code == 404 and b"Vera" not in response.content
+    assert Passkey.objects.filter(pk=passkey.pk).exists()
