@@ -273,8 +273,11 @@ def sign_in(request: HttpRequest, user: User, *, factor: str) -> None:
         )
 
 
-def reauthenticate(request: HttpRequest, user: User, password: str, code: str) -> tuple[bool, int]:
-    """Full re-authentication before sensitive changes; the session id changes too."""
+def reauthenticate(
+    request: HttpRequest, user: User, password: str, code: str = "", *, passkey: str = ""
+) -> tuple[bool, int]:
+    """Full re-authentication before sensitive changes (password and a code or a passkey answer);
+    the session id changes too."""
     origin = origin_of(request)
     # Signed-in users re-authenticate in a lane of their own, apart from strangers' attempts.
     attempt = check_password_step(
@@ -282,7 +285,10 @@ def reauthenticate(request: HttpRequest, user: User, password: str, code: str) -
     )
     if attempt.user is None or attempt.user.pk != user.pk:
         return False, attempt.retry_after
-    factor, wait = check_second_factor(user, code, origin=origin)
+    if passkey:
+        factor, wait = check_passkey(user, passkey, session_key=request.session.session_key, origin=origin)
+    else:
+        factor, wait = check_second_factor(user, code, origin=origin)
     if not factor:
         return False, wait
     request.session.cycle_key()

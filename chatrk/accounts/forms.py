@@ -87,6 +87,11 @@ class ReauthForm(forms.Form):
     )
 
 
+class ReauthPasskeyForm(forms.Form):
+    password = password_field("Password", {**_PASSWORD, "id": "id_passkey_password"})
+    credential = forms.CharField(max_length=MAX_RESPONSE_CHARS, widget=forms.HiddenInput)
+
+
 class PasswordChangeForm(forms.Form):
     current_password = password_field("Current password", _PASSWORD)
     new_password = password_field("New password", _NEW_PASSWORD)

@@ -250,18 +250,38 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def reauth_view(request: HttpRequest) -> HttpResponse:
-    form = forms.ReauthForm(request.POST or None)
-    context = {"form": form}
-    if request.method == "POST" and form.is_valid():
+    with_passkey = request.method == "POST" and "credential" in request.POST
+    form = forms.ReauthForm(None if with_passkey else request.POST or None)
+    passkey_form = forms.ReauthPasskeyForm(request.POST if with_passkey else None)
+    has_passkey = _user(request).passkeys.exists()
+    context = {"form": form, "passkey_form": passkey_form, "has_passkey": has_passkey}
+    bound = passkey_form if with_passkey else form
+    if request.method == "POST" and bound.is_valid():
+        data = bound.cleaned_data
         ok, wait = actions.reauthenticate(
-            request, _user(request), form.cleaned_data["password"], form.cleaned_data["code"]
+            request,
+            _user(request),
+            data["password"],
+            data.get("code", ""),
+            passkey=data.get("credential", ""),
         )
         if wait:
             return _too_many(request, wait, "accounts/reauth.html", context)
         if ok:
             return redirect(_safe_next(request, reverse("accounts:security")))
-        form.add_error(None, "The password or the code is not correct.")
-    return render(request, "accounts/reauth.html", context, status=400 if form.errors else 200)
+        wrong = "passkey was not accepted" if with_passkey else "code is not correct"
+        bound.add_error(None, f"The password is not correct, or the {wrong}.")
+    return render(request, "accounts/reauth.html", context, status=400 if bound.errors else 200)
+
+
+@require_POST
+@login_required
+def reauth_passkey_options_view(request: HttpRequest) -> HttpResponse:
+    try:
+        options = actions.begin_passkey_sign_in(_user(request), session_key=request.session.session_key)
+    except AccountError as error:
+        return JsonResponse({"error": error.message}, status=409)
+    return HttpResponse(options, content_type="application/json")
 
 
 @require_POST
@@ -372,24 +392,77 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _add_passkey(request: HttpRequest, user: User, form: forms.PasskeyAddForm) -> bool:
+    try:
+        actions.register_passkey(
+            request,
+            user,
+            name=form.cleaned_data["name"],
+            response=form.cleaned_data["credential"],
+            origin=actions.origin_of(request),
+        )
+    except AccountError as error:
+        _add_errors(form, error)
+        return False
+    return True
+
+
 @require_http_methods(["GET", "POST"])
 @recent_auth_required
 def passkey_add_view(request: HttpRequest) -> HttpResponse:
     form = forms.PasskeyAddForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            actions.register_passkey(
-                request,
-                _user(request),
-                name=form.cleaned_data["name"],
-                response=form.cleaned_data["credential"],
-                origin=actions.origin_of(request),
-            )
-        except AccountError as error:
-            _add_errors(form, error)
-        else:
-            return redirect("accounts:security")
-    return render(request, "accounts/passkey_add.html", {"form": form}, status=400 if form.errors else 200)
+    if request.method == "POST" and form.is_valid() and _add_passkey(request, _user(request), form):
+        return redirect("accounts:security")
+    context = {
+        "form": form,
+        "options_url": reverse("accounts:passkey_register_options"),
+        "cancel_url": reverse("accounts:security"),
+    }
+    return render(request, "accounts/passkey_add.html", context, status=400 if form.errors else 200)
+
+
+def _enrolling_user(request: HttpRequest) -> User | None:
+    """The user finishing sign-in who has no second factor yet (first run, invitation)."""
+    user = _pending_user(request)
+    return user if user is not None and not actions.has_second_factor(user) else None
+
+
+@require_http_methods(["GET", "POST"])
+def passkey_enrol_view(request: HttpRequest) -> HttpResponse:
+    """A passkey as the first second factor, instead of the authenticator app; recovery codes follow."""
+    user = _enrolling_user(request)
+    if user is None:
+        return redirect(f"{reverse('accounts:login')}?expired=pending")
+    form = forms.PasskeyAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid() and _add_passkey(request, user, form):
+        codes = actions.replace_recovery_codes(user, origin=actions.origin_of(request))
+        page = render(
+            request,
+            "accounts/recovery_codes.html",
+            {"codes": codes, "next": _safe_next(request, _home(user))},
+        )
+        return _finish_sign_in(request, user, "passkey", page)
+    context = {
+        "form": form,
+        "enrolling": True,
+        "options_url": reverse("accounts:passkey_enrol_options"),
+        "cancel_url": reverse("accounts:enrol"),
+    }
+    return render(request, "accounts/passkey_add.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+def passkey_enrol_options_view(request: HttpRequest) -> HttpResponse:
+    user = _enrolling_user(request)
+    if user is None:
+        return JsonResponse(
+            {"error": "Your sign-in has expired. Start again with your password."}, status=403
+        )
+    try:
+        options = actions.begin_passkey_registration(user, session_key=request.session.session_key)
+    except AccountError as error:
+        return JsonResponse({"error": error.message}, status=409)
+    return HttpResponse(options, content_type="application/json")
 
 
 @require_POST

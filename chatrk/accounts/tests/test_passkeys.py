@@ -357,3 +357,75 @@ def test_the_challenge_is_bound_to_a_hash_of_the_session() -> None:
     row = PasskeyChallenge.objects.get(user=user, purpose="sign_in")
     session_key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
     assert session_key not in row.session_digest and len(row.session_digest) == 64
+
+
+# --- re-authentication and first-run enrolment ------------------------------------------------------
+
+
+def test_reauthentication_accepts_password_and_passkey() -> None:
+    user, device = user_with_passkey()
+    client = signed_in(user)
+    with time_machine.travel(now() + timedelta(minutes=11)):
+        page = client.get("/account/reauth/?next=/account/passkeys/add/").content.decode()
+        assert "Confirm with a passkey" in page
+        options = client.post("/account/reauth/passkey/").json()
+        wrong_password = client.post(
+            "/account/reauth/?next=/account/passkeys/add/",
+            {"password": "not my password at all", "credential": device.get(options)},
+        )
+        assert (
+            wrong_password.status_code == 400 and "password is not correct" in wrong_password.content.decode()
+        )
+        options = client.post("/account/reauth/passkey/").json()
+        before = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+        ok = client.post(
+            "/account/reauth/?next=/account/passkeys/add/",
+            {"password": PASSWORD, "credential": device.get(options)},
+        )
+        assert ok["Location"] == "/account/passkeys/add/"
+        assert client.cookies[django_settings.SESSION_COOKIE_NAME].value != before
+        assert client.get("/account/passkeys/add/").status_code == 200
+    event = AuditEvent.objects.get(action="authn.reauthenticated")
+    assert event.details == {"factors": "password+passkey"}
+
+
+def test_reauthentication_refuses_a_replayed_passkey_answer() -> None:
+    user, device = user_with_passkey()
+    client = signed_in(user)
+    captured = device.get(client.post("/account/reauth/passkey/").json())
+    assert client.post("/account/reauth/", {"password": PASSWORD, "credential": captured}).status_code == 302
+    again = client.post("/account/reauth/", {"password": PASSWORD, "credential": captured})
+    assert again.status_code == 400 and "passkey was not accepted" in again.content.decode()
+
+
+def test_a_new_account_may_enrol_a_passkey_instead_of_an_app() -> None:
+    user = make_user(with_totp=False)
+    workspace = make_workspace()
+    add_member(workspace, user, Role.AGENT)
+    client = pending_enrolment(user)
+    assert "Use a passkey instead" in client.get("/login/enrol/").content.decode()
+    page = client.get("/login/enrol/passkey/").content.decode()
+    assert "Set up a passkey" in page and "/login/enrol/passkey/options/" in page
+    device = authenticator()
+    options = client.post("/login/enrol/passkey/options/").json()
+    response = client.post("/login/enrol/passkey/", {"name": "Phone", "credential": device.create(options)})
+    assert response.status_code == 200 and response.content.decode().count("<li><code>") == 10
+    assert is_signed_in(client) and Passkey.objects.filter(user=user).count() == 1
+    assert AuditEvent.objects.get(action="authn.login_success").details == {"factors": "password+passkey"}
+    later = pending(user)  # the passkey is now the factor; the app is not required
+    assert answer(later, device.get(sign_in_options(later))).status_code == 302
+
+
+def test_first_run_passkey_enrolment_is_closed_once_a_factor_exists() -> None:
+    user = make_user()  # has an authenticator app
+    client = pending(user)
+    assert client.get("/login/enrol/passkey/")["Location"] == "/login/?expired=pending"
+    assert client.post("/login/enrol/passkey/options/").status_code == 403
+    assert Client().post("/login/enrol/passkey/options/").status_code == 403
+
+
+def pending_enrolment(user: User) -> Client:
+    client = Client()
+    response = client.post("/login/", {"email": user.email, "password": PASSWORD})
+    assert response["Location"] == "/login/enrol/"
+    return client

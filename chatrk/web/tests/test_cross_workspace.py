@@ -61,7 +61,8 @@ NOT_TENANT_ROUTES = {
     "accounts:revoke_session", "accounts:revoke_other_sessions",  # own sessions only: tested below
     "accounts:passkey_add", "accounts:passkey_register_options",  # the signed-in user's own passkeys
     "accounts:passkey_remove",  # own passkeys only: tested below
-    "accounts:passkey_sign_in_options",  # the pending sign-in's own user
+    "accounts:passkey_sign_in_options", "accounts:reauth_passkey_options",  # the user's own passkeys
+    "accounts:passkey_enrol", "accounts:passkey_enrol_options",  # the pending sign-in's own user
     "accounts:setup", "accounts:setup_link",  # the first-run secret link
     "accounts:invitation", "accounts:invitation_link",  # invitation secret links
     "accounts:password_reset", "accounts:password_reset_link",  # password-reset secret links
