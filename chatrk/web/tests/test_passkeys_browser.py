@@ -95,7 +95,36 @@ def test_register_a_passkey_then_sign_in_with_it(chromium: Any, site: str, scree
     assert AuditEvent.objects.filter(action="authn.login_success", details={"factors": "password+passkey"})
     page.goto(f"{site}/account/")
     assert "never" not in page.get_by_role("row").filter(has_text="Office laptop").inner_text()
+
+    page.goto(f"{site}/account/reauth/?next=/account/")  # sensitive changes: password + passkey again
+    page.locator("#id_passkey_password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm with a passkey").click()
+    page.wait_for_url(f"{site}/account/")
+    assert AuditEvent.objects.filter(action="authn.reauthenticated", details={"factors": "password+passkey"})
     assert blocked == []
+
+
+def test_a_new_member_enrols_a_passkey_instead_of_an_app(chromium: Any, site: str, screenshot: Any) -> None:
+    user = make_user(name="Nia New", with_totp=False)
+    workspace = make_workspace("Harbour Books")
+    add_member(workspace, user, Role.AGENT)
+    page = chromium.new_context().new_page()
+    virtual_authenticator(page)
+    page.goto(f"{site}/login/")
+    page.get_by_label("E-mail address").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/login/enrol/")
+    page.get_by_role("link", name="Use a passkey instead").click()
+    page.wait_for_url("**/login/enrol/passkey/")
+    screenshot(page, "passkeys-enrol")
+    page.get_by_label("Name for this passkey").fill("Phone")
+    page.get_by_role("button", name="Create passkey").click()
+    page.get_by_role("heading", name="Your recovery codes").wait_for()
+    assert len(page.locator("ol.codes li").all_inner_texts()) == 10
+    page.get_by_role("link", name="I have saved them, continue").click()
+    page.wait_for_url(f"**/w/{workspace.slug}/inbox/")
+    assert Passkey.objects.filter(user=user).count() == 1
 
 
 def test_a_cancelled_or_impossible_ceremony_explains_itself(chromium: Any, site: str) -> None:
@@ -140,8 +169,19 @@ def test_passkey_pages_pass_axe(chromium: Any, site: str, axe_violations: Any) -
     page.get_by_role("button", name="Create passkey").click()
     page.wait_for_url(f"{site}/account/")
     found["security"] = axe_violations(page)
+    page.goto(f"{site}/account/reauth/")
+    found["reauth"] = axe_violations(page)
     page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/login/")
     password_step(page, site, user)
     found["verify"] = axe_violations(page)
+    newcomer = make_user(with_totp=False)
+    fresh = chromium.new_context(bypass_csp=True).new_page()
+    fresh.goto(f"{site}/login/")
+    fresh.get_by_label("E-mail address").fill(newcomer.email)
+    fresh.get_by_label("Password").fill(PASSWORD)
+    fresh.get_by_role("button", name="Continue").click()
+    fresh.wait_for_url("**/login/enrol/")
+    fresh.goto(f"{site}/login/enrol/passkey/")
+    found["enrol"] = axe_violations(fresh)
     assert {name: issues for name, issues in found.items() if issues} == {}
