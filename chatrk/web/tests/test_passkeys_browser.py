@@ -184,4 +184,6 @@ def test_passkey_pages_pass_axe(chromium: Any, site: str, axe_violations: Any) -
     fresh.wait_for_url("**/login/enrol/")
     fresh.goto(f"{site}/login/enrol/passkey/")
     found["enrol"] = axe_violations(fresh)
+    fresh.set_viewport_size({"width": 375, "height": 740})
+    assert fresh.evaluate("document.documentElement.scrollWidth") <= 375  # fits a phone
     assert {name: issues for name, issues in found.items() if issues} == {}
