@@ -585,6 +585,10 @@ def check_passkey(user: User, response: str, *, session_key: str | None, origin:
 
 
 def _use_passkey(user: User, response: str, session_key: str | None) -> int:
+    try:
+        rp = passkeys.relying_party()
+    except passkeys.PasskeysUnavailable as error:
+        raise passkeys.PasskeyRejected("passkeys_unavailable") from error
     credential = passkeys.parse_assertion(response)
     challenge = passkeys.challenge_in(credential.response.client_data_json)
     _claim_challenge(user, PasskeyChallenge.Purpose.SIGN_IN, challenge, session_key)
@@ -600,7 +604,7 @@ def _use_passkey(user: User, response: str, session_key: str | None) -> int:
         passkey.sign_count = passkeys.verify_assertion(
             credential,
             challenge=challenge,
-            rp=_relying_party(),
+            rp=rp,
             public_key=bytes(passkey.public_key),
             sign_count=passkey.sign_count,
         )

@@ -195,19 +195,23 @@ def _verify_with_passkey(request: HttpRequest, user: User) -> HttpResponse:
     return render(request, "accounts/verify.html", context, status=400)
 
 
-@require_POST
-def passkey_sign_in_options_view(request: HttpRequest) -> HttpResponse:
-    """The WebAuthn request options for the user between the password and the second factor."""
-    user = _pending_user(request)
+def _passkey_options(request: HttpRequest, user: User | None, begin: Callable[..., str]) -> HttpResponse:
+    """WebAuthn options as JSON for passkeys.js, or an error it shows as it is."""
     if user is None:
         return JsonResponse(
             {"error": "Your sign-in has expired. Start again with your password."}, status=403
         )
     try:
-        options = actions.begin_passkey_sign_in(user, session_key=request.session.session_key)
+        options = begin(user, session_key=request.session.session_key)
     except AccountError as error:
         return JsonResponse({"error": error.message}, status=409)
     return HttpResponse(options, content_type="application/json")
+
+
+@require_POST
+def passkey_sign_in_options_view(request: HttpRequest) -> HttpResponse:
+    """The request options for the user between the password and the second factor."""
+    return _passkey_options(request, _pending_user(request), actions.begin_passkey_sign_in)
 
 
 @require_http_methods(["GET", "POST"])
@@ -277,11 +281,7 @@ def reauth_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def reauth_passkey_options_view(request: HttpRequest) -> HttpResponse:
-    try:
-        options = actions.begin_passkey_sign_in(_user(request), session_key=request.session.session_key)
-    except AccountError as error:
-        return JsonResponse({"error": error.message}, status=409)
-    return HttpResponse(options, content_type="application/json")
+    return _passkey_options(request, _user(request), actions.begin_passkey_sign_in)
 
 
 @require_POST
@@ -453,16 +453,7 @@ def passkey_enrol_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def passkey_enrol_options_view(request: HttpRequest) -> HttpResponse:
-    user = _enrolling_user(request)
-    if user is None:
-        return JsonResponse(
-            {"error": "Your sign-in has expired. Start again with your password."}, status=403
-        )
-    try:
-        options = actions.begin_passkey_registration(user, session_key=request.session.session_key)
-    except AccountError as error:
-        return JsonResponse({"error": error.message}, status=409)
-    return HttpResponse(options, content_type="application/json")
+    return _passkey_options(request, _enrolling_user(request), actions.begin_passkey_registration)
 
 
 @require_POST
@@ -471,11 +462,7 @@ def passkey_register_options_view(request: HttpRequest) -> HttpResponse:
     """The WebAuthn creation options; like the page that asks for them, only after re-authentication."""
     if not actions.recently_authenticated(request):
         return JsonResponse({"error": "Confirm it is you again: reload this page."}, status=403)
-    try:
-        options = actions.begin_passkey_registration(_user(request), session_key=request.session.session_key)
-    except AccountError as error:
-        return JsonResponse({"error": error.message}, status=409)
-    return HttpResponse(options, content_type="application/json")
+    return _passkey_options(request, _user(request), actions.begin_passkey_registration)
 
 
 @require_POST

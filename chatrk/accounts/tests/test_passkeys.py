@@ -315,6 +315,15 @@ def test_bad_input_gets_a_clear_refusal_never_a_crash() -> None:
         assert response.status_code == 400 and "not accepted" in response.content.decode()
 
 
+def test_an_answer_is_refused_cleanly_when_passkeys_are_off(settings: Any) -> None:
+    user, device = user_with_passkey()
+    client = pending(user)
+    options = sign_in_options(client)
+    settings.PUBLIC_URL = "http://127.0.0.1:8000"  # the operator moved Chatrk to a bare address
+    assert answer(client, device.get(options)).status_code == 400
+    assert last_failure().reason == "passkeys_unavailable"
+
+
 # --- removing --------------------------------------------------------------------------------------
 
 
