@@ -37,7 +37,7 @@ class LabelOut(Schema):
 
 
 class LabelIn(Schema):
-    name: str  # 1–40 characters, unique in the workspace whatever the case
+    name: str  # 1 to 40 characters, unique in the workspace whatever the case
 
 
 class LabelRef(Schema):

@@ -375,12 +375,13 @@ def _line(row: Message, plain: dict[str, Any], names: dict[int, str]) -> Line:
     if row.sent_by_id is not None and row.sent_by_id not in names:
         names[row.sent_by_id] = name_of(row.sent_by_id)
     member_name = names.get(row.sent_by_id or 0, "")
-    speaker = {
+    speakers: dict[str, str] = {
         Message.Direction.INBOUND: "Customer",
         Message.Direction.OUTBOUND: member_name or "Business",
         Message.Direction.NOTE: f"Note by {member_name or 'a member'}",
         Message.Direction.EVENT: "Event",
-    }.get(row.direction, row.direction)
+    }
+    speaker = speakers.get(row.direction, row.direction)
     return Line(at=row.sent_at or row.created_at, speaker=speaker, direction=row.direction,
                 kind=row.kind, text=text)  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Labels, labels on conversations, transcripts and round-robin over the API: scoped, audited, tenant-bound."""
+"""Labels, labels on conversations, transcripts and round-robin over the API: scoped and audited."""
 
 from __future__ import annotations
 
