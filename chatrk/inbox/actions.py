@@ -168,8 +168,9 @@ def assign_conversation(
         record("conversation.assigned", actor=actor, workspace_id=locked.workspace_id,
                target=("conversation", locked.pk), origin=origin,
                details={"member": assignee.pk if assignee else None})  # fmt: skip
-        what = f"Assigned to {work.name_of(new_assignee)}" if new_assignee else "Unassigned"
-        work.record_event(locked, what + work.by_whom(actor), by_user_id=work.actor_user_id(actor))
+        work.record_event(
+            locked, work.assignment_event(new_assignee, actor), by_user_id=work.actor_user_id(actor)
+        )
         publish(locked.workspace_id, "conversation.updated", conversation_id=locked.pk)
     return locked
 

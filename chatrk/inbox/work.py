@@ -70,6 +70,14 @@ def by_whom(actor: Actor) -> str:
     return ""
 
 
+def assignment_event(assignee_user_id: int | None, actor: Actor) -> str:
+    if assignee_user_id is None:
+        return f"Unassigned{by_whom(actor)}"
+    if assignee_user_id == actor_user_id(actor):
+        return f"{name_of(assignee_user_id)} took the conversation"
+    return f"Assigned to {name_of(assignee_user_id)}{by_whom(actor)}"
+
+
 # --- round-robin --------------------------------------------------------------------------------------
 
 

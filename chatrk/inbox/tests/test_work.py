@@ -304,7 +304,7 @@ def test_a_transcript_holds_the_whole_thread_in_order_through_audited_reads(
                             export_format="text", origin=ORIGIN)  # fmt: skip
     text = work.transcript_text(found)
     assert [line.speaker for line in found.lines] == ["Customer", "Olu Owner", "Customer", "Event"]
-    assert "Customer: <b>hi</b> I need help" in text and "Event: Assigned to Olu Owner by Olu Owner" in text
+    assert "Customer: <b>hi</b> I need help" in text and "Event: Olu Owner took the conversation" in text
     assert text.startswith(f"Conversation #{conversation.number}\n")
     assert "447700900123" not in text and "Valentina" not in text  # the thread only, not the contact
     data = work.transcript_json(found)

@@ -89,7 +89,7 @@ def test_assign_to_me_then_to_another_then_to_nobody(owner: Membership, conversa
     conversation.refresh_from_db()
     assert conversation.assignee_id is None
     assert events_of(conversation) == [
-        "Assigned to Olu Owner by Olu Owner", "Assigned to Ana Agent by Olu Owner", "Unassigned by Olu Owner",
+        "Olu Owner took the conversation", "Assigned to Ana Agent by Olu Owner", "Unassigned by Olu Owner",
     ]  # fmt: skip
 
 
