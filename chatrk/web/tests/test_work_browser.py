@@ -50,9 +50,11 @@ def test_an_owner_works_a_conversation_with_the_tools(
     page.get_by_role("button", name="Add label").click()
     tools.get_by_role("button", name="Remove label billing").wait_for()
 
-    page.get_by_label("For an hour").check()
-    page.get_by_role("button", name="Snooze", exact=True).click()
+    page.get_by_role("button", name="For an hour").click()
     state.filter(has_text="Snoozed until").wait_for()
+    page.get_by_label("Until (date and time, UTC)").fill("2031-03-04T10:15")
+    page.get_by_role("button", name="Snooze until then").click()
+    state.filter(has_text="until 4 Mar 2031 10:15 UTC").wait_for()
 
     page.get_by_role("button", name="Resolve").click()
     state.filter(has_text="Status: Resolved").wait_for()
