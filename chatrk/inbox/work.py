@@ -103,8 +103,9 @@ def next_in_rota(workspace_id: int, after_user_id: int | None) -> Membership | N
 def auto_assign(conversation: Conversation) -> Conversation:
     """Gives a new conversation to the channel's next member, if the channel assigns automatically.
 
-    The channel row is locked first, so two drainers creating conversations on the same number take
-    turns and never hand out the same place in the rota (SQLite serialises writers anyway).
+    The setting and the rota's place are read under the channel's row lock, so two drainers creating
+    conversations on the same number take turns and never hand out the same place twice (SQLite
+    serialises writers anyway), and a switch turned off since the caller loaded the channel is honoured.
     """
     with transaction.atomic():
         channel = Channel.objects.select_for_update().get(pk=conversation.channel_id)

@@ -274,10 +274,19 @@ def test_snoozed_conversations_wake_when_their_time_comes_and_only_then() -> Non
     assert AuditEvent.objects.filter(action="conversation.status_changed", reason="snooze ended").count() == 1
 
 
-def test_the_wake_up_task_is_scheduled_every_minute() -> None:
+def test_the_wake_up_task_is_scheduled_every_minute_and_reopens() -> None:
     from django.conf import settings
 
+    from chatrk.inbox.tasks import wake_snoozed_conversations
+
     assert settings.PERIODIC_TASKS["chatrk.inbox.tasks.wake_snoozed_conversations"] == 1
+    conversation = make_conversation(make_channel(add_member(make_workspace(), role=Role.OWNER)))
+    set_conversation_status(conversation, "snoozed", snoozed_until=now() + timedelta(minutes=1),
+                            actor=SYSTEM, origin=ORIGIN)  # fmt: skip
+    with time_machine.travel(now() + timedelta(minutes=2)):
+        wake_snoozed_conversations.call()
+    conversation.refresh_from_db()
+    assert conversation.status == "open"
 
 
 # --- transcripts ---------------------------------------------------------------------------------------
