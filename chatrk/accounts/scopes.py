@@ -18,6 +18,9 @@ class Scope(StrEnum):
     CONSENT_READ = "consent:read"
     CONSENT_WRITE = "consent:write"
     CHANNELS_READ = "channels:read"
+    CHANNELS_WRITE = "channels:write"  # a number's round-robin setting (connecting stays in the web UI)
+    LABELS_WRITE = "labels:write"
+    TRANSCRIPTS_EXPORT = "transcripts:export"
     CONTACTS_READ = "contacts:read"
     CONVERSATIONS_READ = "conversations:read"
     CONVERSATIONS_WRITE = "conversations:write"
@@ -43,6 +46,9 @@ _NEEDS: dict[Scope, Perm] = {
     Scope.CONSENT_READ: Perm.READ_CONSENT,
     Scope.CONSENT_WRITE: Perm.MANAGE_CONSENT,
     Scope.CHANNELS_READ: Perm.READ_INBOX,
+    Scope.CHANNELS_WRITE: Perm.MANAGE_WORKSPACE,
+    Scope.LABELS_WRITE: Perm.MANAGE_WORKSPACE,
+    Scope.TRANSCRIPTS_EXPORT: Perm.EXPORT_TRANSCRIPTS,
     Scope.CONTACTS_READ: Perm.READ_INBOX,
     Scope.CONVERSATIONS_READ: Perm.READ_INBOX,
     Scope.CONVERSATIONS_WRITE: Perm.REPLY_INBOX,

@@ -32,6 +32,7 @@ class ChannelOut(Schema):
     throughput_level: str
     messaging_tier: str
     health_checked_at: datetime | None
+    auto_assign: bool  # round-robin: new conversations go in turn to members who may reply
     created_at: datetime
 
 
@@ -47,6 +48,7 @@ def channel_out(channel: Channel) -> ChannelOut:
         throughput_level=channel.throughput_level,
         messaging_tier=channel.messaging_tier,
         health_checked_at=channel.health_checked_at,
+        auto_assign=channel.auto_assign,
         created_at=channel.created_at,
     )
 

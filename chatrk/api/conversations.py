@@ -119,10 +119,12 @@ def list_conversations(
     channel_id: int | None = None,
     assignee_member_id: int | None = None,
     unassigned: bool = False,
+    label_id: int | None = None,
     limit: int = DEFAULT_PAGE,
     cursor: str | None = None,
 ) -> ConversationPage:
-    """Most recent activity first. Filters combine; ``unassigned=true`` wins over an assignee."""
+    """Most recent activity first. Filters combine; ``unassigned=true`` wins over an assignee. ``label_id``:
+    conversations carrying that label (an unknown label: an empty page)."""
     token = require_scope(request, Scope.CONVERSATIONS_READ)
     workspace_id = token.workspace_id
     assignee_user: int | None = None
@@ -136,6 +138,7 @@ def list_conversations(
         channel_id=channel_id,
         assignee_user_id=assignee_user,
         unassigned=unassigned,
+        label_id=label_id if label_id is None or 0 < label_id <= queries.MAX_ID else -1,
     )
     try:
         page = queries.conversations(workspace_id, where, limit=page_size(limit), cursor=cursor)

@@ -7,7 +7,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError, ValidationError
 
 from chatrk.accounts.scopes import Scope
-from chatrk.api import channels, contacts, conversations
+from chatrk.api import channels, contacts, conversations, work
 from chatrk.api.auth import TokenAuth, require_scope
 from chatrk.api.schemas import DENIED, Error
 from chatrk.api.templates import router as templates_router
@@ -39,6 +39,7 @@ def invalid_request(request: HttpRequest, error: ValidationError) -> HttpRespons
 api.add_router("", channels.router)
 api.add_router("", contacts.router)
 api.add_router("", conversations.router)
+api.add_router("", work.router)
 api.add_router("/audit", audit_router)
 
 

@@ -26,6 +26,7 @@ class Perm(StrEnum):
     READ_INBOX = "inbox.read"
     REPLY_INBOX = "inbox.reply"
     MANAGE_CANNED = "canned.manage"  # the workspace's saved replies; everyone who replies may use them
+    EXPORT_TRANSCRIPTS = "inbox.export_transcripts"  # a whole thread, decrypted, as a download
     WRITE_TEMPLATES = "templates.write"
     APPROVE_TEMPLATES = "templates.approve"
     MANAGE_CAMPAIGNS = "campaigns.manage"
@@ -45,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.MARKETER: _EVERYONE | {Perm.WRITE_TEMPLATES, Perm.MANAGE_CAMPAIGNS, Perm.READ_CONSENT},
     Role.COMPLIANCE: _EVERYONE
     | {Perm.APPROVE_TEMPLATES, Perm.MANAGE_COMPLIANCE, Perm.READ_AUDIT, Perm.READ_INBOX}
+    | {Perm.EXPORT_TRANSCRIPTS}
     | {Perm.READ_CONSENT, Perm.MANAGE_CONSENT},
     Role.AUDITOR: _EVERYONE | {Perm.READ_AUDIT, Perm.READ_CONSENT},
 }

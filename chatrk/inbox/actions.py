@@ -19,6 +19,7 @@ from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.queries import find_by_blind_index
+from chatrk.inbox import work
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.events import publish
 from chatrk.inbox.models import Channel, Contact, Conversation, Counter
@@ -101,14 +102,16 @@ def contact_for(workspace_id: int, wa_id: str, *, profile_name: str | None = Non
 
 
 def conversation_for(channel: Channel, contact: Contact, *, at: datetime | None = None) -> Conversation:
-    """The thread between this number and this contact, created with the workspace's next number."""
+    """The thread between this number and this contact, created with the workspace's next number (and
+    given to the next member in the rota when the channel assigns automatically: ``work.auto_assign``,
+    which re-reads the setting under the channel's lock)."""
     existing = Conversation.objects.filter(channel=channel, contact=contact).first()
     if existing is not None:
         return existing
     moment = at or now()
     try:
         with transaction.atomic():
-            return Conversation.objects.create(
+            created = Conversation.objects.create(
                 workspace_id=channel.workspace_id,
                 number=next_number(channel.workspace_id, "conversation"),
                 channel=channel,
@@ -116,6 +119,7 @@ def conversation_for(channel: Channel, contact: Contact, *, at: datetime | None 
                 last_message_at=moment,
                 created_at=moment,
             )
+            return work.auto_assign(created) if channel.auto_assign else created
     except IntegrityError:  # a concurrent drainer created it first
         return Conversation.objects.get(channel=channel, contact=contact)
 
@@ -156,11 +160,17 @@ def assign_conversation(
             raise InboxError("This member's role cannot answer conversations.", field="member_id")
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        locked.assignee_id = assignee.user_id if assignee else None
+        new_assignee = assignee.user_id if assignee else None
+        if locked.assignee_id == new_assignee:
+            return locked  # nothing changes: no record, no event
+        locked.assignee_id = new_assignee
         locked.save(update_fields=["assignee"])
         record("conversation.assigned", actor=actor, workspace_id=locked.workspace_id,
                target=("conversation", locked.pk), origin=origin,
                details={"member": assignee.pk if assignee else None})  # fmt: skip
+        work.record_event(
+            locked, work.assignment_event(new_assignee, actor), by_user_id=work.actor_user_id(actor)
+        )
         publish(locked.workspace_id, "conversation.updated", conversation_id=locked.pk)
     return locked
 
@@ -188,6 +198,8 @@ def set_conversation_status(
         record("conversation.status_changed", actor=actor, workspace_id=locked.workspace_id,
                target=("conversation", locked.pk), origin=origin,
                details={"from": previous, "to": status})  # fmt: skip
+        work.record_event(locked, work.status_event(status, snoozed_until, actor),
+                          by_user_id=work.actor_user_id(actor))  # fmt: skip
         publish(locked.workspace_id, "conversation.updated", conversation_id=locked.pk)
     return locked
 

@@ -247,12 +247,16 @@ def test_status_changes_are_published_after_commit() -> None:
     stop = events.subscribe(owner.workspace_id, heard.append)
     try:
         actions.set_conversation_status(conversation, "pending", actor=Actor("system"), origin=Origin())
-        actions.assign_conversation(conversation, None, actor=Actor("system"), origin=Origin())
+        actions.assign_conversation(conversation, owner, actor=Actor("system"), origin=Origin())
+        actions.assign_conversation(conversation, owner, actor=Actor("system"), origin=Origin())  # no change
     finally:
         stop()
-    expected = {
+    updated = {
         "kind": "conversation.updated",
         "workspace_id": owner.workspace_id,
         "conversation_id": conversation.pk,
     }
-    assert heard == [expected, expected]
+    # Each change also writes its event into the thread ("Marked pending", "Assigned to …"): a new row.
+    assert [event["kind"] for event in heard] == ["message.new", "conversation.updated"] * 2
+    assert heard[1] == heard[3] == updated
+    assert {event["conversation_id"] for event in heard} == {conversation.pk}

@@ -22,8 +22,9 @@ from schemathesis.specs.openapi.checks import (
 
 from chatrk.accounts.actions import create_api_token
 from chatrk.accounts.scopes import Scope
-from chatrk.audit.actions import Origin
+from chatrk.audit.actions import SYSTEM, Origin
 from chatrk.core.roles import Role
+from chatrk.inbox.work import create_label
 from chatrk.testing import add_member, make_channel, make_conversation, make_message, make_workspace
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -49,9 +50,10 @@ def bearer(db: None) -> tuple[str, dict[str, str]]:
     channel = make_channel(owner)
     conversation = make_conversation(channel, name="Ana")
     make_message(conversation, "hello")
+    label = create_label(owner.workspace_id, "vip", actor=SYSTEM, origin=Origin())
     _, secret = create_api_token(owner, name="fuzz", scopes=list(Scope), days=1, origin=Origin())
     ids = {"member_id": agent.pk, "channel_id": channel.pk, "contact_id": conversation.contact_id,
-           "conversation_id": conversation.pk}  # fmt: skip
+           "conversation_id": conversation.pk, "label_id": label.pk}  # fmt: skip
     return secret, {name: str(value) for name, value in ids.items()}
 
 

@@ -15,7 +15,7 @@ from django.test import Client
 from chatrk.accounts.actions import create_api_token
 from chatrk.accounts.scopes import Scope
 from chatrk.api.router import api
-from chatrk.audit.actions import Origin
+from chatrk.audit.actions import SYSTEM, Origin
 from chatrk.audit.models import AuditEvent
 from chatrk.audit.sequencer import sequence_pending
 from chatrk.consent.models import ReviewItem
@@ -23,6 +23,7 @@ from chatrk.core.actions import invite
 from chatrk.core.clock import now
 from chatrk.core.roles import Role
 from chatrk.inbox.canned import create_canned
+from chatrk.inbox.work import add_label, create_label
 from chatrk.msgtemplates.testing import make_template
 from chatrk.policy.actions import hold_for_review
 from chatrk.policy.engine import check_text
@@ -91,6 +92,8 @@ def victim() -> Victim:
     conversation = make_conversation(channel, "447700900555", name="Valentina Customer")
     message = make_message(conversation, "victim's private message")
     saved_reply = create_canned(owner, "victim-hours", "Victim canned wording")
+    label = create_label(workspace.pk, "victim-vip-label", actor=SYSTEM, origin=Origin())
+    add_label(conversation, label, actor=SYSTEM, origin=Origin())
     consent_review = ReviewItem.objects.create(
         workspace=workspace, contact_id=conversation.contact_id, created_at=now()
     )
@@ -101,12 +104,12 @@ def victim() -> Victim:
         "member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "seq": event.seq,
         "template_id": template.pk, "review_id": held.pk, "consent_review_id": consent_review.pk,
         "channel_id": channel.pk, "contact_id": conversation.contact_id, "conversation_id": conversation.pk,
-        "message_id": message.pk, "canned_id": saved_reply.pk,
+        "message_id": message.pk, "canned_id": saved_reply.pk, "label_id": label.pk,
     }  # fmt: skip
     secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync",
                "victim_secret_offer", "Victim held text",
                "Valentina", "447700900555", "private message", channel.phone_number_id,
-               "victim-hours", "Victim canned wording"]  # fmt: skip
+               "victim-hours", "Victim canned wording", "victim-vip-label"]  # fmt: skip
     return {"workspace": workspace, "ids": {k: str(v) for k, v in ids.items()}, "secrets": secrets}
 
 

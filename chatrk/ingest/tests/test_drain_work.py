@@ -1,0 +1,48 @@
+"""The drainer and the work on conversations: round-robin on a new thread, reopening on a new message."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chatrk.audit.actions import SYSTEM, Origin
+from chatrk.core.clock import now
+from chatrk.core.roles import Role
+from chatrk.inbox import work
+from chatrk.inbox.actions import set_conversation_status
+from chatrk.inbox.models import Conversation, Message
+from chatrk.ingest.actions import drain
+from chatrk.ingest.tests.conftest import make_channel, post
+from chatrk.ingest.tests.test_drain import T0, envelope, text
+from chatrk.testing import add_member, make_workspace
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_customer_on_a_round_robin_number_goes_to_the_next_member() -> None:
+    owner = add_member(make_workspace(), role=Role.OWNER)
+    agent = add_member(owner.workspace, role=Role.AGENT)
+    channel = work.set_auto_assign(make_channel(workspace_owner=owner), True, actor=SYSTEM, origin=Origin())
+    post(channel, envelope(channel, messages=[text("wamid.1", sender="16505551234")]))
+    post(channel, envelope(channel, messages=[text("wamid.2", sender="16505550000", at=T0 + 1)]))
+    post(channel, envelope(channel, messages=[text("wamid.3", sender="16505551234", at=T0 + 2)]))
+    drain()
+    rows = Conversation.objects.order_by("number")
+    assert [c.assignee_id for c in rows] == [owner.user_id, agent.user_id]  # the third message: same thread
+    assert Message.objects.filter(direction=Message.Direction.EVENT).count() == 2
+
+
+@pytest.mark.parametrize("status", ["snoozed", "resolved", "pending"])
+def test_a_new_message_reopens_a_snoozed_or_resolved_conversation(status: str) -> None:
+    channel = make_channel()
+    post(channel, envelope(channel, messages=[text("wamid.1")]))
+    drain()
+    conversation = Conversation.objects.get()
+    until = now() + timedelta(days=1) if status == "snoozed" else None
+    set_conversation_status(conversation, status, snoozed_until=until, actor=SYSTEM, origin=Origin())
+    post(channel, envelope(channel, messages=[text("wamid.2", at=T0 + 5)]))
+    drain()
+    conversation.refresh_from_db()
+    expected = "pending" if status == "pending" else "open"  # pending waits on the business, not the customer
+    assert (conversation.status, conversation.snoozed_until) == (expected, None)
