@@ -434,6 +434,7 @@ def apply_inbound_reply(
     text: str | None = None,
     button_payload: str | None = None,
     message_id: int | None = None,
+    opt_out_only: bool = False,
 ) -> ReplyOutcome:
     """For every inbound message, in the drain batch that stores it, before anything is sent.
 
@@ -441,7 +442,8 @@ def apply_inbound_reply(
     interactive ``button_reply.id``. An opt-out keyword or unsubscribe payload revokes every purpose and
     holds free-form replies; YES (or the confirmation payload) confirms pending consent; START / UNSTOP /
     YES restore what an opt-out revoked; free text that looks like an opt-out is flagged for review;
-    any other message lifts a keyword hold on replies (the customer wrote again)."""
+    any other message lifts a keyword hold on replies (the customer wrote again). ``opt_out_only`` (a
+    blocked number's message, dropped unstored) applies a revocation and nothing else."""
     if button_payload:
         verdict = classify_payload(button_payload)
         method = "button"
@@ -452,6 +454,8 @@ def apply_inbound_reply(
             out, back = _keywords(workspace_id)
             verdict = classify_reply(text or "", out, back)
         method = "keyword"
+    if opt_out_only and not isinstance(verdict, Revoke):
+        return ReplyOutcome("none")
     if verdict is None and not _reply_hold(workspace_id, contact_id).exists():
         return ReplyOutcome("none")  # the common case: an ordinary message and no opt-out hold to lift
     with transaction.atomic():

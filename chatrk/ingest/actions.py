@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -29,6 +29,7 @@ from chatrk.crypto.errors import CryptoError
 from chatrk.crypto.fields import open_for_system
 from chatrk.inbox import events
 from chatrk.inbox.actions import contact_for, conversation_for
+from chatrk.inbox.blocking import blocked_sender, blocked_senders
 from chatrk.inbox.models import Channel, Contact, Conversation, Media, Message
 from chatrk.ingest import hooks
 from chatrk.ingest.models import ChannelNotice, MediaFetch, Orphan, RawEvent
@@ -74,12 +75,14 @@ class DrainResult:
     applied: int = 0
     poisoned: int = 0
     retried: int = 0
+    dropped: int = 0  # messages from blocked numbers, never stored
 
     def add(self, other: DrainResult) -> None:
         self.claimed += other.claimed
         self.applied += other.applied
         self.poisoned += other.poisoned
         self.retried += other.retried
+        self.dropped += other.dropped
 
 
 @dataclass(slots=True)
@@ -96,6 +99,8 @@ class _Batch:
     media: list[tuple[Media, MediaFetch]] = field(default_factory=list)
     touches: dict[int, _Touch] = field(default_factory=dict)  # conversation id -> what to update
     replies: list[Callable[[], None]] = field(default_factory=list)  # consent calls, after the rows exist
+    blocked: set[tuple[int, int]] = field(default_factory=set)  # candidates: (workspace, wa_id index)
+    dropped: int = 0
 
 
 @dataclass(slots=True)
@@ -111,8 +116,9 @@ class _Touch:
             self.unread += 1
 
 
-def _prefetch(batch: _Batch, webhooks: Iterable[wa.Webhook]) -> None:
-    """One query for every wamid in the batch: which messages are already stored (redeliveries)."""
+def _prefetch(batch: _Batch, webhooks: Sequence[wa.Webhook]) -> None:
+    """One query for every wamid in the batch: which messages are already stored (redeliveries); one
+    for its senders: which may be blocked numbers."""
     numbers: set[str] = set()
     wamids: set[str] = set()
     for webhook in webhooks:
@@ -122,7 +128,20 @@ def _prefetch(batch: _Batch, webhooks: Iterable[wa.Webhook]) -> None:
                 wamids.update(message.id for message in change.messages)
     if not wamids:
         return
-    channel_ids = list(Channel.objects.filter(phone_number_id__in=numbers).values_list("id", flat=True))
+    rows = Channel.objects.filter(phone_number_id__in=numbers).values_list(
+        "phone_number_id", "id", "workspace_id"
+    )
+    channels = {number: (channel_id, workspace_id) for number, channel_id, workspace_id in rows}
+    senders = {
+        (channels[change.metadata.phone_number_id][1], message.from_)
+        for webhook in webhooks
+        for change in webhook.changes()
+        if isinstance(change, wa.MessagesChange) and change.metadata.phone_number_id in channels
+        for message in change.messages
+        if message.from_
+    }
+    batch.blocked = blocked_senders(senders)
+    channel_ids = [channel_id for channel_id, _ in channels.values()]
     known = Message.objects.filter(channel_id__in=channel_ids, wamid__in=wamids)
     for channel_id, wamid in known.values_list("channel_id", "wamid"):
         if wamid is not None:
@@ -200,6 +219,7 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
             _flush(batch)
             RawEvent.objects.filter(pk__in=[event.pk for event, _ in parsed]).delete()
         result.applied += len(parsed)
+        result.dropped += batch.dropped
         return result
     except Exception as exc:
         forget_cached()
@@ -215,6 +235,7 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
                 _flush(single)
                 RawEvent.objects.filter(pk=event.pk).delete()
             result.applied += 1
+            result.dropped += single.dropped
         except Skip as exc:
             _poison(event, str(exc))
             result.poisoned += 1
@@ -401,6 +422,9 @@ def _kind(message: wa.Message) -> str:
 def _apply_message(
     batch: _Batch, channel: Channel, message: wa.Message, names: dict[str, str | None]
 ) -> None:
+    if message.from_ and (blocked := blocked_sender(batch.blocked, channel.workspace_id, message.from_)):
+        _drop_blocked(batch, blocked, message)
+        return
     match message.content:
         case wa.Edit():
             _flush(batch)
@@ -472,6 +496,22 @@ def _apply_message(
                 button_payload=_button_payload(message.content),
             )
         )
+
+
+def _drop_blocked(batch: _Batch, contact: Contact, message: wa.Message) -> None:
+    """A blocked number's message is not stored, edits nothing and fetches no media; only an opt-out
+    keyword in it still reaches the consent ledger (the wamid is its evidence), so unblocking later
+    cannot resume marketing the person refused."""
+    batch.dropped += 1
+    if isinstance(message.content, wa.Text) or _button_payload(message.content):
+        text = message.content.body if isinstance(message.content, wa.Text) else None
+        batch.replies.append(
+            partial(
+                hooks.inbound_reply, workspace_id=contact.workspace_id, contact_id=contact.pk,
+                message_id=None, wamid=message.id, at=message.timestamp, text=text,
+                button_payload=_button_payload(message.content), opt_out_only=True,
+            )
+        )  # fmt: skip
 
 
 def _button_payload(content: object) -> str | None:

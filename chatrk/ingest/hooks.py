@@ -15,19 +15,21 @@ def inbound_reply(
     *,
     workspace_id: int,
     contact_id: int,
-    message_id: int,
+    message_id: int | None,
     wamid: str,
     at: datetime,
     text: str | None,
     button_payload: str | None,
+    opt_out_only: bool = False,
 ) -> None:
     """Every conversational message: STOP and its synonyms revoke, START/YES resubscribe or confirm a
-    double opt-in, free text that sounds like an opt-out goes to an agent, anything else lifts a hold."""
+    double opt-in, free text that sounds like an opt-out goes to an agent, anything else lifts a hold.
+    ``opt_out_only``: a blocked number's message (not stored): only a revocation applies."""
     from chatrk.consent.actions import apply_inbound_reply
 
     apply_inbound_reply(
         workspace_id, contact_id, wamid=wamid, received_at=at, text=text, button_payload=button_payload,
-        message_id=message_id,
+        message_id=message_id, opt_out_only=opt_out_only,
     )  # fmt: skip
 
 

@@ -160,8 +160,16 @@ def channel_gate(request: SendRequest) -> Verdict:
         )
     if channel.health == Channel.Health.DISCONNECTED:
         return Refuse("channel_disconnected", "This WhatsApp number is disconnected.")
-    if request.contact.blocked_at is not None:
-        return Refuse("contact_blocked", "This contact is blocked.")
+    return Allow()
+
+
+def blocked_gate(request: SendRequest) -> Verdict:
+    """A blocked number gets nothing: replies, templates and campaign messages alike. Asked of the
+    database, not of the conversation's cached contact, so a block takes effect at once."""
+    from chatrk.inbox.blocking import BLOCKED_REASON, is_blocked
+
+    if is_blocked(request.workspace_id, request.conversation.contact_id):
+        return Refuse("contact_blocked", BLOCKED_REASON)
     return Allow()
 
 
@@ -229,6 +237,7 @@ GATES: list[tuple[str, Gate]] = [
     ("training", training_gate),
     ("consent", consent_gate),
     ("channel", channel_gate),
+    ("blocked", blocked_gate),
     ("window", window_gate),
     ("content_policy", content_policy_gate),
 ]

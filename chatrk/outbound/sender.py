@@ -36,6 +36,7 @@ import httpx
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
 from chatrk.crypto.fields import open_for_system
+from chatrk.inbox.blocking import BLOCKED_BEFORE_SENDING
 from chatrk.inbox.models import Channel, Contact, Media, Message
 from chatrk.outbound import actions, buckets
 from chatrk.outbound import media as media_files
@@ -288,6 +289,9 @@ class Sender:
         numbers: dict[int, str] = {}  # each customer's number, decrypted once per pass
         for item in items:
             message = messages[item.message_id]
+            if contacts[item.recipient_id].blocked_at is not None:  # blocked after it was queued
+                failures.append(actions.Failed(item.pk, None, BLOCKED_BEFORE_SENDING))
+                continue
             try:
                 body = dict(open_for_system(message, "payload"))
                 if item.media_id is not None:

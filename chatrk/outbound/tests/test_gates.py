@@ -32,7 +32,7 @@ def test_free_form_inside_the_window_passes_every_gate(world: World) -> None:
     decision = check_send(request(world))
     assert decision.allowed
     assert [name for name, _ in decision.results] == [
-        "permission", "training", "consent", "channel", "window", "content_policy",
+        "permission", "training", "consent", "channel", "blocked", "window", "content_policy",
     ]  # fmt: skip
     hooks = {name: verdict.reason for name, verdict in decision.results}
     assert gates.NOT_ENFORCED in hooks["training"]  # the training issue fills it
@@ -112,7 +112,7 @@ def test_a_gate_that_raises_is_a_refusal(world: World, monkeypatch: pytest.Monke
 
 
 def test_a_gate_returning_nonsense_is_a_refusal(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gates, "GATES", [*gates.GATES[:5], ("content_policy", lambda _: True)])
+    monkeypatch.setattr(gates, "GATES", [*gates.GATES[:6], ("content_policy", lambda _: True)])
     assert [r.code for r in check_send(request(world)).refusals] == ["gate_error"]
 
 
