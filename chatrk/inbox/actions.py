@@ -101,6 +101,29 @@ def contact_for(workspace_id: int, wa_id: str, *, profile_name: str | None = Non
     return contact
 
 
+CONTACT_NOTES_MAX = 2000
+
+
+def set_contact_notes(contact: Contact, notes: str, *, actor: Actor, origin: Origin | None = None) -> Contact:
+    """Replaces the team's notes about a person (encrypted under their key; empty clears them)."""
+    text = notes.strip()
+    if len(text) > CONTACT_NOTES_MAX:
+        raise InboxError(f"Notes are limited to {CONTACT_NOTES_MAX} characters.", field="notes")
+    with transaction.atomic():
+        locked = (
+            Contact.objects.select_for_update()
+            .filter(workspace_id=contact.workspace_id, pk=contact.pk)
+            .first()
+        )
+        if locked is None:
+            raise InboxError("No such contact.")
+        locked.notes = text or None
+        locked.save(update_fields=["notes"])
+        record("contact.notes_changed", actor=actor, workspace_id=locked.workspace_id,
+               target=("contact", locked.pk), origin=origin, details={"length": len(text)})  # fmt: skip
+    return locked
+
+
 def conversation_for(channel: Channel, contact: Contact, *, at: datetime | None = None) -> Conversation:
     """The thread between this number and this contact, created with the workspace's next number (and
     given to the next member in the rota when the channel assigns automatically: ``work.auto_assign``,
