@@ -163,6 +163,7 @@ class ConsentEvent(TenantModel, AppendOnly):
     class Meta:
         indexes = [
             models.Index(fields=["workspace", "contact", "purpose", "id"], name="consent_event_history"),
+            models.Index(fields=["workspace", "-id"], name="consent_event_recent"),  # the ledger page
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,8 @@ urlpatterns = [
     path("w/<slug:ws>/consent/wordings/", views.publish_wording, name="publish_wording"),
     path("w/<slug:ws>/consent/import/", views.import_csv, name="import"),
     path("w/<slug:ws>/consent/settings/", views.change_settings, name="settings"),
+    path("w/<slug:ws>/consent/ledger/", views.ledger, name="ledger"),
+    path("w/<slug:ws>/consent/ledger/export/", views.export_ledger, name="export_ledger"),
     path(
         "w/<slug:ws>/consent/reviews/<int:consent_review_id>/resolve/",
         views.resolve_review,

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatrk.accounts.actions import origin_of
+from chatrk.accounts.models import User
 from chatrk.accounts.throttle import Lane, Policy, register_failure, retry_after
-from chatrk.audit.actions import ANONYMOUS, Actor, keyed_hash
+from chatrk.audit.actions import ANONYMOUS, Actor, keyed_hash, record
 from chatrk.consent import actions, imports, queries
+from chatrk.consent.display import proof_rows
 from chatrk.consent.errors import ConsentError
 from chatrk.consent.keywords import LANGUAGE_OPT_OUT
-from chatrk.consent.models import CONSENT_PURPOSES, Source
+from chatrk.consent.models import CONSENT_PURPOSES, STATUS_AFTER, ConsentEvent, Kind, Purpose, Source, Status
 from chatrk.core.clock import now
 from chatrk.core.models import Workspace
 from chatrk.core.roles import Perm, role_allows
+from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.reveal import ERASED
 from chatrk.inbox.actions import contact_for
+from chatrk.inbox.queries import contacts_by_number
 from chatrk.web.access import membership, workspace_page
 
 # Every submission counts (not only failures): a source address gets 10, then waits, growing to an hour.
@@ -253,3 +264,171 @@ def import_csv(request: HttpRequest) -> HttpResponse:
         me.workspace_id, upload.read(), actor=Actor.user(me.user_id), origin=origin_of(request)
     )
     return _page(request, report=report, counts={k: report.count(k) for k in imports.OUTCOMES})
+
+
+# --- the ledger: every event of the workspace, newest first, with its proof ---------------------------
+
+LEDGER_PAGE = 50
+MAX_EXPORT_ROWS = 100_000
+
+
+class LedgerFilterForm(forms.Form):
+    purpose = forms.ChoiceField(required=False, choices=[("", "Any purpose"), *Purpose.choices])
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Source.choices])
+    state = forms.ChoiceField(
+        required=False,
+        label="State after the change",
+        choices=[("", "Any state"), (Status.ACTIVE, "active"), (Status.PENDING, "pending"),
+                 (Status.REVOKED, "revoked")],
+    )  # fmt: skip
+    contact = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def ledger_filter(self) -> queries.LedgerFilter:
+        data = self.cleaned_data
+        contact = data.get("contact")
+        return queries.LedgerFilter(
+            purpose=data.get("purpose") or "",
+            source=data.get("source") or "",
+            state=data.get("state") or "",
+            contact_ids=None if contact is None else (contact,),
+        )
+
+    def query(self, **override: Any) -> str:
+        """The filters as a query string (ids and choices only: never a phone number)."""
+        values = {k: v for k, v in self.cleaned_data.items() if v not in (None, "") and k != "before"}
+        values.update({k: v for k, v in override.items() if v is not None})
+        return urlencode(values)
+
+
+class PhoneLookupForm(forms.Form):
+    phone = forms.CharField(
+        max_length=32,
+        label="Exact WhatsApp number",
+        help_text="International format, e.g. +44 7700 900123. Found through the blind index; it never "
+        "appears in the address bar.",
+    )
+
+
+@workspace_page(Perm.READ_CONSENT)
+@require_http_methods(["GET", "POST"])
+def ledger(request: HttpRequest) -> HttpResponse:
+    """GET: the filtered page. POST: a phone number, turned into its contact id and redirected to GET,
+    so the number never lands in a URL, a log line or the browser history."""
+    me = membership(request)
+    if request.method == "POST":
+        lookup = PhoneLookupForm(request.POST)
+        if lookup.is_valid():
+            found = contacts_by_number(me.workspace_id, lookup.cleaned_data["phone"])
+            if found:
+                query = urlencode({"contact": found[0].pk})
+                return redirect(f"{reverse('consent:ledger', args=[me.workspace.slug])}?{query}")
+            lookup.add_error("phone", "No contact in this workspace has this number.")
+        return _ledger_page(request, LedgerFilterForm({}), lookup, status=400)
+    return _ledger_page(request, LedgerFilterForm(request.GET), PhoneLookupForm())
+
+
+def _ledger_page(
+    request: HttpRequest, form: LedgerFilterForm, lookup: PhoneLookupForm, *, status: int = 200
+) -> HttpResponse:
+    me = membership(request)
+    if not form.is_valid():
+        return render(
+            request, "consent/ledger.html", {"form": form, "lookup": lookup, "rows": []}, status=400
+        )
+    events, next_before = queries.ledger_page(
+        me.workspace_id, form.ledger_filter(), limit=LEDGER_PAGE, before=form.cleaned_data["before"]
+    )
+    user = request.user
+    assert isinstance(user, User)
+    rows = proof_rows(user, me, events, origin=origin_of(request), purpose="consent_ledger")
+    context = {
+        "form": form,
+        "lookup": lookup,
+        "rows": rows,
+        "contact_filter": form.cleaned_data["contact"],
+        "next_query": form.query(before=next_before) if next_before else "",
+        "export_query": form.query(),
+        "first_page": form.cleaned_data["before"] is None,
+        "can_export": role_allows(me.role, Perm.READ_AUDIT),
+    }
+    return render(request, "consent/ledger.html", context, status=status)
+
+
+EXPORT_COLUMNS = [
+    "event_id", "change_id", "contact_id", "purpose", "change", "state_after", "source", "capture_method",
+    "captured_by_kind", "captured_by_id", "occurred_at_utc", "recorded_at_utc", "wording_version",
+    "wording_sha256", "business_name", "wording_text", "ip", "user_agent", "keyword", "error_code",
+    "evidence_wamid", "evidence_message_id",
+]  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading apostrophe."""
+    text = "" if value is None or value is ERASED else str(value)
+    return f"'{text}" if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
+
+
+def _export_row(event: ConsentEvent) -> list[str]:
+    wording = event.wording
+    values: list[object] = [
+        event.pk, event.change_id, event.contact_id, event.purpose, event.kind,
+        STATUS_AFTER[Kind(event.kind)], event.source, event.capture_method, event.captured_by_kind,
+        event.captured_by_id,
+        event.occurred_at.isoformat(), event.recorded_at.isoformat(),
+        wording.version if wording else "", wording.sha256 if wording else "",
+        wording.business_name if wording else "", wording.text if wording else "",
+        _opened(event, "ip"), _opened(event, "user_agent"), event.keyword, event.error_code,
+        event.evidence_wamid, event.evidence_message_id,
+    ]  # fmt: skip
+    return [_cell(value) for value in values]
+
+
+def _opened(event: ConsentEvent, field: str) -> object:
+    from chatrk.crypto.errors import SubjectShredded
+
+    try:
+        return open_for_system(event, field)  # the export's own audit event records this read
+    except SubjectShredded:
+        return ERASED
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@workspace_page(Perm.READ_AUDIT)
+@require_GET
+def export_ledger(request: HttpRequest) -> HttpResponseBase:
+    """The filtered ledger as CSV with every proof field (IP address and user agent decrypted): one
+    audit event names who exported how many rows with which filters."""
+    me = membership(request)
+    form = LedgerFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "consent/ledger.html", {"form": form, "lookup": PhoneLookupForm()}, status=400)
+    where = form.ledger_filter()
+    rows = queries.ledger_rows(me.workspace_id, where)
+    count = rows.count()
+    if count > MAX_EXPORT_ROWS:
+        message = f"{count} events match: narrow the filters to at most {MAX_EXPORT_ROWS} per export."
+        context = {"form": form, "lookup": PhoneLookupForm(), "rows": [], "export_error": message}
+        return render(request, "consent/ledger.html", context, status=400)
+    with transaction.atomic():
+        record("consent.ledger.exported", actor=Actor.user(me.user_id), workspace_id=me.workspace_id,
+               origin=origin_of(request), details={
+                   "rows": count, "fields": "all,ip,user_agent", "purpose": where.purpose,
+                   "source": where.source, "state": where.state,
+                   "contact_id": where.contact_ids[0] if where.contact_ids else None,
+               })  # fmt: skip
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(EXPORT_COLUMNS)
+        for event in rows.iterator(chunk_size=2000):
+            yield writer.writerow(_export_row(event))
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="consent-ledger-{me.workspace.slug}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

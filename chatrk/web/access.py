@@ -7,7 +7,8 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from chatrk.accounts.actions import origin_of
@@ -17,7 +18,7 @@ from chatrk.core.models import Membership
 from chatrk.core.queries import membership_of
 from chatrk.core.roles import Perm, role_allows
 
-type WorkspaceView = Callable[..., HttpResponse]
+type WorkspaceView = Callable[..., HttpResponseBase]  # streaming answers (CSV exports) too
 
 
 def membership(request: HttpRequest) -> Membership:
@@ -32,7 +33,7 @@ def workspace_page(perm: Perm) -> Callable[[WorkspaceView], WorkspaceView]:
     def decorate(view: WorkspaceView) -> WorkspaceView:
         @wraps(view)
         @login_required
-        def wrapper(request: HttpRequest, ws: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, ws: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
             found = membership_of(int(request.user.pk or 0), ws)
             if found is None:
                 raise Http404("No such workspace")
