@@ -282,6 +282,26 @@ def _health_from_status(status: str | None) -> str:
             return Channel.Health.CONNECTED
 
 
+def replace_channel_token(by: Membership, channel: Channel, access_token: str, *, origin: Origin) -> Channel:
+    """Re-authorises a number with a new access token (stored encrypted); the caller then checks its
+    health, which marks it "re-authorisation needed" again if Meta refuses this token too."""
+    token = access_token.strip()
+    if not token:
+        raise InboxError("Paste the new access token.", field="access_token")
+    with transaction.atomic():
+        locked = (
+            Channel.objects.select_for_update().filter(workspace_id=by.workspace_id, pk=channel.pk).first()
+        )
+        if locked is None:
+            raise InboxError("No such channel.")
+        locked.access_token = token
+        locked.health = Channel.Health.CONNECTED
+        locked.save(update_fields=["access_token", "health"])
+        record("channel.token_replaced", actor=Actor.user(by.user_id), workspace_id=locked.workspace_id,
+               target=("channel", locked.pk), origin=origin)  # fmt: skip
+    return locked
+
+
 def point_channel_at(channel: Channel, graph_url: str, *, actor: Actor, origin: Origin) -> Channel:
     """Moves a channel to another Graph API address (the demo's emulator listens on a new port each run)."""
     with transaction.atomic():

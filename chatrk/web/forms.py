@@ -31,3 +31,11 @@ class ChannelForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
         help_text="App settings → Basic. Chatrk checks every webhook's signature with it.",
     )  # fmt: skip
+
+
+class TokenReplaceForm(forms.Form):
+    access_token = forms.CharField(
+        label="New access token", max_length=1000, strip=True,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="From Meta's Business settings → System users; stored encrypted and never shown again.",
+    )  # fmt: skip

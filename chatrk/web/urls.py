@@ -10,6 +10,7 @@ workspace_patterns: list[URLPattern | URLResolver] = [
     path("channels/", views.channels, name="channels"),
     path("channels/connect/", views.connect_channel, name="connect_channel"),
     path("channels/<int:channel_id>/health/", views.check_channel_health, name="check_channel_health"),
+    path("channels/<int:channel_id>/token/", views.replace_channel_token, name="replace_channel_token"),
     path("members/", views.members, name="members"),
     path("members/invite/", views.invite, name="invite"),
     path("members/<int:member_id>/role/", views.change_role, name="change_role"),

@@ -31,7 +31,7 @@ from chatrk.inbox import queries as inbox_queries
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.models import Channel
 from chatrk.web.access import membership, workspace_page
-from chatrk.web.forms import ChannelForm
+from chatrk.web.forms import ChannelForm, TokenReplaceForm
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -251,12 +251,44 @@ def webhook_url(channel: Channel) -> str:
     return f"{settings.PUBLIC_URL}/webhooks/whatsapp/{channel.webhook_key}"
 
 
+# Meta's values in words: what each rating, tier and throughput level means for sending.
+QUALITY_WORDS = {
+    "GREEN": "High (green)", "YELLOW": "Medium (yellow): customers are blocking or reporting",
+    "RED": "Low (red): the messaging tier may be lowered", "UNKNOWN": "Not rated yet",
+}  # fmt: skip
+TIER_WORDS = {
+    "TIER_50": "50 customers / 24 h", "TIER_250": "250 customers / 24 h", "TIER_1K": "1,000 customers / 24 h",
+    "TIER_2K": "2,000 customers / 24 h", "TIER_10K": "10,000 customers / 24 h",
+    "TIER_100K": "100,000 customers / 24 h", "TIER_UNLIMITED": "Unlimited", "TIER_NOT_SET": "Not set",
+}  # fmt: skip
+THROUGHPUT_WORDS = {"STANDARD": "Standard: 80 messages/s", "HIGH": "High: 1,000 messages/s"}
+
+
+def channel_health_words(channel: Channel) -> dict[str, str]:
+    return {
+        "quality": QUALITY_WORDS.get(channel.quality_rating, channel.quality_rating or "Not checked"),
+        "tier": TIER_WORDS.get(channel.messaging_tier, channel.messaging_tier or "Not checked"),
+        "throughput": THROUGHPUT_WORDS.get(channel.throughput_level, channel.throughput_level),
+    }
+
+
 def _channels_page(request: HttpRequest, form: ChannelForm | None = None, **extra: Any) -> HttpResponse:
     me = membership(request)
     form = form or ChannelForm()
-    rows = [(channel, webhook_url(channel)) for channel in inbox_queries.channels(me.workspace_id)]
-    context = {"channels": rows, "form": form, **extra}
-    return render(request, "web/channels.html", context, status=400 if form.errors else 200)
+    found = list(inbox_queries.channels(me.workspace_id))
+    rows = [(channel, webhook_url(channel), channel_health_words(channel)) for channel in found]
+    context = {
+        "channels": rows,
+        "form": form,
+        "reauthorise": [c for c in found if c.health == Channel.Health.REAUTHORISE],
+        "troubled": [
+            c for c in found if c.health in {Channel.Health.RESTRICTED, Channel.Health.DISCONNECTED}
+        ],
+        "token_form": extra.pop("token_form", None) or TokenReplaceForm(),
+        **extra,
+    }
+    status = 400 if form.errors or context["token_form"].errors else 200
+    return render(request, "web/channels.html", context, status=status)
 
 
 @workspace_page(Perm.MANAGE_WORKSPACE)
@@ -309,6 +341,31 @@ def check_channel_health(request: HttpRequest, channel_id: int) -> HttpResponse:
             request, error=f"{checked.name}: Meta refused the access token. Connect it again."
         )
     return _channels_page(request, notice=f"Health of {checked.name} updated.")
+
+
+@workspace_page(Perm.MANAGE_WORKSPACE)
+@require_POST
+@recent_auth_required
+def replace_channel_token(request: HttpRequest, channel_id: int) -> HttpResponse:
+    """The re-authorisation banner's form: a new token, then a health check with it."""
+    me = membership(request)
+    channel = inbox_queries.channel(me.workspace_id, channel_id)
+    if channel is None:
+        raise Http404("No such channel")
+    form = TokenReplaceForm(request.POST)
+    if not form.is_valid():
+        return _channels_page(request, token_form=form)
+    origin = accounts.origin_of(request)
+    try:
+        channel = inbox_actions.replace_channel_token(
+            me, channel, form.cleaned_data["access_token"], origin=origin
+        )
+        checked = inbox_actions.check_channel_health(channel, actor=Actor.user(me.user_id), origin=origin)
+    except InboxError as error:
+        return _channels_page(request, error=f"{channel.name}: token saved, but {error.message}")
+    if checked.health == Channel.Health.REAUTHORISE:
+        return _channels_page(request, error=f"{checked.name}: Meta refused this token too.")
+    return _channels_page(request, notice=f"{checked.name} is re-authorised.")
 
 
 # --- live updates for the inbox --------------------------------------------------------------------
