@@ -63,6 +63,13 @@ class ConsentCaptureForm(forms.Form):
         self.fields["wording_version"].initial = wording.version
 
 
+class OptOutForm(forms.Form):
+    purposes = forms.MultipleChoiceField(
+        label="The person no longer wants", widget=forms.CheckboxSelectMultiple,
+        choices=[(p.value, p.label) for p in CONSENT_PURPOSES],
+    )  # fmt: skip
+
+
 class NotesForm(forms.Form):
     notes = forms.CharField(
         required=False,
@@ -103,13 +110,17 @@ def _context(
         **extra,
     }
     if context["can_read_consent"]:
-        context.update(_consent(request, conversation, capture=can_reply, form=extra.get("consent_form")))
+        context.update(_consent(
+            request, conversation, capture=can_reply, form=extra.get("consent_form"),
+            opt_out=extra.get("opt_out_form") or OptOutForm(),
+        ))  # fmt: skip
     return context
 
 
 def _consent(
-    request: HttpRequest, conversation: Conversation, *, capture: bool, form: ConsentCaptureForm | None
-) -> dict[str, Any]:
+    request: HttpRequest, conversation: Conversation, *, capture: bool, form: ConsentCaptureForm | None,
+    opt_out: OptOutForm | None,
+) -> dict[str, Any]:  # fmt: skip
     me = membership(request)
     states = consent_queries.states(me.workspace_id, conversation.contact_id)
     events = list(consent_queries.history(me.workspace_id, conversation.contact_id))
@@ -130,6 +141,7 @@ def _consent(
         "reply_hold": states[Purpose.SERVICE.value] == "revoked",
         "wording": wording,
         "consent_form": form if capture else None,
+        "opt_out_form": opt_out if capture else None,
     }
 
 
@@ -226,6 +238,24 @@ def capture_consent(request: HttpRequest, conversation_id: int) -> HttpResponse:
     return _done(request, conversation, consent_notice="Consent recorded.")
 
 
+@workspace_page(Perm.REPLY_INBOX)
+@require_POST
+def record_opt_out(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """An opt-out the person told an agent (on a call, in person): source "agent", method "verbal"."""
+    conversation = _conversation_or_404(request, conversation_id)
+    me = membership(request)
+    form = OptOutForm(request.POST)
+    if not form.is_valid():
+        return _panel(request, conversation, status=400, opt_out_form=form)
+    proof = consent_actions.Proof(
+        source=Source.AGENT, captured_by=Actor.user(me.user_id), capture_method="verbal"
+    )
+    consent_actions.revoke_consent(
+        me.workspace_id, conversation.contact_id, form.cleaned_data["purposes"], proof
+    )
+    return _done(request, conversation, consent_notice="Opt-out recorded.")
+
+
 def _latest_inbound(conversation: Conversation) -> Message | None:
     found: Message | None = (
         Message.objects.for_workspace(conversation.workspace_id)
@@ -291,6 +321,7 @@ urlpatterns: list[URLPattern] = [
     path("inbox/c/<int:conversation_id>/contact/", contact_panel, name="contact_panel"),
     path("inbox/c/<int:conversation_id>/contact/number/", reveal_number, name="contact_reveal_number"),
     path("inbox/c/<int:conversation_id>/contact/consent/", capture_consent, name="contact_capture_consent"),
+    path("inbox/c/<int:conversation_id>/contact/opt-out/", record_opt_out, name="contact_record_opt_out"),
     path("inbox/c/<int:conversation_id>/contact/notes/", save_notes, name="contact_notes"),
     path("inbox/c/<int:conversation_id>/contact/block/", block, name="contact_block"),
     path("inbox/c/<int:conversation_id>/contact/unblock/", unblock, name="contact_unblock"),

@@ -96,7 +96,7 @@ def test_the_ledger_and_channel_health_pages_pass_axe(
     update_channel_health(
         channel, quality_rating="YELLOW", messaging_tier="TIER_1K", throughput_level="STANDARD"
     )
-    second = make_channel(owner, phone_number_id="106540352242999")
+    second = make_channel(owner)
     update_channel_health(second, health=Channel.Health.REAUTHORISE)
     shown = wording(workspace)
     for n, source in enumerate([Source.WEB_FORM, Source.AGENT, Source.IMPORT]):

@@ -11,6 +11,7 @@ from django.test import Client
 from chatrk.audit.actions import Actor
 from chatrk.audit.models import AuditEvent
 from chatrk.consent import actions as consent_actions
+from chatrk.consent.gate import check_consent
 from chatrk.consent.models import ConsentEvent, Kind, Source
 from chatrk.consent.tests.helpers import wording
 from chatrk.core.models import Membership
@@ -199,3 +200,20 @@ def test_tampered_ids_answer_404(panel: Panel) -> None:
     assert panel.client.post(url + "block/").status_code == 404
     assert panel.client.get(f"/w/{panel.agent.workspace.slug}/inbox/c/0/contact/").status_code == 404
     assert Contact.objects.get(pk=other.contact_id).blocked_at is None
+
+
+def test_an_opt_out_told_to_an_agent_is_recorded_and_gates_the_next_send(panel: Panel) -> None:
+    shown = wording(panel.agent.workspace)
+    contact_id = panel.conversation.contact_id
+    panel.client.post(panel.url + "consent/", {
+        "wording_version": shown.version, "purposes": ["marketing"], "capture_method": "verbal",
+    })  # fmt: skip
+    assert check_consent(panel.agent.workspace_id, contact_id, "marketing", window_open=True).allowed
+    response = panel.client.post(
+        panel.url + "opt-out/", {"purposes": ["marketing"]}, headers={"HX-Request": "true"}
+    )
+    assert "Opt-out recorded." in response.content.decode()
+    revoked = ConsentEvent.objects.get(contact_id=contact_id, kind=Kind.REVOKE)
+    assert (revoked.source, revoked.captured_by_id) == (Source.AGENT, str(panel.agent.user_id))
+    assert not check_consent(panel.agent.workspace_id, contact_id, "marketing", window_open=True).allowed
+    assert panel.client.post(panel.url + "opt-out/", {"purposes": ["service"]}).status_code == 400
