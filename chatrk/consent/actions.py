@@ -128,6 +128,7 @@ def update_settings(
     keyword_languages: Sequence[str] = (),
     opt_out_keywords: Sequence[str] = (),
     resubscribe_keywords: Sequence[str] = (),
+    opt_out_reply: str | None = None,
     origin: Origin | None = None,
 ) -> ConsentSettings:
     from chatrk.consent.keywords import LANGUAGE_OPT_OUT, normalise_keywords
@@ -137,6 +138,8 @@ def update_settings(
         raise ConsentError("Unknown keyword language.", field="keyword_languages")
     if not confirmation_template.strip():
         raise ConsentError("Name the confirmation template.", field="confirmation_template")
+    if opt_out_reply is not None and not 0 < len(opt_out_reply.strip()) <= 1024:
+        raise ConsentError("Write the opt-out reply (at most 1,024 characters).", field="opt_out_reply")
     with transaction.atomic():
         row = ConsentSettings.objects.select_for_update().filter(workspace_id=workspace_id).first()
         row = row or ConsentSettings(workspace_id=workspace_id)
@@ -146,6 +149,8 @@ def update_settings(
         row.keyword_languages = sorted(set(keyword_languages))
         row.opt_out_keywords = sorted(normalise_keywords(opt_out_keywords))
         row.resubscribe_keywords = sorted(normalise_keywords(resubscribe_keywords))
+        if opt_out_reply is not None:
+            row.opt_out_reply = opt_out_reply.strip()
         row.updated_at = now()
         row.save()
         record(
