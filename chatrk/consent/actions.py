@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from chatrk.audit.actions import Actor, Origin, record
+from chatrk.audit.models import Outcome
 from chatrk.consent.errors import ConsentError
 from chatrk.consent.keywords import (
     NeedsReview,
@@ -491,14 +492,15 @@ def apply_inbound_reply(
                 method=method,
             )
             change_id = new_id()
-            # YES confirms pending consent only once the confirmation template has gone out (a "yes"
-            # to something else before it cannot stand in for the reply to it).
-            asked = DoubleOptIn.objects.filter(
-                workspace_id=workspace_id,
-                contact_id=contact_id,
-                claimed_at__isnull=False,
-                confirmed_at__isnull=True,
-            ).exists()
+            # YES confirms pending consent only once WhatsApp accepted the confirmation template (a
+            # "yes" to something else before it, or after a send that failed, is not the reply to it).
+            asked = (
+                DoubleOptIn.objects.filter(
+                    workspace_id=workspace_id, contact_id=contact_id, confirmed_at__isnull=True
+                )
+                .exclude(sent_wamid="")
+                .exists()
+            )
             pending = CONSENT_PURPOSES if asked else ()
             confirmed = _write(workspace_id, contact_id, pending, Kind.CONFIRM, proof, change_id)
             restored = _write(
@@ -687,6 +689,22 @@ def claim_double_opt_ins(workspace_id: int, *, limit: int = 100) -> list[DoubleO
                     )
                 )
     return due
+
+
+def double_opt_in_failed(workspace_id: int, change_id: int, *, reason: str) -> None:
+    """The confirmation template could not be sent (the outbox gave up): the reason is kept on the
+    request and audited; consent stays pending, and a new capture asks again."""
+    with transaction.atomic():
+        DoubleOptIn.objects.filter(workspace_id=workspace_id, change_id=change_id).update(
+            send_failure=reason[:300]
+        )
+        record(
+            "consent.double_opt_in.failed",
+            actor=Actor("system"),
+            workspace_id=workspace_id,
+            target=("consent_change", change_id),
+            outcome=Outcome.FAILURE,
+        )
 
 
 def mark_double_opt_in_sent(workspace_id: int, change_id: int, *, wamid: str) -> None:

@@ -1,10 +1,11 @@
 """The outbox: one row per attempt to send a message, claimed by senders, ending in one final state.
 
-A row moves ``queued → sending → sent | failed``; a row the content policy held starts ``held`` (never
-claimed) and becomes ``queued`` when a compliance officer releases it, or ``failed`` when they reject it; ``queued`` may come back from ``sending`` only when
-the call is known not to have reached Meta (a back-off retry after an error answer). A row found in
-``sending`` with an expired lease is never re-sent: it ends ``failed`` with an "outcome unknown"
-reason (see docs/outbound.md). "Retry failed" makes a *new* row for the same message.
+A row moves ``queued → sending → sent | failed``. A row the content policy held starts ``held`` (never
+claimed) and becomes ``queued`` when a compliance officer releases it, or ``failed`` when they reject
+it. ``queued`` may come back from ``sending`` only when the call is known not to have reached Meta (a
+back-off retry after an error answer). A row found in ``sending`` with an expired lease is never
+re-sent: it ends ``failed`` with an "outcome unknown" reason (see docs/outbound.md). "Retry failed"
+makes a *new* row for the same message.
 """
 
 from __future__ import annotations

@@ -4,20 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consent', '0003_review_queue'),
+        ("consent", "0003_review_queue"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='consentsettings',
-            name='opt_out_reply',
-            field=models.CharField(default='You are unsubscribed: we will not message you again unless you write to us. Reply START to subscribe again.', max_length=1024),
+            model_name="consentsettings",
+            name="opt_out_reply",
+            field=models.CharField(
+                default="You are unsubscribed: we will not message you again unless you write to us. Reply START to subscribe again.",
+                max_length=1024,
+            ),
         ),
         migrations.AddField(
-            model_name='doubleoptin',
-            name='send_failure',
+            model_name="doubleoptin",
+            name="send_failure",
             field=models.CharField(blank=True, max_length=300),
         ),
     ]

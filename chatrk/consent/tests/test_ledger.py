@@ -92,7 +92,10 @@ def test_confirmation_payload_confirms_too() -> None:
     early = actions.apply_inbound_reply(ws.pk, who.pk, wamid="w0", received_at=now(), text="yes")
     assert early.outcome == "none"  # the confirmation template has not gone out yet
     assert queries.states(ws.pk, who.pk)["utility"] == "pending"
-    actions.claim_double_opt_ins(ws.pk)
+    (due,) = actions.claim_double_opt_ins(ws.pk)
+    claimed = actions.apply_inbound_reply(ws.pk, who.pk, wamid="w0b", received_at=now(), text="yes")
+    assert claimed.outcome == "none"  # claimed to send, but WhatsApp has not accepted it yet
+    actions.mark_double_opt_in_sent(ws.pk, due.change_id, wamid="wamid.request")
     outcome = actions.apply_inbound_reply(
         ws.pk, who.pk, wamid="w1", received_at=now(), button_payload="CHATRK_CONSENT_YES"
     )

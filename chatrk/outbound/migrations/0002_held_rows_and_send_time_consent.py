@@ -4,42 +4,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0001_initial'),
-        ('inbox', '0003_message_status_held'),
-        ('outbound', '0001_initial'),
+        ("core", "0001_initial"),
+        ("inbox", "0003_message_status_held"),
+        ("outbound", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='outboxitem',
-            name='outbox_one_live_row_per_message',
+            model_name="outboxitem",
+            name="outbox_one_live_row_per_message",
         ),
         migrations.AddField(
-            model_name='outboxitem',
-            name='consent_purpose',
+            model_name="outboxitem",
+            name="consent_purpose",
             # Rows queued before this field existed are re-checked as free-form replies at send time.
-            field=models.CharField(blank=True, default='service', max_length=16),
+            field=models.CharField(blank=True, default="service", max_length=16),
             preserve_default=False,
         ),
         migrations.AddField(
-            model_name='outboxitem',
-            name='released_at',
+            model_name="outboxitem",
+            name="released_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='outboxitem',
-            name='system_ref',
+            model_name="outboxitem",
+            name="system_ref",
             field=models.CharField(blank=True, max_length=40),
         ),
         migrations.AlterField(
-            model_name='outboxitem',
-            name='state',
-            field=models.CharField(choices=[('held', 'Held'), ('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed')], default='queued', max_length=10),
+            model_name="outboxitem",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("held", "Held"),
+                    ("queued", "Queued"),
+                    ("sending", "Sending"),
+                    ("sent", "Sent"),
+                    ("failed", "Failed"),
+                ],
+                default="queued",
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='outboxitem',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['held', 'queued', 'sending'])), fields=('message',), name='outbox_one_live_row_per_message'),
+            model_name="outboxitem",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state__in", ["held", "queued", "sending"])),
+                fields=("message",),
+                name="outbox_one_live_row_per_message",
+            ),
         ),
     ]
