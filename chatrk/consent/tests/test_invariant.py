@@ -10,7 +10,7 @@ from itertools import count
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from chatrk.audit.actions import Actor
 from chatrk.consent import actions
@@ -152,8 +152,8 @@ class ConsentMachine(RuleBasedStateMachine):
         if category == "marketing":
             assert not decision.allowed or self.model["marketing"] not in {"none", "revoked", "pending"}
 
-    @rule()
-    def agent_reply_held_for_review(self) -> None:
+    @rule(review=st.sampled_from(["later", "release", "reject"]))
+    def agent_reply_held_for_review(self, review: str) -> None:
         codes: set[str] = set()
         try:
             result = do_enqueue(self.world.by(), self.conversation, TextMessage(DOUBTFUL))
@@ -164,11 +164,12 @@ class ConsentMachine(RuleBasedStateMachine):
             return
         assert result.held and not self.held
         self.waiting.append(result.item.pk)
+        if review != "later":
+            self.compliance_decides(review == "release")
 
+    @precondition(lambda self: bool(self.waiting))
     @rule(let_go=st.booleans())
     def compliance_decides(self, let_go: bool) -> None:
-        if not self.waiting:
-            return
         item_id = self.waiting.pop(0)
         review = HeldItem.objects.get(workspace=self.workspace, ref_id=item_id)
         owner = self.world.owner
