@@ -121,6 +121,7 @@ class SettingsForm(forms.Form):
         required=False, max_length=500, label="Extra resubscribe keywords (single words, comma-separated)"
     )
     opt_out_reply = forms.CharField(
+        required=False,  # left empty: the current wording stays
         max_length=1024,
         label="Reply sent once after a customer opts out by keyword",
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -218,7 +219,7 @@ def change_settings(request: HttpRequest) -> HttpResponse:
                     keyword_languages=data["keyword_languages"],
                     opt_out_keywords=_words(data["opt_out_keywords"]),
                     resubscribe_keywords=_words(data["resubscribe_keywords"]),
-                    opt_out_reply=data["opt_out_reply"],
+                    opt_out_reply=data["opt_out_reply"].strip() or None,
                     origin=origin_of(request),
                 )
                 return redirect("consent:home", me.workspace.slug)
