@@ -484,7 +484,6 @@ def apply_review(
             OutboxItem.objects.for_workspace(workspace_id)
             .select_for_update()
             .filter(pk=item_id, state=OutboxItem.State.HELD)
-            .select_related("channel", "recipient")
             .first()
         )
         if item is None:
