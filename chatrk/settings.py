@@ -103,6 +103,7 @@ PERIODIC_TASKS: dict[str, int] = {
     "chatrk.audit.tasks.publish_checkpoint_if_due": 1,
     "chatrk.msgtemplates.tasks.sync_all_templates": 15,
     "chatrk.inbox.tasks.wake_snoozed_conversations": 1,
+    "chatrk.consent.tasks.send_consent_messages": 1,
 }
 
 # Passwords (NIST SP 800-63B rev 4; 2FA is mandatory, so 12 is above the 8-character floor).

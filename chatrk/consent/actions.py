@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from chatrk.audit.actions import Actor, Origin, record
+from chatrk.audit.models import Outcome
 from chatrk.consent.errors import ConsentError
 from chatrk.consent.keywords import (
     NeedsReview,
@@ -128,6 +129,7 @@ def update_settings(
     keyword_languages: Sequence[str] = (),
     opt_out_keywords: Sequence[str] = (),
     resubscribe_keywords: Sequence[str] = (),
+    opt_out_reply: str | None = None,
     origin: Origin | None = None,
 ) -> ConsentSettings:
     from chatrk.consent.keywords import LANGUAGE_OPT_OUT, normalise_keywords
@@ -137,6 +139,8 @@ def update_settings(
         raise ConsentError("Unknown keyword language.", field="keyword_languages")
     if not confirmation_template.strip():
         raise ConsentError("Name the confirmation template.", field="confirmation_template")
+    if opt_out_reply is not None and not 0 < len(opt_out_reply.strip()) <= 1024:
+        raise ConsentError("Write the opt-out reply (at most 1,024 characters).", field="opt_out_reply")
     with transaction.atomic():
         row = ConsentSettings.objects.select_for_update().filter(workspace_id=workspace_id).first()
         row = row or ConsentSettings(workspace_id=workspace_id)
@@ -146,6 +150,8 @@ def update_settings(
         row.keyword_languages = sorted(set(keyword_languages))
         row.opt_out_keywords = sorted(normalise_keywords(opt_out_keywords))
         row.resubscribe_keywords = sorted(normalise_keywords(resubscribe_keywords))
+        if opt_out_reply is not None:
+            row.opt_out_reply = opt_out_reply.strip()
         row.updated_at = now()
         row.save()
         record(
@@ -490,14 +496,15 @@ def apply_inbound_reply(
                 method=method,
             )
             change_id = new_id()
-            # YES confirms pending consent only once the confirmation template has gone out (a "yes"
-            # to something else before it cannot stand in for the reply to it).
-            asked = DoubleOptIn.objects.filter(
-                workspace_id=workspace_id,
-                contact_id=contact_id,
-                claimed_at__isnull=False,
-                confirmed_at__isnull=True,
-            ).exists()
+            # YES confirms pending consent only once WhatsApp accepted the confirmation template (a
+            # "yes" to something else before it, or after a send that failed, is not the reply to it).
+            asked = (
+                DoubleOptIn.objects.filter(
+                    workspace_id=workspace_id, contact_id=contact_id, confirmed_at__isnull=True
+                )
+                .exclude(sent_wamid="")
+                .exists()
+            )
             pending = CONSENT_PURPOSES if asked else ()
             confirmed = _write(workspace_id, contact_id, pending, Kind.CONFIRM, proof, change_id)
             restored = _write(
@@ -686,6 +693,22 @@ def claim_double_opt_ins(workspace_id: int, *, limit: int = 100) -> list[DoubleO
                     )
                 )
     return due
+
+
+def double_opt_in_failed(workspace_id: int, change_id: int, *, reason: str) -> None:
+    """The confirmation template could not be sent (the outbox gave up): the reason is kept on the
+    request and audited; consent stays pending, and a new capture asks again."""
+    with transaction.atomic():
+        DoubleOptIn.objects.filter(workspace_id=workspace_id, change_id=change_id).update(
+            send_failure=reason[:300]
+        )
+        record(
+            "consent.double_opt_in.failed",
+            actor=Actor("system"),
+            workspace_id=workspace_id,
+            target=("consent_change", change_id),
+            outcome=Outcome.FAILURE,
+        )
 
 
 def mark_double_opt_in_sent(workspace_id: int, change_id: int, *, wamid: str) -> None:

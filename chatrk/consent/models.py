@@ -68,6 +68,12 @@ STATUS_AFTER: dict[str, str] = {
 }
 
 
+DEFAULT_OPT_OUT_REPLY = (
+    "You are unsubscribed: we will not message you again unless you write to us. "
+    "Reply START to subscribe again."
+)
+
+
 class ConsentSettings(TenantModel):
     """A workspace's consent choices (one row; defaults apply until it exists)."""
 
@@ -79,6 +85,8 @@ class ConsentSettings(TenantModel):
     # Extra single-word keywords, e.g. ["ALTO", "BASTA"]; matched like the built-in ones.
     opt_out_keywords = models.JSONField(default=list)
     resubscribe_keywords = models.JSONField(default=list)
+    # The one reply sent after a keyword opt-out (the business's own wording, not personal data).
+    opt_out_reply = models.CharField(max_length=1024, default=DEFAULT_OPT_OUT_REPLY)
     updated_at = models.DateTimeField()
 
     class Meta:
@@ -211,7 +219,8 @@ class DoubleOptIn(TenantModel):
     change_id = models.BigIntegerField(unique=True)  # the PENDING events' change id
     requested_at = models.DateTimeField()
     claimed_at = models.DateTimeField(null=True, blank=True)  # the outbound side took it to send
-    sent_wamid = models.CharField(max_length=200, blank=True)
+    sent_wamid = models.CharField(max_length=200, blank=True)  # set once WhatsApp accepted the template
+    send_failure = models.CharField(max_length=300, blank=True)  # plain reason when it could not be sent
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

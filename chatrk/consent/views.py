@@ -131,6 +131,12 @@ class SettingsForm(forms.Form):
     resubscribe_keywords = forms.CharField(
         required=False, max_length=500, label="Extra resubscribe keywords (single words, comma-separated)"
     )
+    opt_out_reply = forms.CharField(
+        required=False,  # left empty: the current wording stays
+        max_length=1024,
+        label="Reply sent once after a customer opts out by keyword",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
 
 def _words(value: str) -> list[str]:
@@ -198,6 +204,7 @@ def _settings_form(workspace_id: int) -> SettingsForm:
             "keyword_languages": current.keyword_languages,
             "opt_out_keywords": ", ".join(current.opt_out_keywords),
             "resubscribe_keywords": ", ".join(current.resubscribe_keywords),
+            "opt_out_reply": current.opt_out_reply,
         }
     )
 
@@ -223,6 +230,7 @@ def change_settings(request: HttpRequest) -> HttpResponse:
                     keyword_languages=data["keyword_languages"],
                     opt_out_keywords=_words(data["opt_out_keywords"]),
                     resubscribe_keywords=_words(data["resubscribe_keywords"]),
+                    opt_out_reply=data["opt_out_reply"].strip() or None,
                     origin=origin_of(request),
                 )
                 return redirect("consent:home", me.workspace.slug)

@@ -122,6 +122,7 @@ class Message(TenantModel):
         """Outbound progress is monotonic: a later status never goes back to an earlier one."""
 
         RECEIVED = "received"  # inbound
+        HELD = "held"  # outbound, waiting for a compliance officer's review (content policy)
         QUEUED = "queued"  # outbound, in the outbox
         SENT = "sent"
         DELIVERED = "delivered"

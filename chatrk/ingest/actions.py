@@ -53,6 +53,7 @@ _RANK = {
     Message.Status.READ: 3,
 }
 _FINAL = {Message.Status.FAILED, Message.Status.DELETED}
+ERROR_MARKETING_OPT_OUT = 131050  # a failed status with it revokes marketing consent (docs/consent.md)
 _STATUS_OF = {
     StatusKind.SENT: Message.Status.SENT,
     StatusKind.DELIVERED: Message.Status.DELIVERED,
@@ -793,6 +794,10 @@ def advance_status(
         return advance_status(message, kind, at, error_code=error_code, error_title=error_title)
     for name, value in changes.items():
         setattr(message, name, value)
+    if target == Message.Status.FAILED and error_code == ERROR_MARKETING_OPT_OUT:
+        hooks.marketing_send_refused(
+            workspace_id=message.workspace_id, contact_id=message.contact_id, wamid=message.wamid or "", at=at
+        )
     events.publish(
         message.workspace_id,
         "message.status",

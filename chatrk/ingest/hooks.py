@@ -1,6 +1,6 @@
 """What the drainer tells the consent ledger (docs/consent.md), inside the drain transaction.
 
-Both run once per new event (never for a duplicate) and in the transaction that stores it, so an
+Each runs once per new event (never for a duplicate) and in the transaction that stores it, so an
 opt-out is in the ledger before any later send can be checked against it.
 """
 
@@ -27,10 +27,14 @@ def inbound_reply(
     ``opt_out_only``: a blocked number's message (not stored): only a revocation applies."""
     from chatrk.consent.actions import apply_inbound_reply
 
-    apply_inbound_reply(
+    outcome = apply_inbound_reply(
         workspace_id, contact_id, wamid=wamid, received_at=at, text=text, button_payload=button_payload,
         message_id=message_id, opt_out_only=opt_out_only,
     )  # fmt: skip
+    if outcome.confirmation_due:  # one reply per revocation, queued in this same batch
+        from chatrk.outbound.system import confirm_opt_out_in_drain
+
+        confirm_opt_out_in_drain(workspace_id, contact_id)
 
 
 def marketing_preference_changed(
@@ -40,3 +44,10 @@ def marketing_preference_changed(
     from chatrk.consent.actions import apply_user_preference
 
     apply_user_preference(workspace_id, contact_id, value=preference.value, occurred_at=at)
+
+
+def marketing_send_refused(*, workspace_id: int, contact_id: int, wamid: str, at: datetime) -> None:
+    """A ``failed`` status with error 131050: the customer stopped marketing messages in WhatsApp."""
+    from chatrk.consent.actions import apply_send_error_131050
+
+    apply_send_error_131050(workspace_id, contact_id, wamid=wamid, occurred_at=at)

@@ -1,11 +1,13 @@
-"""Outbound actions: queue a message (``do_enqueue``), retry a failed one, mark read, and the sender's
-state changes. Each runs in one transaction and records its audit event there.
+"""Outbound actions: queue a message (``do_enqueue``), retry a failed one, mark read, act on a content
+review (``apply_review``), and the sender's state changes. Each runs in one transaction and records its
+audit event there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +24,16 @@ from chatrk.inbox import events
 from chatrk.inbox.models import Channel, Conversation, Media, Message
 from chatrk.outbound import media as media_files
 from chatrk.outbound.errors import IdempotencyConflict, InvalidContent, NotRetryable, SendRefused
-from chatrk.outbound.gates import Decision, SendRequest, TemplateRef, check_send
+from chatrk.outbound.gates import (
+    Decision,
+    Hold,
+    SendRequest,
+    TemplateRef,
+    channel_gate,
+    check_send,
+    consent_purpose,
+    window_gate,
+)
 from chatrk.outbound.models import OutboxItem
 from chatrk.outbound.sql import update_rows
 from chatrk.whatsapp.enums import MediaKind
@@ -36,6 +47,11 @@ BACKOFF_CAP = timedelta(minutes=10)
 MAX_TRIES = 8
 MAX_AGE = timedelta(hours=24)
 PLACEHOLDER_MEDIA_ID = "0"  # replaced by the uploaded id at send time
+DOUBLE_OPT_IN_REF = "double_opt_in:"  # OutboxItem.system_ref prefixes for the system's own messages
+OPT_OUT_CONFIRMATION_REF = "opt_out_confirmation:"
+
+REJECTED_IN_REVIEW = "Not sent: a compliance officer rejected it under the content policy."
+CONSENT_UNREADABLE = "consent could not be checked"
 
 OUTCOME_UNKNOWN = (
     "Outcome unknown: the sender stopped (or lost WhatsApp's answer) during the send, so the message "
@@ -82,9 +98,19 @@ type Outgoing = OutboundMessage | OutgoingMedia | OutgoingTemplateWithMedia
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
+    """What ``do_enqueue`` wrote. When the content policy held the message, ``held`` is true: it is
+    stored and waits in the review queue (``review_id``; ``hold_reason`` tells the sender why) and goes
+    out only when a compliance officer releases it. ``SendRefused`` is kept for real refusals."""
+
     message: Message
     item: OutboxItem
     replayed: bool = False  # an Idempotency-Key seen before with the same request: nothing new queued
+    hold_reason: str = ""  # plain language, set when this call held the message
+    review_id: int | None = None  # the policy review queue's entry, set when this call held the message
+
+    @property
+    def held(self) -> bool:
+        return self.item.state == OutboxItem.State.HELD
 
 
 def fingerprint(*parts: bytes | str) -> str:
@@ -191,27 +217,19 @@ def do_enqueue(
         user_id=by.user_id,
     )
     decision = check_send(request)
-    if not decision.allowed:
+    hold = decision.hold
+    if not decision.allowed and hold is None:
         _refuse(by, conversation, decision, origin)
+    purpose = consent_purpose(request)
     moment = now()
     stored: Media | None = None
+    review_id: int | None = None
     try:
         with transaction.atomic():
-            message = Message(
-                workspace_id=conversation.workspace_id,
-                conversation=conversation,
-                contact_id=conversation.contact_id,
-                channel_id=conversation.channel_id,
-                direction=Message.Direction.OUTBOUND,
-                kind=kind,
-                reply_to_wamid=reply_to_wamid,
-                status=Message.Status.QUEUED,
-                sent_by_id=by.user_id,
-                created_at=moment,
+            status = Message.Status.HELD if hold else Message.Status.QUEUED
+            message = _new_message(
+                conversation, kind, payload, text, status, by.user_id, reply_to_wamid, moment
             )
-            message.body = text
-            message.payload = payload
-            message.save()
             if isinstance(content, OutgoingMedia | OutgoingTemplateWithMedia):
                 stored = Media(
                     workspace_id=message.workspace_id,
@@ -232,14 +250,18 @@ def do_enqueue(
                 channel_id=message.channel_id,
                 recipient_id=message.contact_id,
                 media=stored,
+                state=OutboxItem.State.HELD if hold else OutboxItem.State.QUEUED,
+                consent_purpose=purpose,
                 due_at=moment,
                 idempotency_key=idempotency_key,
                 request_fingerprint=request_fingerprint if idempotency_key else "",
                 created_at=moment,
             )
             Conversation.objects.filter(pk=conversation.pk).update(last_message_at=moment)
+            if hold:
+                review_id = _hold(item, hold, text or "")
             record(
-                "message.queued",
+                "message.held" if hold else "message.queued",
                 actor=by.actor,
                 workspace_id=by.workspace_id,
                 target=("message", message.pk),
@@ -261,7 +283,93 @@ def do_enqueue(
         if stored is not None:
             media_files.discard(stored)
         raise
+    return Enqueued(message, item, hold_reason=hold.reason if hold else "", review_id=review_id)
+
+
+def _new_message(
+    conversation: Conversation,
+    kind: str,
+    payload: dict[str, Any],
+    text: str | None,
+    status: Message.Status,
+    user_id: int | None,
+    reply_to_wamid: str,
+    moment: Any,
+) -> Message:
+    message = Message(
+        workspace_id=conversation.workspace_id,
+        conversation=conversation,
+        contact_id=conversation.contact_id,
+        channel_id=conversation.channel_id,
+        direction=Message.Direction.OUTBOUND,
+        kind=kind,
+        reply_to_wamid=reply_to_wamid,
+        status=status,
+        sent_by_id=user_id,
+        created_at=moment,
+    )
+    message.body = text  # encrypted under the contact's key, like the payload
+    message.payload = payload
+    message.save()
+    return message
+
+
+SYSTEM = Actor("system", "outbound")
+
+
+def enqueue_system_message(
+    conversation: Conversation, content: OutboundMessage, *, system_ref: str
+) -> Enqueued:
+    """A message Chatrk sends on its own behalf: the opt-out confirmation (a text inside the window) or
+    the double opt-in request (an approved template). It skips the consent gate — it is the one message
+    allowed after an opt-out, or the request for consent itself — and nothing else: the number and the
+    contact must be usable and the window or the template's approval must allow it (``SendRefused``).
+    The sender checks no consent for it (``consent_purpose`` is empty)."""
+    kind, payload, text, template = _describe(content)
+    request = SendRequest(conversation.workspace_id, "", conversation, kind, template=template)
+    decision = Decision(tuple((name, gate(request)) for name, gate in (("channel", channel_gate),
+                                                                      ("window", window_gate))))  # fmt: skip
+    if not decision.allowed:
+        _refuse(SendBy(conversation.workspace_id, SYSTEM, ""), conversation, decision, None)
+    moment = now()
+    with transaction.atomic():
+        message = _new_message(conversation, kind, payload, text, Message.Status.QUEUED, None, "", moment)
+        item = OutboxItem.objects.create(
+            workspace_id=message.workspace_id,
+            message=message,
+            channel_id=message.channel_id,
+            recipient_id=message.contact_id,
+            consent_purpose="",
+            system_ref=system_ref[:40],
+            due_at=moment,
+            created_at=moment,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=moment)
+        record(
+            "message.queued",
+            actor=SYSTEM,
+            workspace_id=conversation.workspace_id,
+            target=("message", message.pk),
+            details={"kind": kind, "outbox": item.pk, "system": system_ref.split(":")[0]},
+        )
+        events.publish(
+            message.workspace_id, "message.queued", conversation_id=conversation.pk, message_id=message.pk
+        )
     return Enqueued(message, item)
+
+
+def _hold(item: OutboxItem, hold: Hold, text: str) -> int:
+    """Puts a held outbox row in the policy review queue (inside the caller's transaction)."""
+    from chatrk.policy.actions import hold_for_review
+    from chatrk.policy.models import HeldKind
+
+    if hold.policy is None:  # a hold without the policy's decision cannot be reviewed: refuse it
+        raise InvalidContent("The content policy held this message but gave no decision to review.")
+    queued = hold_for_review(
+        item.workspace_id, hold.policy, kind=HeldKind.MESSAGE, ref_id=item.pk, text=text,
+        contact_id=item.recipient_id,
+    )  # fmt: skip
+    return int(queued.pk)
 
 
 def retry_failed(by: SendBy, message: Message, *, origin: Origin | None = None) -> OutboxItem:
@@ -283,19 +391,20 @@ def retry_failed(by: SendBy, message: Message, *, origin: Origin | None = None) 
             template = TemplateRef(
                 str(spec.get("name", "")), str(language.get("code", "")) if isinstance(language, dict) else ""
             )
-    decision = check_send(
-        SendRequest(
-            workspace_id=by.workspace_id,
-            role=by.role,
-            conversation=conversation,
-            kind=message.kind,
-            template=template,
-            text=_open_body(message),  # a retry is screened by the content policy again
-            permission=by.permission,
-            user_id=by.user_id,
-        )
+    text = _open_body(message)
+    request = SendRequest(
+        workspace_id=by.workspace_id,
+        role=by.role,
+        conversation=conversation,
+        kind=message.kind,
+        template=template,
+        text=text,  # a retry is screened by the content policy again (and may be held again)
+        permission=by.permission,
+        user_id=by.user_id,
     )
-    if not decision.allowed:
+    decision = check_send(request)
+    hold = decision.hold
+    if not decision.allowed and hold is None:
         _refuse(by, conversation, decision, origin)
     moment = now()
     with transaction.atomic():
@@ -311,19 +420,27 @@ def retry_failed(by: SendBy, message: Message, *, origin: Origin | None = None) 
             recipient_id=locked.contact_id,
             media=previous.media if previous else None,
             attempt=last + 1,
+            state=OutboxItem.State.HELD if hold else OutboxItem.State.QUEUED,
+            consent_purpose=consent_purpose(request),
             due_at=moment,
             created_at=moment,
         )
         Message.objects.filter(pk=locked.pk).update(
-            status=Message.Status.QUEUED, error_code=None, error_title="", wamid=None, status_at=moment
+            status=Message.Status.HELD if hold else Message.Status.QUEUED,
+            error_code=None,
+            error_title="",
+            wamid=None,
+            status_at=moment,
         )
+        if hold:
+            _hold(item, hold, text)
         record(
             "message.retried",
             actor=by.actor,
             workspace_id=by.workspace_id,
             target=("message", locked.pk),
             origin=origin,
-            details={"attempt": item.attempt, "outbox": item.pk},
+            details={"attempt": item.attempt, "outbox": item.pk, "held": bool(hold)},
         )
         events.publish(
             locked.workspace_id,
@@ -367,6 +484,97 @@ def mark_read(by: SendBy, message: Message, *, origin: Origin | None = None) -> 
             target=("message", message.pk),
             origin=origin,
         )
+
+
+# --- the content review's answer -------------------------------------------------------------------
+
+
+def apply_review(
+    workspace_id: int, item_id: int, *, released: bool, actor: Actor, origin: Origin | None = None
+) -> OutboxItem | None:
+    """A compliance officer decided on a held message (``chatrk.policy.actions`` calls this in the
+    reviewer's transaction). Released: the row becomes due and the normal sender sends it, checking
+    consent again right before the call. Rejected, or released after the customer opted out, the
+    window closed or the number or contact became unusable: the message ends failed with a plain reason.
+    Returns the row, or ``None`` when no held row of this workspace has that id (already decided)."""
+    with transaction.atomic():
+        item = (
+            OutboxItem.objects.for_workspace(workspace_id)
+            .select_for_update()
+            .filter(pk=item_id, state=OutboxItem.State.HELD)
+            .first()
+        )
+        if item is None:
+            return None
+        message = Message.objects.select_for_update().get(pk=item.message_id)
+        moment = now()
+        reason = _unsendable_after_review(item, message, moment) if released else REJECTED_IN_REVIEW
+        if reason:
+            _fail(item, message, code=None, title="", reason=reason, at=moment)
+        else:
+            item.state, item.due_at, item.released_at = OutboxItem.State.QUEUED, moment, moment
+            message.status, message.status_at = Message.Status.QUEUED, moment
+        item.save(update_fields=["state", "due_at", "released_at", "finished_at", "last_error_code",
+                                 "last_error_reason"])  # fmt: skip
+        message.save(update_fields=["status", "status_at", "error_code", "error_title"])
+        record(
+            "message.released" if not reason else "message.send_failed",
+            actor=actor,
+            workspace_id=workspace_id,
+            target=("message", message.pk),
+            outcome=Outcome.SUCCESS if not reason else Outcome.FAILURE,
+            reason=""
+            if not reason
+            else ("rejected_in_review" if not released else "unsendable_after_review"),
+            origin=origin,
+            details={"outbox": item.pk},
+        )
+        events.publish(
+            workspace_id, "message.status", message_id=message.pk, conversation_id=message.conversation_id
+        )
+    return item
+
+
+def _unsendable_after_review(item: OutboxItem, message: Message, moment: Any) -> str:
+    """Why a released message can no longer go out (the customer may have opted out or gone quiet while
+    it waited); "" when it may. The sender checks consent once more right before the call."""
+    from chatrk.consent.gate import check_consent
+
+    conversation = Conversation.objects.select_related("channel", "contact").get(pk=message.conversation_id)
+    consent = check_consent(
+        item.workspace_id, item.recipient_id, item.consent_purpose or "service", window_open=True
+    )
+    if item.consent_purpose and not consent.allowed:
+        return f"Not sent: {consent.reason} while it waited for review."
+    request = SendRequest(item.workspace_id, "", conversation, message.kind, at=moment)
+    for gate in (channel_gate, window_gate):
+        verdict = gate(request)
+        if not verdict.allowed:
+            return f"Not sent after review: {verdict.reason}"
+    return ""
+
+
+def consent_refusals(items: Iterable[OutboxItem]) -> dict[int, tuple[str, bool]]:
+    """Consent read again right before the call, one query per workspace and purpose: a STOP that came
+    after the message was queued (or held, then released) wins. Returns {row id: (reason, retry)};
+    ``retry`` when consent could not be read (a database hiccup must not lose the message)."""
+    from chatrk.consent.gate import check_consent_many
+
+    groups: dict[tuple[int, str], list[OutboxItem]] = defaultdict(list)
+    for item in items:
+        if item.consent_purpose:  # "" only for the system's own opt-out and double opt-in messages
+            groups[(item.workspace_id, item.consent_purpose)].append(item)
+    refused: dict[int, tuple[str, bool]] = {}
+    for (workspace_id, purpose), rows in groups.items():
+        decisions = check_consent_many(
+            workspace_id, [r.recipient_id for r in rows], purpose, window_open=True
+        )
+        for row in rows:
+            decision = decisions[row.recipient_id]
+            if not decision.allowed:
+                unreadable = decision.reason.startswith(CONSENT_UNREADABLE)
+                refused[row.pk] = (f"Not sent: {decision.reason} after it was queued.", unreadable)
+    return refused
 
 
 # --- the sender's state changes --------------------------------------------------------------------
@@ -524,6 +732,7 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
             ["wamid", "sent_at", "status_at", "status", "error_code", "error_title"],
         )
         _apply_early_statuses([i for i in items.values() if i.state == OutboxItem.State.SENT and i.wamid])
+        _tell_consent(items.values(), outcomes, moment)
         failed = [o for o in outcomes if isinstance(o, Failed) and items.get(o.item_id) is not None]
         for outcome in failed:
             item = items[outcome.item_id]
@@ -546,14 +755,33 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
             )
 
 
+def _tell_consent(items: Iterable[OutboxItem], outcomes: list[Outcome_], moment: Any) -> None:
+    """What the consent ledger must hear from a send: 131050 (the customer stopped marketing in
+    WhatsApp) revokes marketing; a double opt-in request sent, or given up on, is recorded on it."""
+    from chatrk.consent import actions as consent
+
+    answers = {o.item_id: o for o in outcomes}
+    for item in items:
+        answer = answers.get(item.pk)
+        if isinstance(answer, Failed) and answer.code == consent.ERROR_MARKETING_OPT_OUT:
+            consent.apply_send_error_131050(item.workspace_id, item.recipient_id, occurred_at=moment)
+        if not item.system_ref.startswith(DOUBLE_OPT_IN_REF):
+            continue
+        change_id = int(item.system_ref.removeprefix(DOUBLE_OPT_IN_REF))
+        if item.state == OutboxItem.State.SENT:
+            consent.mark_double_opt_in_sent(item.workspace_id, change_id, wamid=item.wamid)
+        elif item.state == OutboxItem.State.FAILED:
+            consent.double_opt_in_failed(item.workspace_id, change_id, reason=item.last_error_reason)
+
+
 def _may_retry(item: OutboxItem, moment: Any) -> bool:
-    return item.tries < MAX_TRIES and moment - item.created_at < MAX_AGE
+    return item.tries < MAX_TRIES and moment - (item.released_at or item.created_at) < MAX_AGE
 
 
 def _fail(item: OutboxItem, message: Message, *, code: int | None, title: str, reason: str, at: Any) -> None:
     item.state, item.finished_at = OutboxItem.State.FAILED, at
     item.last_error_code, item.last_error_reason = code, reason[:300]
-    if message.status == Message.Status.QUEUED:
+    if message.status in (Message.Status.QUEUED, Message.Status.HELD):
         message.status = Message.Status.FAILED
         message.error_code, message.error_title, message.status_at = code, (title or reason)[:200], at
 
@@ -574,7 +802,12 @@ def reap_expired() -> int:
         )
         stale = list(
             OutboxItem.objects.select_for_update(skip_locked=True)
-            .filter(state=OutboxItem.State.QUEUED, created_at__lt=moment - MAX_AGE)
+            .filter(state=OutboxItem.State.QUEUED)
+            # a held row's 24 hours start when a reviewer releases it
+            .filter(
+                Q(released_at__isnull=True, created_at__lt=moment - MAX_AGE)
+                | Q(released_at__lt=moment - MAX_AGE)
+            )
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=moment))[:500]
         )
         for group, reason in (
@@ -605,6 +838,7 @@ def reap_expired() -> int:
                     reason="outcome_unknown" if group is stuck else "expired",
                     details={"outbox": item.pk},
                 )
+                _tell_consent([item], [], moment)
                 count += 1
     return count
 

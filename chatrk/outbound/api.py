@@ -62,11 +62,13 @@ class SendProblem(Schema):
 class Queued(Schema):
     message_id: int
     conversation_id: int
-    status: str  # the message's status: queued (or later, for a replay)
+    status: str  # the message's status: queued, or held (waits for a compliance officer); later on a replay
     outbox_id: int
     outbox_state: str
     attempt: int
     replayed: bool = False
+    held: bool = False  # the content policy held it: sent only once a compliance officer releases it
+    hold_reason: str = ""  # why, in plain language (set on the answer that held it)
 
 
 class TextIn(Schema):
@@ -187,6 +189,8 @@ def _queued(result: actions.Enqueued) -> Queued:
         outbox_state=item.state,
         attempt=item.attempt,
         replayed=result.replayed,
+        held=result.held,
+        hold_reason=result.hold_reason,
     )
 
 

@@ -15,11 +15,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chatrk.core.clock import now
 from chatrk.core.roles import Perm, role_allows
 from chatrk.inbox.actions import window_closes_at, window_is_open
 from chatrk.inbox.models import Channel, Contact, Conversation
+
+if TYPE_CHECKING:
+    from chatrk.policy.engine import PolicyDecision
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,14 @@ class Refuse:
     @property
     def allowed(self) -> bool:
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class Hold(Refuse):
+    """The content policy wants a compliance officer to look first. Not an allow (a caller that only
+    reads ``allowed`` sends nothing); ``do_enqueue`` stores the message held and queues it for review."""
+
+    policy: PolicyDecision | None = None
 
 
 type Verdict = Allow | Refuse
@@ -91,6 +103,14 @@ class Decision:
         return [v for _, v in self.results if isinstance(v, Refuse)]
 
     @property
+    def hold(self) -> Hold | None:
+        """The content policy's hold when it is the only thing in the way (the message waits for review)."""
+        refusals = self.refusals
+        if len(refusals) == 1 and isinstance(refusals[0], Hold):
+            return refusals[0]
+        return None
+
+    @property
     def reason(self) -> str:
         refusals = self.refusals
         if refusals:
@@ -119,14 +139,18 @@ def training_gate(request: SendRequest) -> Verdict:
     return Allow(f"Training: {NOT_ENFORCED} (the training issue will require completed modules).")
 
 
+def consent_purpose(request: SendRequest) -> str:
+    """The consent a send needs: its template's category, or ``service`` for a free-form reply."""
+    return _template_category(request).lower() if request.kind == "template" else "service"
+
+
 def consent_gate(request: SendRequest) -> Verdict:
     """A template needs active consent for its category; a free-form reply needs the open window."""
     from chatrk.consent.gate import check_consent
 
-    category = _template_category(request).lower() if request.kind == "template" else "service"
     # The window gate judges the 24-hour window; here a free-form reply only meets a keyword opt-out.
     decision = check_consent(
-        request.workspace_id, request.conversation.contact_id, category, window_open=True
+        request.workspace_id, request.conversation.contact_id, consent_purpose(request), window_open=True
     )
     if decision.allowed:
         return Allow(f"Consent: {decision.reason}.")
@@ -210,23 +234,19 @@ def content_policy_gate(request: SendRequest) -> Verdict:
     """Prohibited content is blocked; doubtful content waits for a compliance officer (docs/policy.md)."""
     if not request.text:
         return Allow("Content policy: nothing to read (the template was checked when it was created).")
-    from chatrk.policy.actions import check_outbound_message, hold_for_review
+    from chatrk.policy.actions import check_outbound_message
     from chatrk.policy.engine import Action
-    from chatrk.policy.models import HeldKind
 
     decision = check_outbound_message(request.workspace_id, request.text)
     if decision.action is Action.ALLOW:
         return Allow("Content policy: allowed.")
     if decision.action is Action.BLOCK:
         return Refuse("content_blocked", decision.explanation)
-    hold_for_review(
-        request.workspace_id, decision, kind=HeldKind.MESSAGE, ref_id=request.conversation.pk,
-        text=request.text, contact_id=request.conversation.contact_id,
-    )  # fmt: skip
-    return Refuse(
+    return Hold(
         "content_held",
-        f"{decision.explanation} It is waiting in the review queue; send it again once a compliance "
-        "officer releases it.",
+        f"{decision.explanation} It waits in the review queue and goes out once a compliance officer "
+        "releases it.",
+        decision,
     )
 
 

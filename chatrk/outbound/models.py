@@ -1,9 +1,11 @@
 """The outbox: one row per attempt to send a message, claimed by senders, ending in one final state.
 
-A row moves ``queued → sending → sent | failed``; ``queued`` may come back from ``sending`` only when
-the call is known not to have reached Meta (a back-off retry after an error answer). A row found in
-``sending`` with an expired lease is never re-sent: it ends ``failed`` with an "outcome unknown"
-reason (see docs/outbound.md). "Retry failed" makes a *new* row for the same message.
+A row moves ``queued → sending → sent | failed``. A row the content policy held starts ``held`` (never
+claimed) and becomes ``queued`` when a compliance officer releases it, or ``failed`` when they reject
+it. ``queued`` may come back from ``sending`` only when the call is known not to have reached Meta (a
+back-off retry after an error answer). A row found in ``sending`` with an expired lease is never
+re-sent: it ends ``failed`` with an "outcome unknown" reason (see docs/outbound.md). "Retry failed"
+makes a *new* row for the same message.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from chatrk.inbox.models import Channel, Contact, Media, Message
 
 class OutboxItem(TenantModel):
     class State(models.TextChoices):
+        HELD = "held"  # the content policy held it: waits for a compliance officer, never claimed
         QUEUED = "queued"
         SENDING = "sending"
         SENT = "sent"
@@ -32,6 +35,12 @@ class OutboxItem(TenantModel):
     media = models.ForeignKey(Media, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     attempt = models.PositiveIntegerField(default=1)  # 1 for the first send, +1 for each "retry failed"
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    # The consent purpose the sender checks again right before the call (a STOP may have come since);
+    # "" only for the system's own replies the consent gate exempts (opt-out and double opt-in requests).
+    consent_purpose = models.CharField(max_length=16, blank=True)
+    # What the system sent on its own, for the owner to hear back: "double_opt_in:<change id>" or
+    # "opt_out_confirmation:<change id>"; empty for people's and integrators' messages.
+    system_ref = models.CharField(max_length=40, blank=True)
     due_at = models.DateTimeField()
     tries = models.PositiveIntegerField(default=0)  # calls made for this row (back-off retries included)
     claimed_by = models.CharField(max_length=64, blank=True)  # the sender that holds the lease
@@ -42,6 +51,7 @@ class OutboxItem(TenantModel):
     idempotency_key = models.CharField(max_length=200, blank=True)  # API sends: unique per workspace
     request_fingerprint = models.CharField(max_length=64, blank=True)  # SHA-256 of the request body
     created_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)  # a held row let go: its 24 h start then
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -49,7 +59,7 @@ class OutboxItem(TenantModel):
             models.UniqueConstraint(fields=["message", "attempt"], name="outbox_one_row_per_attempt"),
             models.UniqueConstraint(
                 fields=["message"],
-                condition=Q(state__in=["queued", "sending"]),
+                condition=Q(state__in=["held", "queued", "sending"]),
                 name="outbox_one_live_row_per_message",
             ),
             models.UniqueConstraint(

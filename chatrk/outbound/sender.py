@@ -7,7 +7,8 @@ SKIP LOCKED on PostgreSQL) and the token buckets (database or Redis). One pass:
 2. lease a batch of due rows;
 3. per number: take throughput tokens for the batch, and pair tokens per customer, in one write each;
    rows without tokens go back, due when the bucket refills;
-4. prepare each row (recipient, payload; upload media to /media and put its id in the payload);
+4. check consent again for the batch (a STOP since the row was queued wins), then prepare each row
+   (recipient, payload; upload media to /media and put its id in the payload);
 5. commit ``sending`` for the rows about to go, then make the calls concurrently;
 6. write every outcome in one transaction: sent (wamid), back to queued with a back-off, or failed.
 
@@ -287,7 +288,13 @@ class Sender:
         jobs: list[_Job] = []
         failures: list[actions.Outcome_] = []
         numbers: dict[int, str] = {}  # each customer's number, decrypted once per pass
+        refused = actions.consent_refusals(items)
         for item in items:
+            if item.pk in refused:
+                reason, unreadable = refused[item.pk]
+                retry_in = actions.backoff(item.tries + 1) if unreadable else None
+                failures.append(actions.Failed(item.pk, None, reason, retry_in=retry_in))
+                continue
             message = messages[item.message_id]
             if contacts[item.recipient_id].blocked_at is not None:  # blocked after it was queued
                 failures.append(actions.Failed(item.pk, None, BLOCKED_BEFORE_SENDING))

@@ -3,8 +3,9 @@
 Integration (other apps call these; see docs/policy.md):
 
 * outbound ``check_send``: ``check_outbound_message(workspace_id, text, recipients=1, campaign=False)``;
-  on HOLD, write the outbox row as not-sendable and call ``hold_for_review(...)`` in the same
-  transaction; on BLOCK, refuse. ``release(...)`` returns the item to enqueue.
+  on HOLD, ``do_enqueue`` writes the outbox row ``held`` and calls ``hold_for_review(...)`` (ref_id: the
+  outbox row) in the same transaction; on BLOCK, refuse. ``release``/``reject`` tell the owning app in
+  the reviewer's transaction (``OWNERS``): the outbox sends the row, or fails it with a plain reason.
 * template manager: ``check_template(workspace_id, components_text)`` at creation and edit.
 
 Both fail closed: any error inside the check returns a HOLD decision saying the policy could not be
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q, Sum
+from django.utils.module_loading import import_string
 
 from chatrk.audit.actions import Actor, Origin, record
 from chatrk.core.clock import now
@@ -46,6 +48,8 @@ from chatrk.policy.tuning import TuningInput, as_stored, validate
 logger = logging.getLogger(__name__)
 
 VOLUME_WINDOW = timedelta(hours=24)
+# Who acts on a decision, in the reviewer's transaction: (workspace_id, ref_id, released=, actor=, origin=).
+OWNERS: dict[HeldKind, str] = {HeldKind.MESSAGE: "chatrk.outbound.actions.apply_review"}
 UNCHECKED = (
     "The content policy could not be checked, so the message is held until a reviewer looks at it "
     "(Chatrk fails closed). Try again later or ask your compliance team."
@@ -248,6 +252,10 @@ def _decide(
                target=("held_item", item.pk), origin=origin,
                details={"kind": item.kind, "ref_id": item.ref_id, "category": item.category,
                         "commented": bool(comment.strip())})  # fmt: skip
+        owner = OWNERS.get(HeldKind(item.kind))
+        if owner is not None:
+            import_string(owner)(reviewer.workspace_id, item.ref_id, released=status is HeldStatus.RELEASED,
+                                 actor=reviewer.actor, origin=origin)  # fmt: skip
     return Decided(reviewer.workspace_id, HeldKind(item.kind), item.ref_id, status)
 
 

@@ -1,23 +1,37 @@
 """The consent invariant, checked by a Hypothesis state machine over the real actions and the real gate:
-never a send after a revocation (until a resubscribe), never a marketing send without active consent."""
+never a send after a revocation (until a resubscribe), never a marketing send without active consent —
+including replies the content policy held, then a compliance officer released after the customer opted
+out (the release fails them, and the sender refuses any released row a later STOP caught)."""
 
 from __future__ import annotations
+
+from itertools import count
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from chatrk.audit.actions import Actor
 from chatrk.consent import actions
 from chatrk.consent.gate import check_consent
 from chatrk.consent.models import Source
-from chatrk.consent.tests.helpers import contact, wording
+from chatrk.consent.tests.helpers import wording
 from chatrk.core.clock import now
-from chatrk.testing import make_workspace
+from chatrk.core.roles import Role
+from chatrk.outbound.actions import consent_refusals, do_enqueue
+from chatrk.outbound.errors import SendRefused
+from chatrk.outbound.models import OutboxItem
+from chatrk.outbound.tests.conftest import make_world
+from chatrk.policy.actions import Reviewer, reject, release
+from chatrk.policy.models import HeldItem
+from chatrk.whatsapp.messages import TextMessage
 
 PURPOSES = ("marketing", "utility", "authentication")
 OPT_OUT_WORDS = ("STOP", " stop ", "Unsubscribe", "OPT-OUT", "ARRÊT", "quit")
 RESUBSCRIBE_WORDS = ("START", "unstop", "YES")
+NUMBERS = count(1)
+DOUBTFUL = "Our sale: https://bit.ly/abc"  # the content policy holds it for review
 
 
 class ConsentMachine(RuleBasedStateMachine):
@@ -26,8 +40,11 @@ class ConsentMachine(RuleBasedStateMachine):
 
     @initialize()
     def setup(self) -> None:
-        self.workspace = make_workspace()
-        self.contact = contact(self.workspace)
+        self.world = make_world(f"7{next(NUMBERS):014d}")  # one number per example: the DB is not reset
+        self.workspace = self.world.owner.workspace
+        self.conversation = self.world.conversation(consent=False)
+        self.contact = self.conversation.contact
+        self.waiting: list[int] = []  # held replies in the review queue (outbox ids)
         self.wording = wording(self.workspace)
         self.model: dict[str, str] = dict.fromkeys(PURPOSES, "none")
         self.ever_active: dict[str, bool] = dict.fromkeys(PURPOSES, False)
@@ -46,8 +63,6 @@ class ConsentMachine(RuleBasedStateMachine):
 
     @rule(purposes=st.sets(st.sampled_from(PURPOSES), min_size=1), double=st.booleans())
     def grant(self, purposes: set[str], double: bool) -> None:
-        from chatrk.audit.actions import Actor
-
         proof = actions.Proof(
             source=Source.WEB_FORM if double else Source.IN_THREAD,
             captured_by=Actor("user", "1"),
@@ -136,6 +151,43 @@ class ConsentMachine(RuleBasedStateMachine):
             assert self.model[category] == "active"
         if category == "marketing":
             assert not decision.allowed or self.model["marketing"] not in {"none", "revoked", "pending"}
+
+    @rule(review=st.sampled_from(["later", "release", "reject"]))
+    def agent_reply_held_for_review(self, review: str) -> None:
+        codes: set[str] = set()
+        try:
+            result = do_enqueue(self.world.by(), self.conversation, TextMessage(DOUBTFUL))
+        except SendRefused as refused:  # a keyword opt-out refuses replies (the policy may also block)
+            codes = {r.code for r in refused.decision.refusals}
+        if codes:
+            assert ("no_consent" in codes) == self.held
+            return
+        assert result.held and not self.held
+        self.waiting.append(result.item.pk)
+        if review != "later":
+            self.compliance_decides(review == "release")
+
+    @precondition(lambda self: bool(self.waiting))
+    @rule(let_go=st.booleans())
+    def compliance_decides(self, let_go: bool) -> None:
+        item_id = self.waiting.pop(0)
+        review = HeldItem.objects.get(workspace=self.workspace, ref_id=item_id)
+        owner = self.world.owner
+        reviewer = Reviewer(self.workspace.pk, owner.user_id, Role.OWNER, Actor.user(owner.user_id))
+        (release if let_go else reject)(reviewer, review.pk)
+        state = OutboxItem.objects.get(pk=item_id).state
+        # Released after an opt-out: it fails at once and never reaches a sender.
+        assert state == (OutboxItem.State.QUEUED if let_go and not self.held else OutboxItem.State.FAILED)
+
+    @invariant()
+    def no_reply_goes_out_after_an_opt_out(self) -> None:
+        """What the sender would do with every due row right now: refuse each one an opt-out caught."""
+        if not hasattr(self, "world"):
+            return
+        due = list(OutboxItem.objects.filter(workspace=self.workspace, state=OutboxItem.State.QUEUED))
+        refused = consent_refusals(due)
+        for row in due:
+            assert (row.pk in refused) == self.held, (row.consent_purpose, refused, self.held)
 
     @invariant()
     def cache_matches_events(self) -> None:

@@ -92,7 +92,10 @@ def test_confirmation_payload_confirms_too() -> None:
     early = actions.apply_inbound_reply(ws.pk, who.pk, wamid="w0", received_at=now(), text="yes")
     assert early.outcome == "none"  # the confirmation template has not gone out yet
     assert queries.states(ws.pk, who.pk)["utility"] == "pending"
-    actions.claim_double_opt_ins(ws.pk)
+    (due,) = actions.claim_double_opt_ins(ws.pk)
+    claimed = actions.apply_inbound_reply(ws.pk, who.pk, wamid="w0b", received_at=now(), text="yes")
+    assert claimed.outcome == "none"  # claimed to send, but WhatsApp has not accepted it yet
+    actions.mark_double_opt_in_sent(ws.pk, due.change_id, wamid="wamid.request")
     outcome = actions.apply_inbound_reply(
         ws.pk, who.pk, wamid="w1", received_at=now(), button_payload="CHATRK_CONSENT_YES"
     )
@@ -277,3 +280,26 @@ def test_other_workspace_consent_does_not_count() -> None:
     assert not check_consent(other.pk, who.pk, "marketing", window_open=False).allowed
     with pytest.raises(ConsentError):
         actions.apply_inbound_reply(other.pk, who.pk, wamid="x", received_at=now(), text="STOP")
+
+
+def test_the_opt_out_reply_is_the_workspaces_and_must_be_written() -> None:
+    from chatrk.audit.actions import Actor
+
+    ws = make_workspace()
+    assert "unsubscribed" in actions.settings_for(ws.pk).opt_out_reply  # the default wording
+    for bad in ("   ", "x" * 1025):
+        with pytest.raises(ConsentError):
+            actions.update_settings(ws.pk, actor=Actor("system"), double_opt_in=True,
+                                    confirmation_template="c", opt_out_reply=bad)  # fmt: skip
+    kept = actions.update_settings(
+        ws.pk,
+        actor=Actor("system"),
+        double_opt_in=True,
+        confirmation_template="c",
+        opt_out_reply=" Acme: bye. ",
+    )
+    assert kept.opt_out_reply == "Acme: bye."
+    again = actions.update_settings(
+        ws.pk, actor=Actor("system"), double_opt_in=True, confirmation_template="c"
+    )
+    assert again.opt_out_reply == "Acme: bye."  # not given: unchanged

@@ -238,11 +238,13 @@ def test_workspace_settings_page_changes_keywords() -> None:
             "keyword_languages": ["es"],
             "opt_out_keywords": "basta, nomas",
             "resubscribe_keywords": "",
+            "opt_out_reply": "  Acme: ya no recibirás mensajes. Responde START para volver.  ",
         },
     )
     assert response.status_code == 302
     current = actions.settings_for(ws.pk)
     assert (current.double_opt_in, current.confirmation_template) == (False, "optin_yes")
+    assert current.opt_out_reply == "Acme: ya no recibirás mensajes. Responde START para volver."
     assert current.opt_out_keywords == ["BASTA", "NOMAS"]
     who = contact(ws)
     grant(ws, who)
