@@ -53,7 +53,6 @@ from chatrk.whatsapp.messages import InvalidRequest, MediaParam, OutboundMessage
 MODES = ("reply", "template", "note")
 KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SHORTCUT_ONLY = re.compile(r"/([a-z0-9][a-z0-9_-]{0,31})")
-HELD_STATUS = "held"  # the message status once a policy HOLD waits in the outbox (see _sent_notice)
 
 HEADER_TYPES = {
     MediaKind.IMAGE: "choose a JPEG or PNG picture",
@@ -107,14 +106,13 @@ def _chosen_template(conversation: Conversation, raw: str | None) -> Template | 
 
 
 def _explain(decision: Decision) -> dict[str, Any]:
-    """A refusal in words: one line per gate that said no; a hold says it waits for a review."""
+    """A refusal in words: one line per gate that said no (a hold is not a refusal: ``_sent_notice``)."""
     reasons = [
         {"gate": GATE_NAMES.get(name, name.replace("_", " ").capitalize()), "reason": verdict.reason}
         for name, verdict in decision.results
         if not verdict.allowed
     ]
-    held = any(r.code == "content_held" for r in decision.refusals)
-    return {"reasons": reasons, "held": held}
+    return {"reasons": reasons}
 
 
 def composer_context(request: HttpRequest, conversation: Conversation, **state: Any) -> dict[str, Any]:
@@ -209,8 +207,7 @@ def _sender(request: HttpRequest) -> outbound.SendBy:
 def _sent_notice(result: outbound.Enqueued, what: str) -> str:
     if result.replayed:
         return f"This {what} was already sent from this form: it was not sent again."
-    # Once a policy HOLD queues the message in a held state (instead of refusing), say so here.
-    if str(result.message.status) == HELD_STATUS:
+    if result.held:
         return f"The {what} waits for a compliance review: it goes out once a compliance officer releases it."
     return f"The {what} is on its way: its ticks show in the thread."
 

@@ -227,8 +227,10 @@ def test_a_held_message_says_it_waits_for_a_compliance_review(world: World) -> N
         url(world, conversation, "send/"), {"text": "Get cheap vapes now https://bit.ly/x", "key": "k" * 20}
     )
     html = response.content.decode()
-    assert "Held for compliance review." in html and "review queue" in html
-    assert not OutboxItem.objects.exists()
+    assert "waits for a compliance review" in html and "Not sent." not in html
+    held = OutboxItem.objects.get()
+    assert held.state == OutboxItem.State.HELD
+    assert Message.objects.get(pk=held.message_id).status == Message.Status.HELD
 
 
 def test_a_training_refusal_is_explained(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
