@@ -19,7 +19,7 @@ from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.queries import find_by_blind_index
-from chatrk.inbox import work
+from chatrk.inbox import names, work
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.events import publish
 from chatrk.inbox.models import Channel, Contact, Conversation, Counter
@@ -92,12 +92,16 @@ def contact_for(workspace_id: int, wa_id: str, *, profile_name: str | None = Non
         contact = found[0]
         if profile_name is not None and open_for_system(contact, "profile_name") != profile_name:
             contact.profile_name = profile_name
-            contact.save(update_fields=["profile_name"])
+            with transaction.atomic():
+                contact.save(update_fields=["profile_name"])
+                names.index_name(contact, profile_name)
         return contact
     contact = Contact(workspace_id=workspace_id, created_at=now())
     contact.wa_id = wa_id
     contact.profile_name = profile_name
-    contact.save()
+    with transaction.atomic():
+        contact.save()
+        names.index_name(contact, profile_name)
     return contact
 
 
@@ -225,6 +229,18 @@ def set_conversation_status(
                           by_user_id=work.actor_user_id(actor))  # fmt: skip
         publish(locked.workspace_id, "conversation.updated", conversation_id=locked.pk)
     return locked
+
+
+def mark_conversation_read(conversation: Conversation, *, actor: Actor, origin: Origin) -> bool:
+    """A member opened the conversation: its unread count goes to zero. False if it already was."""
+    with transaction.atomic():
+        cleared = Conversation.objects.filter(pk=conversation.pk, unread__gt=0).update(unread=0)
+        if cleared:
+            record("conversation.read", actor=actor, workspace_id=conversation.workspace_id,
+                   target=("conversation", conversation.pk), origin=origin)  # fmt: skip
+            publish(conversation.workspace_id, "conversation.updated", conversation_id=conversation.pk)
+    conversation.unread = 0
+    return bool(cleared)
 
 
 # --- channel health ---------------------------------------------------------------------------------
