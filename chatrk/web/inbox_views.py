@@ -10,7 +10,7 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
 from django import forms
@@ -41,7 +41,7 @@ from chatrk.web.contact_views import contact_panel_context
 from chatrk.web.work_views import tools_context
 from chatrk.whatsapp.errors import describe_error
 
-LIST_PAGE = 25
+LIST_PAGE = 50
 THREAD_PAGE = 50
 PREVIEW_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}  # shown inline; others download
 
@@ -497,15 +497,8 @@ def media(request: HttpRequest, media_id: int) -> HttpResponse | StreamingHttpRe
            target=("media", found.pk), origin=origin_of(request),
            details={"disposition": "inline" if inline else "attachment"})  # fmt: skip
 
-    def stream() -> Iterator[bytes]:
-        try:
-            yield first
-            yield from chunks
-        finally:
-            source.close()
-
     content_type = found.mime_type if inline else "application/octet-stream"
-    response = StreamingHttpResponse(stream(), content_type=content_type)
+    response = StreamingHttpResponse(_Decrypted(source, first, chunks), content_type=content_type)
     stored_name = open_for_system(found, "filename")
     name = stored_name if isinstance(stored_name, str) and stored_name else _default_name(found)
     response["Content-Disposition"] = content_disposition_header(not inline, name) or "attachment"
@@ -515,6 +508,20 @@ def media(request: HttpRequest, media_id: int) -> HttpResponse | StreamingHttpRe
     if found.size is not None:
         response["Content-Length"] = str(found.size)
     return response
+
+
+class _Decrypted:
+    """The plaintext chunks; the response closes the file even if nobody reads them."""
+
+    def __init__(self, source: BinaryIO, first: bytes, rest: Iterator[bytes]) -> None:
+        self._source, self._first, self._rest = source, first, rest
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._first
+        yield from self._rest
+
+    def close(self) -> None:
+        self._source.close()
 
 
 def _default_name(found: Media) -> str:
