@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings as django_settings
 
 from chatrk.core.models import Membership, Workspace
 from chatrk.crypto.fields import open_for_system
@@ -130,16 +129,20 @@ class WiredServer:
         raise AssertionError(f"timed out waiting for {what}")
 
     def page_for(self, chromium: Any, member: Membership | None = None, **context: Any) -> Any:
-        """A browser page signed in (password and second factor done) as ``member`` (the owner)."""
-        from chatrk.testing import signed_in
+        """A browser page signed in (password, then the authenticator's code) as ``member`` (the owner)."""
+        from chatrk.testing import PASSWORD, next_code
 
         user = (member or self.owner).user
-        session = signed_in(user).cookies[django_settings.SESSION_COOKIE_NAME].value
-        browser_context = chromium.new_context(**context)
-        browser_context.add_cookies(
-            [{"name": django_settings.SESSION_COOKIE_NAME, "value": session, "url": self.url}]
-        )
-        return browser_context.new_page()
+        page = chromium.new_context(**context).new_page()
+        page.goto(f"{self.url}/login/")
+        page.get_by_label("E-mail address").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url("**/login/verify/")
+        page.get_by_label("Code from your authenticator app, or a recovery code").fill(next_code(user))
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/inbox/")
+        return page
 
     def inbox_url(self) -> str:
         return f"{self.url}/w/{self.workspace.slug}/inbox/"
