@@ -250,6 +250,8 @@ class ContactNameWord(TenantModel):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     token = models.BigIntegerField()
 
+    index_of_subject = EncryptionScope(subject_kind="contact", subject="contact_id")  # erased with them
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["contact", "token"], name="one_name_word")]
         indexes = [models.Index(fields=["workspace", "token"], name="contacts_by_name_word")]

@@ -100,6 +100,8 @@ class ListPage:
     error: str = ""
     searched: bool = False
     paged: bool = False  # an older page: it does not follow live changes
+    filtered: bool = False  # a filter or a search narrows the view
+    first_run: bool = False  # the workspace has no conversation at all yet
     revealed: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -164,10 +166,12 @@ def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> Lis
         page = inbox_queries.conversations(me.workspace_id, where, limit=LIST_PAGE, cursor=None)
         error = "That page link was not valid: showing the newest conversations."
     query = urlencode(kept)
+    first_run = not page.rows and not Conversation.objects.for_workspace(me.workspace_id).exists()
     rows, revealed = _rows(request, page.rows, query, extra_contact)
     return ListPage(
         form=form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
         error=error, searched=bool(text), revealed=revealed, paged=bool(request.GET.get("cursor")),
+        first_run=first_run, filtered=any(value for key, value in kept.items() if key != "view"),
     )  # fmt: skip
 
 

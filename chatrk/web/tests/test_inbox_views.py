@@ -441,3 +441,26 @@ def test_the_list_and_thread_answer_204_until_something_changes(owner: Membershi
     html = shown(client.get(live, {"mark": thread_mark}))
     assert "tick-delivered" in html and current_mark(owner.workspace_id, conversation.pk).encode() in html
     assert client.get(live, {"mark": "garbage!"}).status_code == 200  # a bad mark gets a fresh one
+
+
+def test_an_erased_contact_is_no_longer_found_by_name(owner: Membership, channel: Channel) -> None:
+    from chatrk.audit.actions import Actor
+    from chatrk.crypto.actions import SubjectRef, shred_subject
+    from chatrk.inbox.models import ContactNameWord
+
+    conversation = make_conversation(channel, "447700900101", name="Amelia Hart")
+    assert ContactNameWord.objects.filter(contact_id=conversation.contact_id).count() == 2
+    shred_subject(owner.workspace_id, SubjectRef("contact", conversation.contact_id), actor=Actor.user(1))
+    assert not ContactNameWord.objects.filter(contact_id=conversation.contact_id).exists()
+    assert listed_numbers(shown(inbox(owner, view="all", q="amelia"))) == []
+
+
+def test_retry_outside_the_24_hour_window_is_refused_in_words(owner: Membership, channel: Channel) -> None:
+    conversation = make_conversation(channel)
+    Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=now() - timedelta(days=2))
+    failed = outbound(conversation, "free text, too late", Message.Status.FAILED, error_code=131047)
+    url = f"{thread_url(owner, conversation)}messages/{failed.pk}/retry/"
+    response = signed_in(owner.user).post(url)
+    assert response.status_code == 409 and "Not sent again" in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == Message.Status.FAILED and not OutboxItem.objects.filter(message=failed).exists()
