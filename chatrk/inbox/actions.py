@@ -17,6 +17,7 @@ from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
+from chatrk.crypto.errors import SubjectShredded
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.queries import find_by_blind_index
 from chatrk.inbox import names, work
@@ -126,6 +127,26 @@ def set_contact_notes(contact: Contact, notes: str, *, actor: Actor, origin: Ori
         record("contact.notes_changed", actor=actor, workspace_id=locked.workspace_id,
                target=("contact", locked.pk), origin=origin, details={"length": len(text)})  # fmt: skip
     return locked
+
+
+def reindex_names(workspace_id: int, *, batch: int = 500) -> int:
+    """Rewrites every contact's name words (names stored before the words were kept, or after the
+    workspace's index key changed). Returns the number of contacts done."""
+    done, last = 0, 0
+    while True:
+        rows = list(Contact.objects.for_workspace(workspace_id).filter(pk__gt=last).order_by("pk")[:batch])
+        if not rows:
+            return done
+        with transaction.atomic():
+            for contact in rows:
+                try:
+                    name = open_for_system(contact, "profile_name")
+                except SubjectShredded:
+                    name = None  # erased: nothing to find it by
+                names.index_name(contact, name if isinstance(name, str) else None)
+            record("inbox.names_reindexed", actor=SYSTEM, workspace_id=workspace_id,
+                   details={"contacts": len(rows)})  # fmt: skip
+        done, last = done + len(rows), rows[-1].pk
 
 
 def conversation_for(channel: Channel, contact: Contact, *, at: datetime | None = None) -> Conversation:

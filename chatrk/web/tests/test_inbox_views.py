@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -364,8 +365,6 @@ def stored_media(conversation: Conversation, content: bytes, mime: str) -> Media
     path = inbound_files.path_of(media)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as sink:
-        import io
-
         encrypt_stream(io.BytesIO(content), sink, binding=inbound_files.binding(media))
     return media
 
@@ -464,3 +463,17 @@ def test_retry_outside_the_24_hour_window_is_refused_in_words(owner: Membership,
     assert response.status_code == 409 and "Not sent again" in response.content.decode()
     failed.refresh_from_db()
     assert failed.status == Message.Status.FAILED and not OutboxItem.objects.filter(message=failed).exists()
+
+
+def test_names_stored_before_the_word_index_are_found_after_reindexing(
+    owner: Membership, channel: Channel
+) -> None:
+    from django.core.management import call_command
+
+    from chatrk.inbox.models import ContactNameWord
+
+    conversation = make_conversation(channel, "447700900101", name="Amelia Hart")
+    ContactNameWord.objects.all().delete()  # as after the upgrade that added the table
+    assert listed_numbers(shown(inbox(owner, view="all", q="amelia"))) == []
+    call_command("reindexnames", stdout=io.StringIO())
+    assert listed_numbers(shown(inbox(owner, view="all", q="amelia"))) == [conversation.pk]
