@@ -201,7 +201,7 @@ def _emulator_process(tmp_path: Path) -> Iterator[str]:
 
 def _drain_until(stop: threading.Event) -> None:
     """``chatrk drain --loop`` in a thread, fetching due media on every pass (no task queue in tests)."""
-    from django.db import close_old_connections
+    from django.db import connection
 
     from chatrk.ingest import actions as ingest
     from chatrk.ingest import media
@@ -214,7 +214,16 @@ def _drain_until(stop: threading.Event) -> None:
             if result.claimed == 0:
                 stop.wait(0.1)
     finally:
-        close_old_connections()
+        connection.close()  # this thread's own connection: the test database is dropped at the end
+
+
+def _send_until_stopped(sender: Any) -> None:
+    from django.db import connection
+
+    try:
+        sender.run()
+    finally:
+        connection.close()
 
 
 @pytest.fixture
@@ -247,7 +256,9 @@ def wired_server(live_server: Any, tmp_path: Path, settings: Any) -> Iterator[Wi
         stop = threading.Event()
         drainer = threading.Thread(target=_drain_until, args=(stop,), name="wired-drainer", daemon=True)
         sender = Sender(batch=50, concurrency=4, idle_sleep=0.1)
-        sending = threading.Thread(target=sender.run, name="wired-sender", daemon=True)
+        sending = threading.Thread(
+            target=_send_until_stopped, args=(sender,), name="wired-sender", daemon=True
+        )
         drainer.start()
         sending.start()
         try:
