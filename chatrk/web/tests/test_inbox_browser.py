@@ -57,6 +57,7 @@ def test_a_customer_writes_and_the_open_inbox_shows_it_live_then_ticks_follow(
     assert time.monotonic() - stored_at <= 2.5  # a 2 s poll, plus the fragment's own time
     assert page.evaluate("window.notReloaded") is True
     assert "1" in row.locator(".badge").inner_text()
+    assert page.locator(".filters a", has_text="All").locator(".count").inner_text() == "1"
     screenshot(page, "inbox-list")
 
     row.click()

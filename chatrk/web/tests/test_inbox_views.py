@@ -477,3 +477,10 @@ def test_names_stored_before_the_word_index_are_found_after_reindexing(
     assert listed_numbers(shown(inbox(owner, view="all", q="amelia"))) == []
     call_command("reindexnames", stdout=io.StringIO())
     assert listed_numbers(shown(inbox(owner, view="all", q="amelia"))) == [conversation.pk]
+
+
+def test_the_views_on_a_thread_page_lead_back_to_the_list(owner: Membership, channel: Channel) -> None:
+    conversation = make_conversation(channel, name="Amelia")
+    html = shown(signed_in(owner.user).get(thread_url(owner, conversation), {"view": "all"}))
+    assert f'href="/w/{owner.workspace.slug}/inbox/?view=unassigned"' in html
+    assert 'href="?view' not in html
