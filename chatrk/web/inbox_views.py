@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatrk.accounts.actions import origin_of
 from chatrk.accounts.models import User
@@ -99,7 +99,7 @@ class ListPage:
     query: str  # the filters as a query string, kept by links to threads and pages
     error: str = ""
     searched: bool = False
-    paged: bool = False  # an older page: it does not follow live changes
+    paged: bool = False  # an older page or a search's results: they do not follow live changes
     filtered: bool = False  # a filter or a search narrows the view
     first_run: bool = False  # the workspace has no conversation at all yet
     revealed: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -140,16 +140,22 @@ def _search(workspace_id: int, text: str) -> list[int]:
 
 
 def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> ListPage:
+    """Filters come from the URL; a search (names and numbers are personal data, never put in a URL,
+    a log line or the history) comes in a POST body, with its page cursor."""
     me = membership(request)
     choices = _choices(me.workspace_id)
-    raw = {key: request.GET.get(key, "") for key in ("view", "status", "channel", "label", "assignee", "q")}
+    raw = {key: request.GET.get(key, "") for key in ("view", "status", "channel", "label", "assignee")}
+    searching = request.method == "POST"
+    raw["q"] = request.POST.get("q", "") if searching else ""
+    source = request.POST if searching else request.GET
+    cursor = source.get("cursor") or None
     form = ListForm(raw, me, choices)
-    kept = {key: value for key, value in raw.items() if value}
+    kept = {key: value for key, value in raw.items() if value and key != "q"}
     if not form.is_valid():
         form = ListForm({}, me, choices)
         form.is_valid()
         kept = {}
-        error = "That filter is not available any more: showing your conversations."
+        error = "That filter or search is not possible: showing your conversations."
     else:
         error = ""
     data = {key: str(value) for key, value in form.cleaned_data.items()}
@@ -159,9 +165,7 @@ def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> Lis
         found = _search(me.workspace_id, text)
         where = inbox_queries.ConversationFilter(**{**_as_dict(where), "contact_ids": tuple(found)})
     try:
-        page = inbox_queries.conversations(
-            me.workspace_id, where, limit=LIST_PAGE, cursor=request.GET.get("cursor") or None
-        )
+        page = inbox_queries.conversations(me.workspace_id, where, limit=LIST_PAGE, cursor=cursor)
     except inbox_queries.BadCursor:
         page = inbox_queries.conversations(me.workspace_id, where, limit=LIST_PAGE, cursor=None)
         error = "That page link was not valid: showing the newest conversations."
@@ -170,8 +174,8 @@ def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> Lis
     rows, revealed = _rows(request, page.rows, query, extra_contact)
     return ListPage(
         form=form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
-        error=error, searched=bool(text), revealed=revealed, paged=bool(request.GET.get("cursor")),
-        first_run=first_run, filtered=any(value for key, value in kept.items() if key != "view"),
+        error=error, searched=bool(text), revealed=revealed, paged=bool(cursor) or bool(text),
+        first_run=first_run, filtered=bool(text) or any(key != "view" for key in kept),
     )  # fmt: skip
 
 
@@ -239,7 +243,7 @@ def _text(value: Any) -> str:
 
 
 @workspace_page(Perm.VIEW_WORKSPACE)
-@require_GET
+@require_http_methods(["GET", "POST"])  # POST: a search, kept out of the URL
 def inbox(request: HttpRequest) -> HttpResponse:
     me = membership(request)
     if not role_allows(me.role, Perm.READ_INBOX):

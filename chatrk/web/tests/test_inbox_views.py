@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -53,7 +54,12 @@ def _media_dir(tmp_path: Path, settings: Any) -> None:
 
 
 def inbox(member: Membership, **params: str) -> Any:
-    return signed_in(member.user).get(f"/w/{member.workspace.slug}/inbox/", params)
+    """The list; a search (``q``) is posted, as the page's search form does, never put in the URL."""
+    url = f"/w/{member.workspace.slug}/inbox/"
+    if "q" in params:
+        body = {key: params.pop(key) for key in ("q", "cursor") if key in params}
+        return signed_in(member.user).post(f"{url}?{urlencode(params)}", body)
+    return signed_in(member.user).get(url, params)
 
 
 def thread_url(member: Membership, conversation: Conversation) -> str:
@@ -140,7 +146,7 @@ def test_a_filter_that_does_not_exist_says_so_and_shows_the_default_list(
     other = add_member(make_workspace(), role=Role.OWNER)
     foreign = make_channel(other)
     html = shown(inbox(owner, view="all", channel=str(foreign.pk)))
-    assert "That filter is not available any more" in html
+    assert "That filter or search is not possible" in html
 
 
 def test_search_by_number_in_any_format_and_by_whole_name_words(owner: Membership, channel: Channel) -> None:
@@ -484,3 +490,18 @@ def test_the_views_on_a_thread_page_lead_back_to_the_list(owner: Membership, cha
     html = shown(signed_in(owner.user).get(thread_url(owner, conversation), {"view": "all"}))
     assert f'href="/w/{owner.workspace.slug}/inbox/?view=unassigned"' in html
     assert 'href="?view' not in html
+
+
+def test_a_search_stays_out_of_urls_and_pages_by_post(owner: Membership, channel: Channel) -> None:
+    made = [make_conversation(channel, f"4477009{n:05d}", name=f"Maria Number{n}").pk for n in range(55)]
+    html = shown(inbox(owner, view="all", q="maria"))
+    assert len(listed_numbers(html)) == 50
+    assert "maria" not in " ".join(re.findall(r'(?:href|action|hx-get)="([^"]*)"', html)).lower()
+    assert "hx-trigger" not in html.split('id="conversation-list"')[1].split(">")[0]  # results stay still
+    cursor = re.search(r'name="cursor" value="([^"]+)"', html)
+    assert cursor is not None and "More results" in html
+    rest = shown(inbox(owner, view="all", q="maria", cursor=cursor.group(1)))
+    assert sorted(listed_numbers(html) + listed_numbers(rest)) == sorted(made)
+    url = f"/w/{owner.workspace.slug}/inbox/"
+    ignored = shown(signed_in(owner.user).get(url, {"view": "all", "q": "zz"}))
+    assert len(listed_numbers(ignored)) == 50  # a query in the URL is not a search
