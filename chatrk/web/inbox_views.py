@@ -83,7 +83,6 @@ class ListChoices:
 class Row:
     conversation: Conversation
     name: str
-    number: str
     channel: str
     assignee: str
     labels: list[str]
@@ -201,7 +200,8 @@ def _rows(
     me = membership(request)
     contact_ids = {c.contact_id for c in conversations} | ({extra_contact} if extra_contact else set())
     contacts = list(Contact.objects.for_workspace(me.workspace_id).filter(pk__in=contact_ids))
-    plain = reveal(request.user, me, contacts, ["profile_name", "wa_id"], origin=origin_of(request))  # type: ignore[arg-type]
+    # Names only: a number stays hidden until a member asks for it in the contact panel (audited there).
+    plain = reveal(request.user, me, contacts, ["profile_name"], origin=origin_of(request))  # type: ignore[arg-type]
     revealed = {contact.pk: values for contact, values in zip(contacts, plain, strict=True)}
     channels = {c.pk: c.name for c in inbox_queries.channels(me.workspace_id)}
     users = dict(
@@ -226,7 +226,6 @@ def _rows(
             Row(
                 conversation=conversation,
                 name=_text(person.get("profile_name")),
-                number=_text(person.get("wa_id")),
                 channel=channels.get(conversation.channel_id, ""),
                 assignee=users.get(conversation.assignee_id or 0, ""),
                 labels=labels.get(conversation.pk, []),
@@ -417,7 +416,6 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "mark": live_events.current_mark(me.workspace_id).encode(),
         "current_id": found.pk,
         "contact_name": _text(person.get("profile_name")),
-        "contact_number": _text(person.get("wa_id")),
         "thread_error": error,
         **_thread_context(request, found, thread),
         **composer_context(request, found),
