@@ -18,7 +18,7 @@ from chatrk.crypto import keyring, ledger
 from chatrk.crypto.errors import CryptoError, LegalHoldActive
 from chatrk.crypto.models import DataKey, KeyKind, KeyState, LegalHold, RotationJob
 from chatrk.crypto.providers import get_provider
-from chatrk.crypto.registry import subject_models
+from chatrk.crypto.registry import subject_index_tables, subject_models
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +198,9 @@ def _clear_blind_indexes(workspace_id: int, subject: SubjectRef) -> int:
             continue
         rows = model._default_manager.filter(**{scope.workspace: workspace_id, scope.subject: subject.id})
         cleared += rows.update(**{index.attname: None for index in indexes})
+    for model, scope in subject_index_tables(subject.kind):
+        rows = model._default_manager.filter(**{scope.workspace: workspace_id, scope.subject: subject.id})
+        cleared += rows.delete()[0]
     return cleared
 
 

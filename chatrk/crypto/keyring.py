@@ -7,6 +7,7 @@ it was destroyed; rotation waits that long before its final sweep for the same r
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from django.db import IntegrityError, connection, models, transaction
 from chatrk.core.clock import now
 from chatrk.crypto import ledger
 from chatrk.crypto.aead import new_key, open_bytes, seal_bytes
-from chatrk.crypto.errors import KeyDestroyed, KeyUnavailable, SubjectErased, SubjectShredded
+from chatrk.crypto.errors import CryptoError, KeyDestroyed, KeyUnavailable, SubjectErased, SubjectShredded
 from chatrk.crypto.models import DataKey, KeyKind, KeyState
 from chatrk.crypto.providers import get_provider
 
@@ -71,6 +72,22 @@ def load_key(key_id: int) -> LoadedKey:
     except DataKey.DoesNotExist:
         raise KeyUnavailable(f"data key {key_id} does not exist") from None
     return _remember(row)
+
+
+def preload(key_ids: set[int]) -> None:
+    """Loads the uncached keys among ``key_ids`` in one query, so a page of rows under many subjects'
+    keys costs one query rather than one per subject. Keys that cannot be loaded are left for
+    ``load_key`` to report when a value under them is opened."""
+    erased = ledger.erased_ids()
+    missing = [key_id for key_id in key_ids if key_id not in erased and _cache_get(_material, key_id) is None]
+    if not missing:
+        return
+    rows = DataKey.objects.filter(pk__in=missing).exclude(state=KeyState.DESTROYED).select_related("parent")
+    for row in rows:
+        with contextlib.suppress(CryptoError):
+            if row.parent is not None and _cache_get(_material, row.parent.pk) is None:
+                _remember(row.parent)
+            _remember(row)
 
 
 def _remember(row: DataKey) -> LoadedKey:

@@ -39,6 +39,10 @@ def is_erased(key_id: int) -> bool:
     return key_id in _erased_ids()
 
 
+def erased_ids() -> frozenset[int]:
+    return _erased_ids()
+
+
 def _erased_ids() -> frozenset[int]:
     path = _path()
     try:

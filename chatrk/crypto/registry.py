@@ -23,3 +23,14 @@ def workspace_keyed_models() -> list[type[models.Model]]:
 def subject_models(subject_kind: str) -> list[tuple[type[models.Model], EncryptionScope]]:
     found = [(model, scope_of(model)) for model in encrypted_models()]
     return [(model, scope) for model, scope in found if scope.subject_kind == subject_kind]
+
+
+def subject_index_tables(subject_kind: str) -> list[tuple[type[models.Model], EncryptionScope]]:
+    """Tables of keyed fingerprints about a subject (``index_of_subject = EncryptionScope(...)`` on the
+    model, e.g. the words of a contact's name): erasing the subject deletes its rows."""
+    found = [(model, getattr(model, "index_of_subject", None)) for model in apps.get_models()]
+    return [
+        (model, scope)
+        for model, scope in found
+        if isinstance(scope, EncryptionScope) and scope.subject_kind == subject_kind
+    ]

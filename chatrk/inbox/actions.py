@@ -17,9 +17,10 @@ from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
+from chatrk.crypto.errors import SubjectShredded
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.queries import find_by_blind_index
-from chatrk.inbox import work
+from chatrk.inbox import names, work
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.events import publish
 from chatrk.inbox.models import Channel, Contact, Conversation, Counter
@@ -92,12 +93,16 @@ def contact_for(workspace_id: int, wa_id: str, *, profile_name: str | None = Non
         contact = found[0]
         if profile_name is not None and open_for_system(contact, "profile_name") != profile_name:
             contact.profile_name = profile_name
-            contact.save(update_fields=["profile_name"])
+            with transaction.atomic():
+                contact.save(update_fields=["profile_name"])
+                names.index_name(contact, profile_name)
         return contact
     contact = Contact(workspace_id=workspace_id, created_at=now())
     contact.wa_id = wa_id
     contact.profile_name = profile_name
-    contact.save()
+    with transaction.atomic():
+        contact.save()
+        names.index_name(contact, profile_name)
     return contact
 
 
@@ -122,6 +127,26 @@ def set_contact_notes(contact: Contact, notes: str, *, actor: Actor, origin: Ori
         record("contact.notes_changed", actor=actor, workspace_id=locked.workspace_id,
                target=("contact", locked.pk), origin=origin, details={"length": len(text)})  # fmt: skip
     return locked
+
+
+def reindex_names(workspace_id: int, *, batch: int = 500) -> int:
+    """Rewrites every contact's name words (names stored before the words were kept, or after the
+    workspace's index key changed). Returns the number of contacts done."""
+    done, last = 0, 0
+    while True:
+        rows = list(Contact.objects.for_workspace(workspace_id).filter(pk__gt=last).order_by("pk")[:batch])
+        if not rows:
+            return done
+        with transaction.atomic():
+            for contact in rows:
+                try:
+                    name = open_for_system(contact, "profile_name")
+                except SubjectShredded:
+                    name = None  # erased: nothing to find it by
+                names.index_name(contact, name if isinstance(name, str) else None)
+            record("inbox.names_reindexed", actor=SYSTEM, workspace_id=workspace_id,
+                   details={"contacts": len(rows)})  # fmt: skip
+        done, last = done + len(rows), rows[-1].pk
 
 
 def conversation_for(channel: Channel, contact: Contact, *, at: datetime | None = None) -> Conversation:
@@ -225,6 +250,18 @@ def set_conversation_status(
                           by_user_id=work.actor_user_id(actor))  # fmt: skip
         publish(locked.workspace_id, "conversation.updated", conversation_id=locked.pk)
     return locked
+
+
+def mark_conversation_read(conversation: Conversation, *, actor: Actor, origin: Origin) -> bool:
+    """A member opened the conversation: its unread count goes to zero. False if it already was."""
+    with transaction.atomic():
+        cleared = Conversation.objects.filter(pk=conversation.pk, unread__gt=0).update(unread=0)
+        if cleared:
+            record("conversation.read", actor=actor, workspace_id=conversation.workspace_id,
+                   target=("conversation", conversation.pk), origin=origin)  # fmt: skip
+            publish(conversation.workspace_id, "conversation.updated", conversation_id=conversation.pk)
+    conversation.unread = 0
+    return bool(cleared)
 
 
 # --- channel health ---------------------------------------------------------------------------------

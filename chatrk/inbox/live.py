@@ -62,10 +62,12 @@ class Mark:
         return mark
 
 
-def current_mark(workspace_id: int) -> Mark:
-    newest = Message.objects.for_workspace(workspace_id).aggregate(
-        message_id=Max("pk"), status_at=Max("status_at")
-    )
+def current_mark(workspace_id: int, conversation_id: int | None = None) -> Mark:
+    """The workspace's mark, or one conversation's (an open thread only cares about its own rows)."""
+    rows = Message.objects.for_workspace(workspace_id)
+    if conversation_id is not None:
+        rows = rows.filter(conversation_id=conversation_id)
+    newest = rows.aggregate(message_id=Max("pk"), status_at=Max("status_at"))
     return Mark(newest["message_id"] or 0, newest["status_at"])
 
 

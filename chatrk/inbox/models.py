@@ -242,3 +242,20 @@ class CannedResponse(TenantModel):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+class ContactNameWord(TenantModel):
+    """One word of a contact's profile name as a blind index (``chatrk.inbox.names``), so the inbox can
+    find "maria" among encrypted names; the word itself is never stored."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    token = models.BigIntegerField()
+
+    index_of_subject = EncryptionScope(subject_kind="contact", subject="contact_id")  # erased with them
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "token"], name="one_name_word")]
+        indexes = [models.Index(fields=["workspace", "token"], name="contacts_by_name_word")]
+
+    def __str__(self) -> str:
+        return f"name word of {self.contact_id}"

@@ -107,6 +107,7 @@ class ConversationFilter:
     assignee_user_id: int | None = None
     unassigned: bool = False
     label_id: int | None = None
+    contact_ids: tuple[int, ...] | None = None  # a search's matches: only these contacts' threads
 
 
 def conversations(
@@ -124,6 +125,8 @@ def conversations(
     if where.label_id is not None:
         labelled = ConversationLabel.objects.for_workspace(workspace_id).filter(label_id=where.label_id)
         rows = rows.filter(pk__in=labelled.values("conversation_id"))
+    if where.contact_ids is not None:
+        rows = rows.filter(contact_id__in=where.contact_ids)
     return _page(rows, limit, "last_message_at", cursor)
 
 

@@ -1,11 +1,24 @@
 from django.urls import URLPattern, URLResolver, include, path
 
-from chatrk.web import composer_views, contact_views, policy_views, template_pages, views, work_views
+from chatrk.web import (
+    composer_views,
+    contact_views,
+    inbox_views,
+    policy_views,
+    template_pages,
+    views,
+    work_views,
+)
 
 app_name = "web"
 
 workspace_patterns: list[URLPattern | URLResolver] = [
-    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/live/", inbox_views.inbox_live, name="inbox_live"),
+    path("inbox/c/<int:conversation_id>/", inbox_views.conversation, name="conversation"),
+    path("inbox/c/<int:conversation_id>/live/", inbox_views.conversation_live, name="conversation_live"),
+    path("inbox/c/<int:conversation_id>/messages/<int:message_id>/retry/", inbox_views.retry, name="retry"),
+    path("media/<int:media_id>/", inbox_views.media, name="media"),
     path("live/", views.live, name="live"),
     path("channels/", views.channels, name="channels"),
     path("channels/connect/", views.connect_channel, name="connect_channel"),

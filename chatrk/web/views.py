@@ -1,4 +1,4 @@
-"""Workspace pages: the inbox shell and its live updates, channels, members and invitations, API tokens
+"""Workspace pages: live updates, channels, members and invitations, API tokens
 (transport only)."""
 
 from __future__ import annotations
@@ -47,12 +47,6 @@ def _set_choices(form: Form, name: str, choices: list[tuple[str, str]]) -> None:
 
 def _back_to(request: HttpRequest, name: str) -> HttpResponse:
     return redirect(f"web:{name}", membership(request).workspace.slug)
-
-
-@workspace_page(Perm.VIEW_WORKSPACE)
-@require_GET
-def inbox(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/inbox.html", {})
 
 
 # --- members ---------------------------------------------------------------------------------------

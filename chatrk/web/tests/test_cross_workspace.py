@@ -23,6 +23,7 @@ from chatrk.core.actions import invite
 from chatrk.core.clock import now
 from chatrk.core.roles import Role
 from chatrk.inbox.canned import create_canned
+from chatrk.inbox.models import Media
 from chatrk.inbox.work import add_label, create_label
 from chatrk.msgtemplates.testing import make_template
 from chatrk.policy.actions import hold_for_review
@@ -94,6 +95,10 @@ def victim() -> Victim:
     saved_reply = create_canned(owner, "victim-hours", "Victim canned wording")
     label = create_label(workspace.pk, "victim-vip-label", actor=SYSTEM, origin=Origin())
     add_label(conversation, label, actor=SYSTEM, origin=Origin())
+    media = Media.objects.create(
+        workspace=workspace, message=message, contact_id=conversation.contact_id, mime_type="image/png",
+        size=3, stored_at=now(), created_at=now(),
+    )  # fmt: skip
     consent_review = ReviewItem.objects.create(
         workspace=workspace, contact_id=conversation.contact_id, created_at=now()
     )
@@ -104,7 +109,7 @@ def victim() -> Victim:
         "member_id": agent.pk, "invitation_id": invitation.pk, "token_id": token.pk, "seq": event.seq,
         "template_id": template.pk, "review_id": held.pk, "consent_review_id": consent_review.pk,
         "channel_id": channel.pk, "contact_id": conversation.contact_id, "conversation_id": conversation.pk,
-        "message_id": message.pk, "canned_id": saved_reply.pk, "label_id": label.pk,
+        "message_id": message.pk, "canned_id": saved_reply.pk, "label_id": label.pk, "media_id": media.pk,
     }  # fmt: skip
     secrets = [workspace.name, "Vera Victim", "Viktor Victim", "victim.invitee", "victim-sync",
                "victim_secret_offer", "Victim held text",

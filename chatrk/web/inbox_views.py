@@ -1,0 +1,535 @@
+"""The inbox: the conversation list, a conversation's thread, their live updates, retry and media.
+
+Transport only. Every page decrypts what it shows through ``reveal`` (one audited read per model per
+page, never one per row), lists page by keyset cursors, and costs the same number of queries for 5
+rows as for 50. Live updates are htmx polls of the ``…/live/`` fragments: 204 while nothing changed.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+from urllib.parse import urlencode
+
+from django import forms
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from chatrk.accounts.actions import origin_of
+from chatrk.accounts.models import User
+from chatrk.audit.actions import Actor, record
+from chatrk.core.models import Membership
+from chatrk.core.roles import Perm, role_allows
+from chatrk.crypto.reveal import ERASED, reveal
+from chatrk.inbox import actions as inbox_actions
+from chatrk.inbox import live as live_events
+from chatrk.inbox import queries as inbox_queries
+from chatrk.inbox.models import Contact, Conversation, ConversationLabel, Label, Media, Message
+from chatrk.inbox.names import contacts_named
+from chatrk.outbound.actions import SendBy, retry_failed
+from chatrk.outbound.errors import NotRetryable, SendRefused
+from chatrk.outbound.models import OutboxItem
+from chatrk.web.access import membership, workspace_page
+from chatrk.web.composer_views import composer_context
+from chatrk.web.contact_views import contact_panel_context
+from chatrk.web.work_views import tools_context
+from chatrk.whatsapp.errors import describe_error
+
+LIST_PAGE = 50
+THREAD_PAGE = 50
+PREVIEW_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}  # shown inline; others download
+
+
+# --- the conversation list ------------------------------------------------------------------------
+
+
+class ListForm(forms.Form):
+    view = forms.ChoiceField(
+        choices=[("mine", "Mine"), ("unassigned", "Unassigned"), ("all", "All")], required=False
+    )
+    status = forms.ChoiceField(required=False)
+    channel = forms.ChoiceField(required=False)
+    label = forms.ChoiceField(required=False)
+    assignee = forms.ChoiceField(required=False)
+    q = forms.CharField(required=False, max_length=100, strip=True, label="Search by name or number")
+
+    def __init__(self, data: Any, me: Membership, choices: ListChoices) -> None:
+        super().__init__(data)
+        self._set("status", [("", "Any status"), *Conversation.Status.choices])
+        self._set("channel", [("", "Any number"), *[(str(c.pk), c.name) for c in choices.channels]])
+        self._set("label", [("", "Any label"), *[(str(label.pk), label.name) for label in choices.labels]])
+        self._set("assignee", [("", "Anyone"), *[(str(m.pk), m.user.name) for m in choices.assignees]])
+
+    def _set(self, name: str, options: list[tuple[str, str]]) -> None:
+        chosen = self.fields[name]
+        assert isinstance(chosen, forms.ChoiceField)
+        chosen.choices = options
+
+
+@dataclass(frozen=True, slots=True)
+class ListChoices:
+    channels: list[Any]
+    labels: list[Label]
+    assignees: list[Membership]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    conversation: Conversation
+    name: str
+    channel: str
+    assignee: str
+    labels: list[str]
+    url: str
+
+
+@dataclass
+class ListPage:
+    form: ListForm
+    rows: list[Row]
+    next_cursor: str | None
+    unread: dict[str, int]
+    query: str  # the filters as a query string, kept by links to threads and pages
+    error: str = ""
+    searched: bool = False
+    paged: bool = False  # an older page or a search's results: they do not follow live changes
+    filtered: bool = False  # a filter or a search narrows the view
+    first_run: bool = False  # the workspace has no conversation at all yet
+    revealed: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def _choices(workspace_id: int) -> ListChoices:
+    members = (
+        Membership.objects.for_workspace(workspace_id)
+        .select_related("user")
+        .filter(user__is_active=True)
+        .order_by("user__name", "pk")
+    )
+    return ListChoices(
+        channels=list(inbox_queries.channels(workspace_id)),
+        labels=list(Label.objects.for_workspace(workspace_id).order_by("name")),
+        assignees=[m for m in members if inbox_queries.can_be_assigned(m)],
+    )
+
+
+def _filters(me: Membership, data: dict[str, str], choices: ListChoices) -> inbox_queries.ConversationFilter:
+    view = data.get("view") or "mine"
+    assignee = next((m for m in choices.assignees if str(m.pk) == data.get("assignee")), None)
+    return inbox_queries.ConversationFilter(
+        status=data.get("status") or None,
+        channel_id=int(data["channel"]) if data.get("channel") else None,
+        label_id=int(data["label"]) if data.get("label") else None,
+        unassigned=view == "unassigned",
+        assignee_user_id=assignee.user_id if assignee else (me.user_id if view == "mine" else None),
+    )
+
+
+def _search(workspace_id: int, text: str) -> list[int]:
+    """Contacts by phone number (any form, exact, through the blind index) or by whole name words."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if digits and len(digits) >= 6 and not any(ch.isalpha() for ch in text):
+        return [contact.pk for contact in inbox_queries.contacts_by_number(workspace_id, text)]
+    return contacts_named(workspace_id, text)
+
+
+def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> ListPage:
+    """Filters come from the URL; a search (names and numbers are personal data, never put in a URL,
+    a log line or the history) comes in a POST body, with its page cursor."""
+    me = membership(request)
+    choices = _choices(me.workspace_id)
+    raw = {key: request.GET.get(key, "") for key in ("view", "status", "channel", "label", "assignee")}
+    searching = request.method == "POST"
+    raw["q"] = request.POST.get("q", "") if searching else ""
+    source = request.POST if searching else request.GET
+    cursor = source.get("cursor") or None
+    form = ListForm(raw, me, choices)
+    kept = {key: value for key, value in raw.items() if value and key != "q"}
+    if not form.is_valid():
+        form = ListForm({}, me, choices)
+        form.is_valid()
+        kept = {}
+        error = "That filter or search is not possible: showing your conversations."
+    else:
+        error = ""
+    data = {key: str(value) for key, value in form.cleaned_data.items()}
+    where = _filters(me, data, choices)
+    text = data.get("q", "")
+    if text:
+        found = _search(me.workspace_id, text)
+        where = inbox_queries.ConversationFilter(**{**_as_dict(where), "contact_ids": tuple(found)})
+    try:
+        page = inbox_queries.conversations(me.workspace_id, where, limit=LIST_PAGE, cursor=cursor)
+    except inbox_queries.BadCursor:
+        page = inbox_queries.conversations(me.workspace_id, where, limit=LIST_PAGE, cursor=None)
+        error = "That page link was not valid: showing the newest conversations."
+    query = urlencode(kept)
+    first_run = not page.rows and not Conversation.objects.for_workspace(me.workspace_id).exists()
+    rows, revealed = _rows(request, page.rows, query, extra_contact)
+    return ListPage(
+        form=form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
+        error=error, searched=bool(text), revealed=revealed, paged=bool(cursor) or bool(text),
+        first_run=first_run, filtered=bool(text) or any(key != "view" for key in kept),
+    )  # fmt: skip
+
+
+def _as_dict(where: inbox_queries.ConversationFilter) -> dict[str, Any]:
+    return {name: getattr(where, name) for name in where.__dataclass_fields__}
+
+
+def _unread(me: Membership) -> dict[str, int]:
+    """Conversations with unread messages in each view: one query."""
+    unread = Q(unread__gt=0)
+    counts = Conversation.objects.for_workspace(me.workspace_id).aggregate(
+        all=Count("pk", filter=unread),
+        mine=Count("pk", filter=unread & Q(assignee_id=me.user_id)),
+        unassigned=Count("pk", filter=unread & Q(assignee__isnull=True)),
+    )
+    return {key: int(value or 0) for key, value in counts.items()}
+
+
+def _rows(
+    request: HttpRequest, conversations: list[Conversation], query: str, extra_contact: int | None
+) -> tuple[list[Row], dict[int, dict[str, Any]]]:
+    """The list's rows with names decrypted in one audited read (the open thread's contact included)."""
+    me = membership(request)
+    contact_ids = {c.contact_id for c in conversations} | ({extra_contact} if extra_contact else set())
+    contacts = list(Contact.objects.for_workspace(me.workspace_id).filter(pk__in=contact_ids))
+    # Names only: a number stays hidden until a member asks for it in the contact panel (audited there).
+    plain = reveal(request.user, me, contacts, ["profile_name"], origin=origin_of(request))  # type: ignore[arg-type]
+    revealed = {contact.pk: values for contact, values in zip(contacts, plain, strict=True)}
+    channels = {c.pk: c.name for c in inbox_queries.channels(me.workspace_id)}
+    users = dict(
+        User.objects.filter(pk__in={c.assignee_id for c in conversations if c.assignee_id}).values_list(
+            "pk", "name"
+        )
+    )
+    labels: dict[int, list[str]] = {}
+    for conversation_id, name in (
+        ConversationLabel.objects.for_workspace(me.workspace_id)
+        .filter(conversation_id__in=[c.pk for c in conversations])
+        .order_by("label__name")
+        .values_list("conversation_id", "label__name")
+    ):
+        labels.setdefault(conversation_id, []).append(name)
+    slug = me.workspace.slug
+    rows = []
+    for conversation in conversations:
+        person = revealed.get(conversation.contact_id, {})
+        url = reverse("web:conversation", args=[slug, conversation.pk]) + (f"?{query}" if query else "")
+        rows.append(
+            Row(
+                conversation=conversation,
+                name=_text(person.get("profile_name")),
+                channel=channels.get(conversation.channel_id, ""),
+                assignee=users.get(conversation.assignee_id or 0, ""),
+                labels=labels.get(conversation.pk, []),
+                url=url,
+            )
+        )
+    return rows, revealed
+
+
+def _text(value: Any) -> str:
+    if value is ERASED:
+        return "[erased]"
+    return value if isinstance(value, str) else ""
+
+
+@workspace_page(Perm.VIEW_WORKSPACE)
+@require_http_methods(["GET", "POST"])  # POST: a search, kept out of the URL
+def inbox(request: HttpRequest) -> HttpResponse:
+    me = membership(request)
+    if not role_allows(me.role, Perm.READ_INBOX):
+        return render(request, "web/inbox.html", {"can_read": False})
+    listing = _list_page(request)
+    mark = live_events.current_mark(me.workspace_id).encode()
+    return render(request, "web/inbox.html", {"can_read": True, "listing": listing, "mark": mark})
+
+
+@workspace_page(Perm.READ_INBOX)
+@require_GET
+def inbox_live(request: HttpRequest) -> HttpResponse:
+    """The list again when anything changed in the workspace since ``mark``, else 204."""
+    me = membership(request)
+    mark = live_events.current_mark(me.workspace_id)
+    try:
+        if live_events.Mark.decode(request.GET.get("mark", "")[:200]) == mark:
+            return HttpResponse(status=204)
+    except live_events.BadCursor:
+        pass  # an unreadable mark: answer with the list and a good one
+    listing = _list_page(request, extra_contact=None)
+    context = {"listing": listing, "mark": mark.encode(), "current_id": _int(request.GET.get("open"))}
+    return render(request, "web/inbox/_list.html", context)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 20 else None
+
+
+# --- the thread -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One timeline entry: a message, a note, an event, with what the page shows beside it."""
+
+    message: Message
+    body: str
+    kind: str  # in, out, note, event, system
+    edited: bool = False
+    deleted: bool = False
+    reactions: list[str] = field(default_factory=list)
+    quoted: str | None = None
+    media: list[Media] = field(default_factory=list)
+    failure: str = ""
+    author: str = ""
+
+
+@dataclass
+class Thread:
+    items: list[Item]
+    older_cursor: str | None
+    paging: bool  # showing older messages: no live updates
+
+
+def _conversation(request: HttpRequest, conversation_id: int) -> Conversation:
+    found = inbox_queries.conversation(membership(request).workspace_id, conversation_id)
+    if found is None:
+        raise Http404("No such conversation")
+    return found
+
+
+def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None) -> Thread:
+    me = membership(request)
+    page = inbox_queries.messages(me.workspace_id, conversation.pk, limit=THREAD_PAGE, cursor=cursor)
+    rows = list(reversed(page.rows))  # oldest first on screen
+    on_page = {row.wamid for row in rows if row.wamid}
+    wanted = {row.reply_to_wamid for row in rows if row.reply_to_wamid and row.kind != "reaction"}
+    quoted_rows = list(
+        Message.objects.for_workspace(me.workspace_id).filter(
+            conversation_id=conversation.pk, wamid__in=wanted - on_page
+        )
+    ) if wanted - on_page else []  # fmt: skip
+    everything = rows + quoted_rows
+    plain = reveal(request.user, me, everything, ["body", "payload"], origin=origin_of(request))  # type: ignore[arg-type]
+    opened = {row.pk: values for row, values in zip(everything, plain, strict=True)}
+    by_wamid = {row.wamid: row for row in everything if row.wamid}
+    media: dict[int, list[Media]] = {}
+    for file in Media.objects.for_workspace(me.workspace_id).filter(message_id__in=[r.pk for r in rows]):
+        media.setdefault(file.message_id, []).append(file)
+    reasons = _failure_reasons(me.workspace_id, [r for r in rows if r.status == Message.Status.FAILED])
+    authors = dict(
+        User.objects.filter(pk__in={r.sent_by_id for r in rows if r.sent_by_id}).values_list("pk", "name")
+    )
+    items: list[Item] = []
+    reactions: dict[str, list[str]] = {}
+    for row in rows:
+        values = opened[row.pk]
+        body = _text(values.get("body"))
+        payload = values.get("payload")
+        if row.kind == "reaction" and row.reply_to_wamid in on_page:
+            if body and not (isinstance(payload, dict) and payload.get("removed")):
+                reactions.setdefault(row.reply_to_wamid, []).append(body)
+            continue
+        quoted = None
+        if row.reply_to_wamid and row.kind != "reaction":
+            target = by_wamid.get(row.reply_to_wamid)
+            quoted = _text(opened[target.pk].get("body"))[:140] if target else "A message not shown here"
+        items.append(
+            Item(
+                message=row,
+                body=body,
+                kind=_kind_of(row),
+                edited=isinstance(payload, dict) and "edited_at" in payload,
+                deleted=row.status == Message.Status.DELETED,
+                quoted=quoted,
+                media=media.get(row.pk, []),
+                failure=reasons.get(row.pk, ""),
+                author=authors.get(row.sent_by_id or 0, ""),
+            )
+        )
+    for item in items:
+        item.reactions = reactions.get(item.message.wamid or "", [])
+    return Thread(items=items, older_cursor=page.next_cursor, paging=bool(cursor))
+
+
+def _kind_of(row: Message) -> str:
+    if row.direction in {Message.Direction.NOTE, Message.Direction.EVENT}:
+        return str(row.direction)
+    if row.kind == "system":
+        return "system"
+    return "in" if row.direction == Message.Direction.INBOUND else "out"
+
+
+def _failure_reasons(workspace_id: int, failed: list[Message]) -> dict[int, str]:
+    """Why each failed message failed, in plain words (Meta's code, else the sender's own reason)."""
+    if not failed:
+        return {}
+    latest: dict[int, str] = {}
+    for message_id, reason in (
+        OutboxItem.objects.filter(workspace_id=workspace_id, message_id__in=[m.pk for m in failed])
+        .order_by("attempt")
+        .values_list("message_id", "last_error_reason")
+    ):
+        latest[message_id] = reason
+    return {
+        m.pk: describe_error(m.error_code).reason if m.error_code else latest.get(m.pk) or "Not sent."
+        for m in failed
+    }
+
+
+def _thread_context(request: HttpRequest, conversation: Conversation, thread: Thread) -> dict[str, Any]:
+    me = membership(request)
+    return {
+        "conversation": conversation,
+        "thread": thread,
+        "thread_mark": live_events.current_mark(me.workspace_id, conversation.pk).encode(),
+        "can_reply": role_allows(me.role, Perm.REPLY_INBOX),
+        "preview_types": PREVIEW_TYPES,
+    }
+
+
+@workspace_page(Perm.READ_INBOX)
+@require_GET
+def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    me = membership(request)
+    found = _conversation(request, conversation_id)
+    before = request.GET.get("before") or None
+    error = ""
+    try:
+        thread = _thread(request, found, before)
+    except inbox_queries.BadCursor:
+        thread, error = _thread(request, found, None), "That page link was not valid: showing the newest."
+    if not before:
+        inbox_actions.mark_conversation_read(found, actor=Actor.user(me.user_id), origin=origin_of(request))
+    listing = _list_page(request, extra_contact=found.contact_id)
+    person = listing.revealed.get(found.contact_id, {})
+    context = {
+        "can_read": True,
+        "listing": listing,
+        "mark": live_events.current_mark(me.workspace_id).encode(),
+        "current_id": found.pk,
+        "contact_name": _text(person.get("profile_name")),
+        "thread_error": error,
+        **_thread_context(request, found, thread),
+        **composer_context(request, found),
+        **tools_context(request, found),
+        **contact_panel_context(request, found),
+    }
+    return render(request, "web/inbox.html", context)
+
+
+@workspace_page(Perm.READ_INBOX)
+@require_GET
+def conversation_live(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The newest page of the thread again when a message arrived or a tick changed, else 204."""
+    me = membership(request)
+    found = _conversation(request, conversation_id)
+    mark = live_events.current_mark(me.workspace_id, found.pk)
+    try:
+        if live_events.Mark.decode(request.GET.get("mark", "")[:200]) == mark:
+            return HttpResponse(status=204)
+    except live_events.BadCursor:
+        pass
+    inbox_actions.mark_conversation_read(found, actor=Actor.user(me.user_id), origin=origin_of(request))
+    context = _thread_context(request, found, _thread(request, found, None))
+    return render(request, "web/inbox/_timeline.html", context)
+
+
+@workspace_page(Perm.REPLY_INBOX)
+@require_POST
+def retry(request: HttpRequest, conversation_id: int, message_id: int) -> HttpResponse:
+    me = membership(request)
+    found = _conversation(request, conversation_id)
+    message = (
+        Message.objects.for_workspace(me.workspace_id)
+        .filter(pk=message_id if 0 < message_id < 2**63 else 0, conversation_id=found.pk)
+        .first()
+    )
+    if message is None:
+        raise Http404("No such message")
+    by = SendBy(me.workspace_id, Actor.user(me.user_id), me.role, user_id=me.user_id)
+    try:
+        retry_failed(by, message, origin=origin_of(request))
+    except (NotRetryable, SendRefused) as error:
+        return render(
+            request, "web/error.html", {"title": "Not sent again", "message": str(error)}, status=409
+        )
+    return redirect(reverse("web:conversation", args=[me.workspace.slug, found.pk]) + f"#m{message.pk}")
+
+
+# --- media ----------------------------------------------------------------------------------------
+
+
+@workspace_page(Perm.READ_INBOX)
+@require_GET
+def media(request: HttpRequest, media_id: int) -> HttpResponse | StreamingHttpResponse:
+    """A stored file, decrypted as it streams: an image preview inline, anything else as a download."""
+    from chatrk.crypto.fields import open_for_system
+    from chatrk.crypto.files import decrypt_chunks
+    from chatrk.ingest import media as inbound_files
+    from chatrk.outbound import media as outbound_files
+
+    me = membership(request)
+    found = (
+        Media.objects.for_workspace(me.workspace_id)
+        .filter(pk=media_id if 0 < media_id < 2**63 else 0, stored_at__isnull=False)
+        .select_related("message")
+        .first()
+    )
+    if found is None:
+        raise Http404("No such file")
+    outbound = found.message.direction == Message.Direction.OUTBOUND
+    path = outbound_files.path_of(found) if outbound else inbound_files.path_of(found)
+    binding = outbound_files.binding_of(found) if outbound else inbound_files.binding(found)
+    inline = found.mime_type in PREVIEW_TYPES and "download" not in request.GET
+    try:
+        source = path.open("rb")
+    except FileNotFoundError:
+        raise Http404("No such file") from None
+    chunks = decrypt_chunks(source, binding=binding)
+    try:
+        first = next(chunks, b"")
+    except Exception:
+        source.close()
+        raise
+    record("media.read", actor=Actor.user(me.user_id), workspace_id=me.workspace_id,
+           target=("media", found.pk), origin=origin_of(request),
+           details={"disposition": "inline" if inline else "attachment"})  # fmt: skip
+
+    content_type = found.mime_type if inline else "application/octet-stream"
+    response = StreamingHttpResponse(_Decrypted(source, first, chunks), content_type=content_type)
+    stored_name = open_for_system(found, "filename")
+    name = stored_name if isinstance(stored_name, str) and stored_name else _default_name(found)
+    response["Content-Disposition"] = content_disposition_header(not inline, name) or "attachment"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if found.size is not None:
+        response["Content-Length"] = str(found.size)
+    return response
+
+
+class _Decrypted:
+    """The plaintext chunks; the response closes the file even if nobody reads them."""
+
+    def __init__(self, source: BinaryIO, first: bytes, rest: Iterator[bytes]) -> None:
+        self._source, self._first, self._rest = source, first, rest
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._first
+        yield from self._rest
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def _default_name(found: Media) -> str:
+    extension = mimetypes.guess_extension(found.mime_type.split(";")[0].strip()) or ".bin"
+    return f"whatsapp-{found.pk}{extension}"
