@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("core", "0001_initial"),
-        ("inbox", "0002_work_notes_labels"),
+        ("inbox", "0003_message_status_held"),
     ]
 
     operations = [
