@@ -23,7 +23,7 @@ from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
 from chatrk.crypto.errors import CryptoError, SubjectShredded
-from chatrk.crypto.fields import EncryptedField, open_for_system, scope_of
+from chatrk.crypto.fields import EncryptedField, load_keys_for, open_for_system, scope_of
 
 
 class Erased:
@@ -77,6 +77,7 @@ def _reveal[M: models.Model](
         raise PermissionDenied(refusal)
     if model is not None:
         _check_fields(model, fields)
+    load_keys_for(rows, fields)
     with transaction.atomic():
         revealed = [{name: _open(row, name) for name in fields} for row in rows]
         details["ids"] = ",".join(str(row.pk) for row in rows)
