@@ -105,7 +105,17 @@ class Conversation(TenantModel):
             ),
             models.UniqueConstraint(fields=["workspace", "number"], name="conversation_number_per_workspace"),
         ]
-        indexes = [models.Index(fields=["workspace", "-last_message_at", "id"], name="conversation_recent")]
+        # Each list view reads one of these in order, newest first, and stops after a page: the whole key
+        # is descending so that (last_message_at, id) DESC needs no sort step.
+        indexes = [
+            models.Index(fields=["workspace", "-last_message_at", "-id"], name="conversation_recent"),
+            models.Index(
+                fields=["workspace", "status", "-last_message_at", "-id"], name="conversation_by_status"
+            ),
+            models.Index(
+                fields=["workspace", "assignee", "-last_message_at", "-id"], name="conversation_by_assignee"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"conversation #{self.number}"
@@ -155,7 +165,7 @@ class Message(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "wamid"], name="wamid_unique_per_channel")]
-        indexes = [models.Index(fields=["conversation", "-created_at", "id"], name="message_thread")]
+        indexes = [models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread")]
 
     def __str__(self) -> str:
         return f"message {self.pk}"
