@@ -238,7 +238,8 @@ def load_keys_for(rows: Sequence[models.Model], field_names: Sequence[str]) -> N
     key_ids = set()
     for row in rows:
         for name in field_names:
-            value = row.__dict__.get(row._meta.get_field(name).attname)
+            field = row._meta.get_field(name)
+            value = row.__dict__.get(field.attname) if isinstance(field, EncryptedField) else None
             if isinstance(value, Sealed):
                 try:
                     key_ids.add(envelope.key_id_of(value))
