@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.db.models.fields import AutoFieldMixin
 
 from chatrk.core.clock import now
 from chatrk.core.ids import new_id
@@ -339,7 +340,8 @@ def insert(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> None:
     rows = list(rows)
     if not rows:
         return
-    columns = list(model._meta.concrete_fields)
+    # An auto-increment id is left to the database (an explicit NULL would be refused by COPY).
+    columns = [column for column in model._meta.concrete_fields if not isinstance(column, AutoFieldMixin)]
     defaults = {
         column.attname: column.get_default() for column in columns if not column.primary_key
     }  # fmt: skip

@@ -223,15 +223,13 @@ class _Cases:
 
     def search_case(self) -> Callable[[], Any]:
         from chatrk.inbox import queries
-        from chatrk.inbox.models import Conversation
+        from chatrk.inbox.queries import ConversationFilter
 
         def run() -> Any:
             found = queries.contacts_by_number(self.workspace_id, "+" + self.seeded["sample_phone"])
             assert found, "the seeded phone number is not found"
-            rows = Conversation.objects.for_workspace(self.workspace_id).filter(
-                contact_id__in=[contact.pk for contact in found]
-            ).select_related("contact").order_by("-last_message_at", "-pk")[:PAGE]  # fmt: skip
-            return self._names(list(rows))
+            where = ConversationFilter(contact_ids=tuple(contact.pk for contact in found))
+            return self._names(self._list_page(where, None).rows)
 
         return run
 

@@ -70,6 +70,11 @@ class Contact(TenantModel):
 
     encryption = EncryptionScope(subject_kind="contact", subject="id")
 
+    class Meta:
+        # Both columns of the lookup: with the blind index alone, SQLite without statistics picks the
+        # workspace's index instead and reads every contact of the workspace per lookup.
+        indexes = [models.Index(fields=["workspace", "wa_id_index"], name="contact_by_wa_id")]
+
     def __str__(self) -> str:
         return f"contact {self.pk}"
 
@@ -115,6 +120,7 @@ class Conversation(TenantModel):
             models.Index(
                 fields=["workspace", "assignee", "-last_message_at", "-id"], name="conversation_by_assignee"
             ),
+            models.Index(fields=["workspace", "contact"], name="conversation_by_contact"),
         ]
 
     def __str__(self) -> str:

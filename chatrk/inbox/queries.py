@@ -109,6 +109,7 @@ class ConversationFilter:
     assignee_user_id: int | None = None
     unassigned: bool = False
     label_id: int | None = None
+    contact_ids: tuple[int, ...] | None = None  # e.g. the contacts a phone number search found
 
 
 def conversations(
@@ -123,6 +124,8 @@ def conversations(
         rows = rows.filter(assignee__isnull=True)
     elif where.assignee_user_id is not None:
         rows = rows.filter(assignee_id=where.assignee_user_id)
+    if where.contact_ids is not None:
+        rows = rows.filter(contact_id__in=where.contact_ids)
     if where.label_id is not None:
         labelled = ConversationLabel.objects.for_workspace(workspace_id).filter(label_id=where.label_id)
         rows = rows.filter(pk__in=labelled.values("conversation_id"))

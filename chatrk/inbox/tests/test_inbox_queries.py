@@ -138,3 +138,25 @@ def test_thread_pages_walk_back_through_messages_that_share_a_time(agent: Member
     third = queries.messages(agent.workspace_id, conversation.pk, limit=3, cursor=second.next_cursor)
     assert [row.pk for row in first.rows + second.rows + third.rows] == [row.pk for row in expected]
     assert third.next_cursor is None
+
+
+def test_a_phone_search_lists_only_that_contacts_conversations(agent: Membership) -> None:
+    conversations = inbox_of(agent, 4)
+    [found] = queries.contacts_by_number(agent.workspace_id, "+44 7700 900002")
+    where = ConversationFilter(contact_ids=(found.pk,))
+    page = queries.conversations(agent.workspace_id, where, limit=50, cursor=None)
+    assert [row.pk for row in page.rows] == [conversations[2].pk]
+    nobody = ConversationFilter(contact_ids=())
+    assert queries.conversations(agent.workspace_id, nobody, limit=50, cursor=None).rows == []
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's planner, which has no statistics")
+def test_sqlite_finds_a_contact_by_number_through_both_columns_of_its_index(agent: Membership) -> None:
+    inbox_of(agent, 2)
+    with CaptureQueriesContext(connection) as ran:
+        queries.contacts_by_number(agent.workspace_id, "+447700900001")
+    [lookup] = [query["sql"] for query in ran if 'FROM "inbox_contact"' in query["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {lookup}")
+        plan = " ".join(str(row[3]) for row in cursor.fetchall())
+    assert "contact_by_wa_id" in plan
