@@ -147,7 +147,9 @@ class Message(TenantModel):
         LOGGED = "logged"  # a note or an event: not a WhatsApp message, has no delivery status
 
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: message_thread starts with it. With both, PostgreSQL read an older page of
+    # a long thread through this one and sorted the whole thread (25 ms for 5,000 messages).
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
     direction = models.CharField(max_length=5, choices=Direction.choices)
