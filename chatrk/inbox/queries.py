@@ -109,7 +109,7 @@ class ConversationFilter:
     assignee_user_id: int | None = None
     unassigned: bool = False
     label_id: int | None = None
-    contact_ids: tuple[int, ...] | None = None  # e.g. the contacts a phone number search found
+    contact_ids: tuple[int, ...] | None = None  # a search's matches: only these contacts' threads
 
 
 def conversations(
@@ -124,14 +124,14 @@ def conversations(
         rows = rows.filter(assignee__isnull=True)
     elif where.assignee_user_id is not None:
         rows = rows.filter(assignee_id=where.assignee_user_id)
+    if where.label_id is not None:
+        labelled = ConversationLabel.objects.for_workspace(workspace_id).filter(label_id=where.label_id)
+        rows = rows.filter(pk__in=labelled.values("conversation_id"))
     if where.contact_ids is not None:
         # A contact has one conversation per channel: their ids first, through the contact index. Asked
         # in one query, SQLite (which keeps no statistics) walks the whole workspace in list order instead.
         found = Conversation.objects.for_workspace(workspace_id).filter(contact_id__in=where.contact_ids)
         rows = rows.filter(pk__in=list(found.values_list("pk", flat=True)))
-    if where.label_id is not None:
-        labelled = ConversationLabel.objects.for_workspace(workspace_id).filter(label_id=where.label_id)
-        rows = rows.filter(pk__in=labelled.values("conversation_id"))
     # A list row shows its contact, number and assignee: joined here, not fetched once per row.
     rows = rows.select_related("contact", "channel", "assignee")
     return _page(rows, limit, "last_message_at", cursor)
