@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +29,7 @@ from django.db.models.lookups import IsNull
 from chatrk.crypto import blind, envelope
 from chatrk.crypto.envelope import Binding, Sealed
 from chatrk.crypto.errors import CryptoError
-from chatrk.crypto.keyring import LoadedKey, active_key, load_keys
+from chatrk.crypto.keyring import LoadedKey, active_key
 from chatrk.crypto.models import KeyKind
 
 
@@ -231,21 +230,6 @@ def seal_pending(instance: models.Model) -> None:
         for index in indexes:
             setattr(instance, index.attname, index.value_for(binding.workspace_id, value))
         setattr(instance, field.attname, envelope.encrypt(plaintext, key, binding))
-
-
-def load_keys_for(rows: Sequence[models.Model], field_names: Sequence[str]) -> None:
-    """Loads the keys of these rows' stored values in one query, before they are opened one by one."""
-    key_ids = set()
-    for row in rows:
-        for name in field_names:
-            field = row._meta.get_field(name)
-            value = row.__dict__.get(field.attname) if isinstance(field, EncryptedField) else None
-            if isinstance(value, Sealed):
-                try:
-                    key_ids.add(envelope.key_id_of(value))
-                except CryptoError:
-                    continue  # opening the value reports it, in its place
-    load_keys(key_ids)
 
 
 def open_for_system(instance: models.Model, field_name: str) -> Any:

@@ -7,9 +7,9 @@ it was destroyed; rotation waits that long before its final sweep for the same r
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, models, transaction
 from chatrk.core.clock import now
 from chatrk.crypto import ledger
 from chatrk.crypto.aead import new_key, open_bytes, seal_bytes
-from chatrk.crypto.errors import KeyDestroyed, KeyUnavailable, SubjectErased, SubjectShredded
+from chatrk.crypto.errors import CryptoError, KeyDestroyed, KeyUnavailable, SubjectErased, SubjectShredded
 from chatrk.crypto.models import DataKey, KeyKind, KeyState
 from chatrk.crypto.providers import get_provider
 
@@ -74,15 +74,20 @@ def load_key(key_id: int) -> LoadedKey:
     return _remember(row)
 
 
-def load_keys(key_ids: Iterable[int]) -> None:
-    """Caches many keys with one query (a page of rows under as many contacts' keys), so opening them
-    afterwards costs no query per key. Keys that cannot be used are left for ``load_key`` to refuse."""
+def preload(key_ids: set[int]) -> None:
+    """Loads the uncached keys among ``key_ids`` in one query, so a page of rows under many subjects'
+    keys costs one query rather than one per subject. Keys that cannot be loaded are left for
+    ``load_key`` to report when a value under them is opened."""
     erased = ledger.erased_ids()
-    missing = {key_id for key_id in key_ids if key_id not in erased and _cache_get(_material, key_id) is None}
+    missing = [key_id for key_id in key_ids if key_id not in erased and _cache_get(_material, key_id) is None]
     if not missing:
         return
-    for row in DataKey.objects.filter(pk__in=missing, state__in=[KeyState.ACTIVE, KeyState.DECRYPT_ONLY]):
-        _remember(row)
+    rows = DataKey.objects.filter(pk__in=missing).exclude(state=KeyState.DESTROYED).select_related("parent")
+    for row in rows:
+        with contextlib.suppress(CryptoError):
+            if row.parent is not None and _cache_get(_material, row.parent.pk) is None:
+                _remember(row.parent)
+            _remember(row)
 
 
 def _remember(row: DataKey) -> LoadedKey:

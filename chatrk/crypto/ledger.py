@@ -36,10 +36,14 @@ def record_erasure(key_id: int) -> None:
 
 
 def is_erased(key_id: int) -> bool:
-    return key_id in erased_ids()
+    return key_id in _erased_ids()
 
 
 def erased_ids() -> frozenset[int]:
+    return _erased_ids()
+
+
+def _erased_ids() -> frozenset[int]:
     path = _path()
     try:
         info = path.stat()
