@@ -262,6 +262,9 @@ class _Cases:
         else:
             for name, query in self._list_queries().items():
                 found[f"web:inbox {name}"] = self._page(client, f"{inbox}?{query}", rounds, bare)
+            later = self._older_link(client, f"{inbox}?view=all")
+            if later:
+                found["web:inbox next page"] = self._page(client, later, rounds, bare)
         for kwargs in ({"conversation_id": self.thread}, {"pk": self.thread}, {"id": self.thread}):
             try:
                 thread = reverse("web:conversation", kwargs={"ws": slug, **kwargs})
@@ -277,12 +280,16 @@ class _Cases:
         return found
 
     def _list_queries(self) -> dict[str, str]:
+        """The inbox views' parameters (``view`` all/mine/unassigned, ``status``, ``assignee`` a member
+        id, ``label``, ``q``); the list's next page and the thread's older page are followed as links."""
         return {
-            "first": "",
-            "status": "status=open",
-            "assignee": f"assignee={self.seeded['agent_membership_id']}",
-            "label": f"label={self.seeded['label_ids'][0]}",
-            "search_phone": f"q=%2B{self.seeded['sample_phone']}",
+            "first": "view=all",
+            "mine": "view=mine",
+            "unassigned": "view=unassigned",
+            "status": "view=all&status=open",
+            "assignee": f"view=all&assignee={self.seeded['agent_membership_id']}",
+            "label": f"view=all&label={self.seeded['label_ids'][0]}",
+            "search_phone": f"view=all&q=%2B{self.seeded['sample_phone']}",
         }
 
     @staticmethod
