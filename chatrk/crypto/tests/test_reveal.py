@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from chatrk.audit.actions import SYSTEM, Origin
 from chatrk.audit.models import AuditEvent, Outcome
 from chatrk.core.models import Workspace
 from chatrk.core.roles import Perm, Role
-from chatrk.crypto import actions
+from chatrk.crypto import actions, keyring
 from chatrk.crypto.actions import SubjectRef
 from chatrk.crypto.errors import CryptoError, DecryptionFailed
 from chatrk.crypto.reveal import ERASED, reveal
@@ -164,3 +166,41 @@ def test_an_api_token_cannot_read_rows_of_another_workspace(
     token, _ = create_api_token(owner, name="sync", scopes=[Scope.WORKSPACE_READ], days=1, origin=Origin())
     with pytest.raises(PermissionDenied):
         reveal_for_token(token, notes, ["body"])
+
+
+def people_with_a_note(workspace: Workspace, count: int) -> list[Note]:
+    people = [Person(workspace=workspace, phone=f"+4477009001{n:02d}") for n in range(count)]
+    for person in people:
+        person.save()
+    for person in people:
+        Note(workspace=workspace, person=person, body=f"from {person.pk}").save()
+    return list(Note.objects.filter(workspace=workspace).order_by("pk"))
+
+
+@override_settings(CRYPTO_KEY_CACHE_SECONDS=60)
+def test_a_page_under_many_subjects_keys_loads_them_in_one_query(workspace: Workspace) -> None:
+    notes = people_with_a_note(workspace, 12)
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    keyring.clear_cache()
+    with CaptureQueriesContext(connection) as few:
+        reveal(user, membership, notes[:2], ["body"])
+    keyring.clear_cache()
+    with CaptureQueriesContext(connection) as many:
+        shown = reveal(user, membership, notes, ["body"])
+    assert shown == [{"body": f"from {note.person_id}"} for note in notes]
+    assert len(many) == len(few)
+    assert sum("crypto_datakey" in query["sql"] for query in many) == 1  # every key, with its parent
+
+
+@override_settings(CRYPTO_KEY_CACHE_SECONDS=60)
+def test_a_shredded_subject_among_many_still_reads_as_erased(workspace: Workspace) -> None:
+    notes = people_with_a_note(workspace, 3)
+    actions.shred_subject(workspace.pk, SubjectRef("person", notes[1].person_id), actor=SYSTEM)
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    keyring.clear_cache()
+    shown = reveal(user, membership, list(Note.objects.filter(workspace=workspace).order_by("pk")), ["body"])
+    assert shown == [
+        {"body": f"from {notes[0].person_id}"},
+        {"body": ERASED},
+        {"body": f"from {notes[2].person_id}"},
+    ]
