@@ -121,6 +121,10 @@ class Conversation(TenantModel):
                 fields=["workspace", "assignee", "-last_message_at", "-id"], name="conversation_by_assignee"
             ),
             models.Index(fields=["workspace", "contact"], name="conversation_by_contact"),
+            # Unread counts read only the conversations that have unread messages.
+            models.Index(
+                fields=["workspace", "assignee"], name="conversation_unread", condition=models.Q(unread__gt=0)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -174,7 +178,13 @@ class Message(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "wamid"], name="wamid_unique_per_channel")]
-        indexes = [models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread")]
+        indexes = [
+            models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread"),
+            # The live poll's "newest message" and "newest status change", per workspace and per thread.
+            models.Index(fields=["workspace", "id"], name="message_live_id"),
+            models.Index(fields=["workspace", "status_at"], name="message_live_status"),
+            models.Index(fields=["conversation", "status_at"], name="message_thread_status"),
+        ]
 
     def __str__(self) -> str:
         return f"message {self.pk}"
