@@ -29,6 +29,7 @@ from chatrk.outbound.gates import (
     Hold,
     SendRequest,
     TemplateRef,
+    blocked_gate,
     channel_gate,
     check_send,
     consent_purpose,
@@ -317,6 +318,9 @@ def _new_message(
 SYSTEM = Actor("system", "outbound")
 
 
+SYSTEM_MESSAGE_GATES = (("channel", channel_gate), ("blocked", blocked_gate), ("window", window_gate))
+
+
 def enqueue_system_message(
     conversation: Conversation, content: OutboundMessage, *, system_ref: str
 ) -> Enqueued:
@@ -327,8 +331,7 @@ def enqueue_system_message(
     The sender checks no consent for it (``consent_purpose`` is empty)."""
     kind, payload, text, template = _describe(content)
     request = SendRequest(conversation.workspace_id, "", conversation, kind, template=template)
-    decision = Decision(tuple((name, gate(request)) for name, gate in (("channel", channel_gate),
-                                                                      ("window", window_gate))))  # fmt: skip
+    decision = Decision(tuple((name, gate(request)) for name, gate in SYSTEM_MESSAGE_GATES))
     if not decision.allowed:
         _refuse(SendBy(conversation.workspace_id, SYSTEM, ""), conversation, decision, None)
     moment = now()
