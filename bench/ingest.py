@@ -78,6 +78,25 @@ def rss_of_tree(pid: int) -> int:
     return total
 
 
+def cpu_of_tree(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server and its worker processes.
+
+    Per-request CPU is the figure that holds on a loaded machine, where wall-clock rates do not.
+    """
+    ticks = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def bench_workspace() -> Workspace:
     """A fresh workspace (the PostgreSQL bench database outlives runs)."""
     stamp = time.time_ns()
@@ -93,6 +112,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--events", type=int, default=0, help="memory run: ingest this many events in rounds")
     options = parser.parse_args()
+    load_at_start = round(os.getloadavg()[0], 1)
 
     owner = add_member(bench_workspace(), role=Role.OWNER)
     spec = ChannelSettings(
@@ -162,6 +182,7 @@ def main() -> None:
             connections=4,
             budget=4000,
         )
+        cpu_before_bare = cpu_of_tree(server.pid)
         bare = run(
             port,
             lambda n: request(f"/bare/{key}", body(n)),
@@ -170,7 +191,9 @@ def main() -> None:
             processes=processes,
             connections=connections,
         )
+        bare_cpu = cpu_of_tree(server.pid) - cpu_before_bare
         before = RawEvent.objects.count()
+        cpu_before_ingest = cpu_of_tree(server.pid)
         rss_start = rss_of_tree(server.pid)
         ingest = run(
             port,
@@ -180,6 +203,7 @@ def main() -> None:
             processes=processes,
             connections=connections,
         )
+        ingest_cpu = cpu_of_tree(server.pid) - cpu_before_ingest
         stored = RawEvent.objects.count() - before
         # Meta's redeliveries: the same bytes again insert nothing.
         dup = run(
@@ -217,6 +241,7 @@ def main() -> None:
         "bench": "ingest",
         "engine": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
         "cores": os.cpu_count(),
+        "loadavg_1m_at_start": load_at_start,
         "loadavg_1m_at_end": round(os.getloadavg()[0], 1),
         "server": f"granian wsgi, {options.workers} workers x {options.threads} threads",
         "load": f"{options.processes} processes x {options.connections} keep-alive connections, same machine",
@@ -229,6 +254,8 @@ def main() -> None:
         "ratio_to_bare": round(
             (accepted / ingest.seconds) / max(1, bare.statuses.get(200, 0) / bare.seconds), 3
         ),
+        "bare_server_cpu_us_per_request": round(bare_cpu / max(1, bare.count) * 1e6),
+        "ingest_server_cpu_us_per_request": round(ingest_cpu / max(1, ingest.count) * 1e6),
         "accepted": accepted,
         "stored_rows": stored,
         "non_200": {str(k): v for k, v in ingest.statuses.items() if k != 200},
