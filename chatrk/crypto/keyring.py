@@ -98,7 +98,11 @@ def _remember(row: DataKey) -> LoadedKey:
         raise SubjectShredded(f"subject key {row.pk} was crypto-shredded")
     if row.state == KeyState.DESTROYED:
         raise KeyDestroyed(f"{row.kind} key {row.pk} v{row.version} is destroyed")
-    loaded = LoadedKey(row.pk, row.workspace_id, row.kind, row.subject, row.version, unwrap(row))
+    return _cache_material(row, unwrap(row))
+
+
+def _cache_material(row: DataKey, material: bytes) -> LoadedKey:
+    loaded = LoadedKey(row.pk, row.workspace_id, row.kind, row.subject, row.version, material)
     with _lock:
         _material[row.pk] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, loaded)
     return loaded
@@ -161,7 +165,7 @@ def _uncommitted_key(slot: Slot) -> int | None:
     if index < len(hooks) and hooks[index][1] is hook:
         return key_id
     # Django filters the list on a savepoint rollback; search rather than trust a stale index.
-    moved = next((at for at, (_, func, _) in enumerate(hooks) if func is hook), None)
+    moved = next((at for at, queued in enumerate(hooks) if queued[1] is hook), None)
     if moved is None:
         del _uncommitted.keys[slot]  # rolled back: the database will say whether to make another
         return None
@@ -187,7 +191,8 @@ def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:
         parent: LoadedKey | None = active_key(workspace_id, KeyKind.WORKSPACE)
     else:
         parent = None
-    row = new_key_row(workspace_id, kind, subject, version=1, parent=parent)
+    material = new_key()
+    row = new_key_row(workspace_id, kind, subject, version=1, parent=parent, material=material)
     try:
         with transaction.atomic():
             row.save(force_insert=True)
@@ -199,20 +204,27 @@ def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:
         if existing is None:
             raise
         return existing
+    _cache_material(row, material)  # no need to read back and unwrap what was just made
     if connection.in_atomic_block:  # the caller's transaction may still roll the new key back
         _hold_until_commit((workspace_id, kind, subject), row.pk)
     return row
 
 
 def new_key_row(
-    workspace_id: int | None, kind: str, subject: str, *, version: int, parent: LoadedKey | None
+    workspace_id: int | None,
+    kind: str,
+    subject: str,
+    *,
+    version: int,
+    parent: LoadedKey | None,
+    material: bytes | None = None,
 ) -> DataKey:
     stamp = now()
     row = DataKey(
         workspace_id=workspace_id, kind=kind, subject=subject, version=version, state=KeyState.ACTIVE,
         created_at=stamp, state_changed_at=stamp,
     )  # fmt: skip
-    wrap_into(row, new_key(), parent)
+    wrap_into(row, material or new_key(), parent)
     return row
 
 

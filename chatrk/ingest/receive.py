@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import close_old_connections, connection, transaction
 
@@ -26,7 +27,6 @@ from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.keyring import active_key
 from chatrk.crypto.models import KeyKind
 from chatrk.inbox.models import Channel
-from chatrk.ingest.models import RawEvent
 from chatrk.whatsapp.signature import verify_signature, verify_subscription
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's ceiling (REFERENCE §3)
@@ -127,14 +127,14 @@ def store(keys: ChannelKeys, body: bytes) -> None:
         _insert([row])
 
 
-_TABLE = RawEvent._meta.db_table
-_BODY_COLUMN = RawEvent._meta.get_field("body").column
+_TABLE, _BODY_COLUMN = "ingest_rawevent", "body"  # RawEvent's; the binding must match the model's
 _INSERT_SQL = (
-    f"INSERT INTO {_TABLE} (id, workspace_id, channel_id, dedup_key, body, received_at, attempts, reason)"
+    "INSERT INTO ingest_rawevent"
+    " (id, workspace_id, channel_id, dedup_key, body, received_at, attempts, reason)"
     " VALUES (%s, %s, %s, %s, %s, %s, 0, '') ON CONFLICT (channel_id, dedup_key) DO NOTHING"
 )
 
-type _Row = tuple[int, int, int, bytes, bytes, object]
+type _Row = tuple[int, int, int, bytes, bytes, datetime | str | None]  # received_at as the backend takes it
 
 
 def _row(keys: ChannelKeys, body: bytes) -> _Row:

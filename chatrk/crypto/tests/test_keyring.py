@@ -146,7 +146,9 @@ def test_a_key_created_in_a_rolled_back_transaction_is_never_reused(
 
 
 def _datakey_reads(queries: Any) -> list[str]:
-    return [q["sql"] for q in queries.captured_queries if "crypto_datakey" in q["sql"] and "SELECT" in q["sql"]]
+    return [
+        q["sql"] for q in queries.captured_queries if "crypto_datakey" in q["sql"] and "SELECT" in q["sql"]
+    ]
 
 
 def test_a_key_created_in_the_open_transaction_is_reused_in_it_without_a_query(
@@ -195,25 +197,29 @@ def test_an_uncommitted_key_survives_an_unrelated_savepoint_rollback_but_not_the
 
     settings.CRYPTO_KEY_CACHE_SECONDS = 60
     keyring.clear_cache()
-    with pytest.raises(Rollback), transaction.atomic():
+    made: list[int] = []
+
+    def savepoint_with_a_hook(*, fail: bool) -> None:
         try:
             with transaction.atomic():
                 transaction.on_commit(lambda: None)
-                raise Rollback  # drops that hook
+                if fail:
+                    raise Rollback
         except Rollback:
             pass
-        Secret(workspace=workspace, value="first").save()
+
+    def write_then_fail() -> None:
         with transaction.atomic():
-            transaction.on_commit(lambda: None)
-        try:
-            with transaction.atomic():
-                transaction.on_commit(lambda: None)
-                raise Rollback
-        except Rollback:
-            pass
-        made = keyring.active_key(workspace.pk, KeyKind.WORKSPACE)  # still this transaction's key
-        assert made.id == DataKey.objects.get(workspace=workspace).pk
-        raise Rollback
+            savepoint_with_a_hook(fail=True)
+            Secret(workspace=workspace, value="first").save()
+            savepoint_with_a_hook(fail=False)
+            savepoint_with_a_hook(fail=True)
+            made.append(keyring.active_key(workspace.pk, KeyKind.WORKSPACE).id)
+            assert made == [DataKey.objects.get(workspace=workspace).pk]  # still this transaction's key
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        write_then_fail()
     assert not DataKey.objects.filter(workspace=workspace).exists()
     kept = Secret(workspace=workspace, value="kept")
     kept.save()
