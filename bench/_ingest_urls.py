@@ -18,4 +18,5 @@ def bare(request: HttpRequest, webhook_key: str) -> HttpResponse:
     return HttpResponse(status=200 if keys is not None else 401)
 
 
-urlpatterns = [*chatrk_urlpatterns, path("bare/<str:webhook_key>", bare)]
+# First, like the webhook route, so both resolve in the same number of steps.
+urlpatterns = [path("bare/<str:webhook_key>", bare), *chatrk_urlpatterns]

@@ -1,11 +1,11 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("chatrk.ingest.urls")),  # first: the webhook is the busiest route
     path("", include("chatrk.accounts.urls")),
     path("", include("chatrk.web.urls")),
     path("api/", include("chatrk.api.urls")),
     path("", include("chatrk.consent.urls")),
-    path("", include("chatrk.ingest.urls")),
 ]
 
 handler400 = "chatrk.web.views.bad_request"

@@ -14,7 +14,7 @@ from ninja.errors import HttpError
 
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
-from chatrk.api.schemas import DENIED, Error
+from chatrk.api.schemas import DENIED, Error, IdIn
 from chatrk.inbox import queries
 from chatrk.inbox.models import Channel
 
@@ -60,7 +60,7 @@ def list_channels(request: HttpRequest) -> list[ChannelOut]:
 
 
 @router.get("/channels/{channel_id}", response={200: ChannelOut, 404: Error, **DENIED})
-def get_channel(request: HttpRequest, channel_id: int) -> ChannelOut:
+def get_channel(request: HttpRequest, channel_id: IdIn) -> ChannelOut:
     token = require_scope(request, Scope.CHANNELS_READ)
     found = queries.channel(token.workspace_id, channel_id)
     if found is None:

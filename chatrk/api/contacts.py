@@ -16,7 +16,7 @@ from chatrk.accounts.actions import origin_of
 from chatrk.accounts.models import ApiToken
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
-from chatrk.api.schemas import DEFAULT_PAGE, DENIED, Error, page_size
+from chatrk.api.schemas import DEFAULT_PAGE, DENIED, Error, IdIn, page_size
 from chatrk.crypto.reveal import ERASED, reveal_for_token
 from chatrk.inbox import queries
 from chatrk.inbox.models import Contact
@@ -82,7 +82,7 @@ def lookup_contact(request: HttpRequest, body: Lookup) -> ContactPage:
 
 
 @router.get("/contacts/{contact_id}", response={200: ContactOut, 404: Error, **DENIED})
-def get_contact(request: HttpRequest, contact_id: int) -> ContactOut:
+def get_contact(request: HttpRequest, contact_id: IdIn) -> ContactOut:
     token = require_scope(request, Scope.CONTACTS_READ)
     found = queries.contact(token.workspace_id, contact_id)
     if found is None:

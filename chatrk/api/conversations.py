@@ -15,7 +15,7 @@ from ninja.errors import HttpError
 from chatrk.accounts.actions import origin_of
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
-from chatrk.api.schemas import DEFAULT_PAGE, DENIED, Error, page_size
+from chatrk.api.schemas import DEFAULT_PAGE, DENIED, Error, Id, IdIn, page_size
 from chatrk.audit.actions import Actor
 from chatrk.crypto.reveal import ERASED, reveal_for_token
 from chatrk.inbox import actions, queries
@@ -38,7 +38,7 @@ class ConversationOut(Schema):
     channel_id: str
     contact_id: str
     status: Status
-    assignee_member_id: int | None
+    assignee_member_id: Id | None
     snoozed_until: datetime | None
     last_inbound_at: datetime | None
     window_closes_at: datetime | None  # free-form replies are allowed until then
@@ -53,7 +53,7 @@ class ConversationPage(Schema):
 
 
 class Assign(Schema):
-    member_id: int | None  # a member id from /members; null leaves the conversation unassigned
+    member_id: IdIn | None  # a member id from /members; null leaves the conversation unassigned
 
 
 class ChangeStatus(Schema):
@@ -116,8 +116,8 @@ def _conversation(workspace_id: int, conversation_id: int) -> Conversation:
 def list_conversations(
     request: HttpRequest,
     status: Status | None = None,
-    channel_id: int | None = None,
-    assignee_member_id: int | None = None,
+    channel_id: IdIn | None = None,
+    assignee_member_id: IdIn | None = None,
     unassigned: bool = False,
     label_id: int | None = None,
     limit: int = DEFAULT_PAGE,
@@ -148,7 +148,7 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}", response={200: ConversationOut, 404: Error, **DENIED})
-def get_conversation(request: HttpRequest, conversation_id: int) -> ConversationOut:
+def get_conversation(request: HttpRequest, conversation_id: IdIn) -> ConversationOut:
     token = require_scope(request, Scope.CONVERSATIONS_READ)
     return conversations_out(token.workspace_id, [_conversation(token.workspace_id, conversation_id)])[0]
 
@@ -157,7 +157,7 @@ def get_conversation(request: HttpRequest, conversation_id: int) -> Conversation
     "/conversations/{conversation_id}/assign",
     response={200: ConversationOut, 400: Error, 404: Error, **DENIED},
 )
-def assign_conversation(request: HttpRequest, conversation_id: int, body: Assign) -> ConversationOut:
+def assign_conversation(request: HttpRequest, conversation_id: IdIn, body: Assign) -> ConversationOut:
     token = require_scope(request, Scope.CONVERSATIONS_WRITE)
     conversation = _conversation(token.workspace_id, conversation_id)
     member = None
@@ -178,7 +178,7 @@ def assign_conversation(request: HttpRequest, conversation_id: int, body: Assign
     "/conversations/{conversation_id}/status",
     response={200: ConversationOut, 400: Error, 404: Error, **DENIED},
 )
-def change_status(request: HttpRequest, conversation_id: int, body: ChangeStatus) -> ConversationOut:
+def change_status(request: HttpRequest, conversation_id: IdIn, body: ChangeStatus) -> ConversationOut:
     """Open, pending, snoozed (until ``snoozed_until``, in the future) or resolved."""
     token = require_scope(request, Scope.CONVERSATIONS_WRITE)
     conversation = _conversation(token.workspace_id, conversation_id)
@@ -201,7 +201,7 @@ def change_status(request: HttpRequest, conversation_id: int, body: ChangeStatus
     tags=["messages"],
 )
 def list_messages(
-    request: HttpRequest, conversation_id: int, limit: int = DEFAULT_PAGE, cursor: str | None = None
+    request: HttpRequest, conversation_id: IdIn, limit: int = DEFAULT_PAGE, cursor: str | None = None
 ) -> MessagePage:
     """Newest first."""
     token = require_scope(request, Scope.MESSAGES_READ)

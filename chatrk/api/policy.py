@@ -16,6 +16,7 @@ from ninja.errors import HttpError
 from chatrk.accounts.models import ApiToken
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
+from chatrk.api.schemas import Id, IdIn
 from chatrk.audit.actions import Actor
 from chatrk.policy import actions, queries
 from chatrk.policy.engine import PolicyContext, check_text
@@ -46,9 +47,9 @@ class DecisionOut(Schema):
 
 
 class HeldOut(Schema):
-    id: int
+    id: Id
     kind: str
-    ref_id: int
+    ref_id: Id
     category: str
     score: int
     evidence: list[EvidenceOut]
@@ -64,7 +65,7 @@ class DecideIn(Schema):
 
 class DecidedOut(Schema):
     kind: str
-    ref_id: int
+    ref_id: Id
     status: str
 
 
@@ -113,7 +114,7 @@ def list_held(request: HttpRequest, status: str = HeldStatus.HELD) -> list[HeldO
 @router.get(
     "/held/{review_id}", response={200: HeldOut, 400: Error, 401: Error, 403: Error, 422: Error, 404: Error}
 )
-def get_held(request: HttpRequest, review_id: int) -> HeldOut:
+def get_held(request: HttpRequest, review_id: IdIn) -> HeldOut:
     token = require_scope(request, Scope.POLICY_REVIEW)
     item = queries.held_item(token.workspace_id, review_id)
     if item is None:
@@ -156,13 +157,13 @@ _DECIDE_RESPONSES = {200: DecidedOut, 401: Error, 403: Error, 404: Error, 409: E
 
 
 @router.post("/held/{review_id}/release", response=_DECIDE_RESPONSES, openapi_extra=_DECIDE_BODY)
-def release_held(request: HttpRequest, review_id: int) -> DecidedOut:
+def release_held(request: HttpRequest, review_id: IdIn) -> DecidedOut:
     """Releases a held item: the owning app then sends (or submits) it."""
     return _decide(request, review_id, actions.release)
 
 
 @router.post("/held/{review_id}/reject", response=_DECIDE_RESPONSES, openapi_extra=_DECIDE_BODY)
-def reject_held(request: HttpRequest, review_id: int) -> DecidedOut:
+def reject_held(request: HttpRequest, review_id: IdIn) -> DecidedOut:
     """Rejects a held item: it is never sent."""
     return _decide(request, review_id, actions.reject)
 

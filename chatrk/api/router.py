@@ -9,7 +9,7 @@ from ninja.errors import HttpError, ValidationError
 from chatrk.accounts.scopes import Scope
 from chatrk.api import channels, contacts, conversations, work
 from chatrk.api.auth import TokenAuth, require_scope
-from chatrk.api.schemas import DENIED, Error
+from chatrk.api.schemas import DENIED, Error, Id, IdIn
 from chatrk.api.templates import router as templates_router
 from chatrk.audit.api import router as audit_router
 from chatrk.core import queries
@@ -44,13 +44,13 @@ api.add_router("/audit", audit_router)
 
 
 class WorkspaceOut(Schema):
-    id: int
+    id: Id
     name: str
     slug: str
 
 
 class MemberOut(Schema):
-    id: int
+    id: Id
     name: str
     role: str
 
@@ -69,7 +69,7 @@ def list_members(request: HttpRequest) -> list[MemberOut]:
 
 
 @api.get("/members/{member_id}", response={200: MemberOut, 404: Error, **DENIED}, tags=["members"])
-def get_member(request: HttpRequest, member_id: int) -> MemberOut:
+def get_member(request: HttpRequest, member_id: IdIn) -> MemberOut:
     token = require_scope(request, Scope.MEMBERS_READ)
     member = (
         queries.members(token.workspace_id).filter(pk=member_id).first() if 0 < member_id <= MAX_ID else None

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from chatrk.accounts.models import ApiToken
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
+from chatrk.api.schemas import Id, IdIn
 from chatrk.audit.actions import Actor
 from chatrk.core.models import Membership
 from chatrk.msgtemplates import actions, queries
@@ -45,8 +46,8 @@ class Invalid(Schema):
 
 
 class TemplateOut(Schema):
-    id: int
-    channel_id: int
+    id: Id
+    channel_id: Id
     name: str
     language: str
     category: str
@@ -66,7 +67,7 @@ class TemplateOut(Schema):
 
 
 class TemplateIn(Schema):
-    channel_id: int
+    channel_id: IdIn
     definition: dict[str, Any]
 
 
@@ -93,7 +94,7 @@ class PreviewOut(Schema):
 
 
 class SyncIn(Schema):
-    channel_id: int
+    channel_id: IdIn
 
 
 class Accepted(Schema):
@@ -194,7 +195,7 @@ def create_template(request: HttpRequest, payload: TemplateIn) -> Status[Templat
 
 
 @router.get("/{template_id}", response={200: TemplateOut, 401: Error, 403: Error, 404: Error})
-def get_template(request: HttpRequest, template_id: int) -> TemplateOut:
+def get_template(request: HttpRequest, template_id: IdIn) -> TemplateOut:
     token = require_scope(request, Scope.TEMPLATES_READ)
     return _out(_template(token, template_id))
 
@@ -202,7 +203,7 @@ def get_template(request: HttpRequest, template_id: int) -> TemplateOut:
 @router.put(
     "/{template_id}", response={200: TemplateOut, **_RESPONSES}, openapi_extra=_documented(DefinitionIn)
 )
-def edit_template(request: HttpRequest, template_id: int) -> Status[TemplateOut] | Status[Invalid]:
+def edit_template(request: HttpRequest, template_id: IdIn) -> Status[TemplateOut] | Status[Invalid]:
     """Replace the definition: a new version, back to draft (and through review again)."""
     token = require_scope(request, Scope.TEMPLATES_WRITE)
     template = _template(token, template_id)
@@ -237,7 +238,7 @@ def _step(request: HttpRequest, template_id: int, scope: Scope, step: Any, *, co
 
 
 @router.post("/{template_id}/submit", response={200: TemplateOut, **_RESPONSES})
-def submit_template(request: HttpRequest, template_id: int) -> Any:
+def submit_template(request: HttpRequest, template_id: IdIn) -> Any:
     """Submit a draft (or rejected) template for internal review."""
     return _step(request, template_id, Scope.TEMPLATES_WRITE, actions.submit_for_review)
 
@@ -245,7 +246,7 @@ def submit_template(request: HttpRequest, template_id: int) -> Any:
 @router.post(
     "/{template_id}/approve", response={200: TemplateOut, **_RESPONSES}, openapi_extra=_documented(CommentIn)
 )
-def approve_template(request: HttpRequest, template_id: int) -> Any:
+def approve_template(request: HttpRequest, template_id: IdIn) -> Any:
     """Approve the version in review; Chatrk then submits it to Meta."""
     return _step(request, template_id, Scope.TEMPLATES_APPROVE, actions.approve_template, comment=True)
 
@@ -253,7 +254,7 @@ def approve_template(request: HttpRequest, template_id: int) -> Any:
 @router.post(
     "/{template_id}/reject", response={200: TemplateOut, **_RESPONSES}, openapi_extra=_documented(CommentIn)
 )
-def reject_template(request: HttpRequest, template_id: int) -> Any:
+def reject_template(request: HttpRequest, template_id: IdIn) -> Any:
     """Reject the version in review, with a comment (required) for its author."""
     return _step(request, template_id, Scope.TEMPLATES_APPROVE, actions.reject_template, comment=True)
 
@@ -263,7 +264,7 @@ def reject_template(request: HttpRequest, template_id: int) -> Any:
     response={200: PreviewOut, 401: Error, 403: Error, 404: Error, 422: Error},
     openapi_extra=_documented(ValuesIn),
 )
-def preview_template(request: HttpRequest, template_id: int) -> PreviewOut:
+def preview_template(request: HttpRequest, template_id: IdIn) -> PreviewOut:
     """The text a customer would see, with the given values (or the template's examples)."""
     token = require_scope(request, Scope.TEMPLATES_READ)
     template = _template(token, template_id)

@@ -12,6 +12,7 @@ from ninja.errors import HttpError
 from chatrk.accounts.actions import origin_of
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
+from chatrk.api.schemas import Id, IdIn
 from chatrk.audit.actions import Actor
 from chatrk.consent import actions, imports, queries
 from chatrk.consent.errors import ConsentError
@@ -27,11 +28,11 @@ class Error(Schema):
 
 
 class EventOut(Schema):
-    id: int
+    id: Id
     purpose: str
     kind: str
     source: str
-    change_id: int
+    change_id: Id
     wording_version: int | None
     wording_sha256: str
     business_name: str
@@ -43,11 +44,11 @@ class EventOut(Schema):
     keyword: str
     error_code: int | None
     evidence_wamid: str
-    evidence_message_id: int | None
+    evidence_message_id: Id | None
 
 
 class ContactConsentOut(Schema):
-    contact_id: int
+    contact_id: Id
     states: dict[str, str]
     history: list[EventOut]
 
@@ -55,7 +56,7 @@ class ContactConsentOut(Schema):
 class ConsentIn(Schema):
     """Name the person by ``contact_id`` or by ``phone`` (E.164; the contact is found or created)."""
 
-    contact_id: int | None = None
+    contact_id: IdIn | None = None
     phone: str | None = None
     purposes: list[str]
     wording_version: int
@@ -67,14 +68,14 @@ class ConsentIn(Schema):
 
 
 class RevokeIn(Schema):
-    contact_id: int | None = None
+    contact_id: IdIn | None = None
     phone: str | None = None
     purposes: list[str]
 
 
 class ChangeOut(Schema):
-    contact_id: int
-    change_id: int
+    contact_id: Id
+    change_id: Id
     changed: list[str]
     states: dict[str, str]
 
@@ -87,7 +88,7 @@ class RowOut(Schema):
     line: int
     outcome: str
     reason: str
-    contact_id: int | None
+    contact_id: Id | None
 
 
 class ImportOut(Schema):
@@ -155,7 +156,7 @@ def _contact(workspace_id: int, contact_id: int | None, phone: str | None) -> in
 
 
 @router.get("/contacts/{contact_id}", response={200: ContactConsentOut, 401: Error, 403: Error, 404: Error})
-def get_contact_consent(request: HttpRequest, contact_id: int) -> ContactConsentOut:
+def get_contact_consent(request: HttpRequest, contact_id: IdIn) -> ContactConsentOut:
     token = require_scope(request, Scope.CONSENT_READ)
     if not Contact.objects.filter(workspace_id=token.workspace_id, pk=contact_id).exists():
         raise HttpError(404, "No such contact.")

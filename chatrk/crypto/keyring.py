@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -33,18 +34,34 @@ class LoadedKey:
     material: bytes = field(repr=False)
 
 
+type Slot = tuple[int | None, str, str]  # (workspace id, kind, subject)
+
 _lock = threading.Lock()
 _material: dict[int, tuple[float, LoadedKey]] = {}
-_active: dict[tuple[int | None, str, str], tuple[float, int]] = {}
-# Keys created inside a transaction that has not committed yet. Caching one as "active" would let a
-# later transaction encrypt under a key whose row was rolled back, leaving data nobody can ever read.
-_uncommitted: set[int] = set()
+_active: dict[Slot, tuple[float, int]] = {}
+
+
+class _Uncommitted(threading.local):
+    """Keys this thread created inside a transaction that has not committed yet.
+
+    Caching one process-wide would let a later transaction encrypt under a key whose row was rolled
+    back, leaving data nobody can ever read; so each stays here, valid only while its on-commit hook is
+    still queued on the connection (Django drops the hook on rollback, and on rollback to a savepoint
+    taken before the key was made), and moves to the process-wide cache when that hook runs.
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[Slot, tuple[int, int, Callable[[], None]]] = {}  # slot -> (id, hook index, hook)
+
+
+_uncommitted = _Uncommitted()
 
 
 def clear_cache() -> None:
     with _lock:
         _material.clear()
         _active.clear()
+    _uncommitted.keys.clear()
 
 
 def forget(key_id: int) -> None:
@@ -53,6 +70,9 @@ def forget(key_id: int) -> None:
         for slot, (_, cached_id) in list(_active.items()):
             if cached_id == key_id:
                 del _active[slot]
+    for slot, (pending_id, _, _) in list(_uncommitted.keys.items()):
+        if pending_id == key_id:
+            del _uncommitted.keys[slot]
 
 
 def wrap_context(row: DataKey) -> str:
@@ -95,7 +115,11 @@ def _remember(row: DataKey) -> LoadedKey:
         raise SubjectShredded(f"subject key {row.pk} was crypto-shredded")
     if row.state == KeyState.DESTROYED:
         raise KeyDestroyed(f"{row.kind} key {row.pk} v{row.version} is destroyed")
-    loaded = LoadedKey(row.pk, row.workspace_id, row.kind, row.subject, row.version, unwrap(row))
+    return _cache_material(row, unwrap(row))
+
+
+def _cache_material(row: DataKey, material: bytes) -> LoadedKey:
+    loaded = LoadedKey(row.pk, row.workspace_id, row.kind, row.subject, row.version, material)
     with _lock:
         _material[row.pk] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, loaded)
     return loaded
@@ -122,15 +146,48 @@ def wrap_into(row: DataKey, material: bytes, parent: LoadedKey | None) -> None:
 def active_key(workspace_id: int | None, kind: str, subject: str = "") -> LoadedKey:
     """The key new data of this workspace/subject is encrypted under, created on first use."""
     slot = (workspace_id, kind, subject)
-    cached_id = _cache_get(_active, slot)
+    cached_id = _cache_get(_active, slot) or _uncommitted_key(slot)
     if cached_id is not None:
         return load_key(cached_id)
     row = _active_row(workspace_id, kind, subject) or _create_first(workspace_id, kind, subject)
     loaded = load_key(row.pk)
-    if row.pk not in _uncommitted:
-        with _lock:
-            _active[slot] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, row.pk)
+    if _uncommitted_key(slot) != row.pk:
+        _cache_active(slot, row.pk)
     return loaded
+
+
+def _cache_active(slot: Slot, key_id: int) -> None:
+    with _lock:
+        _active[slot] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, key_id)
+
+
+def _hold_until_commit(slot: Slot, key_id: int) -> None:
+    """Caches a key made in the open transaction for that transaction only, process-wide once committed."""
+
+    def committed() -> None:
+        _uncommitted.keys.pop(slot, None)
+        _cache_active(slot, key_id)
+
+    transaction.on_commit(committed)
+    _uncommitted.keys[slot] = (key_id, len(connection.run_on_commit) - 1, committed)
+
+
+def _uncommitted_key(slot: Slot) -> int | None:
+    """The key this thread's open transaction created for ``slot``, if that creation still stands."""
+    entry = _uncommitted.keys.get(slot)
+    if entry is None:
+        return None
+    key_id, index, hook = entry
+    hooks = connection.run_on_commit
+    if index < len(hooks) and hooks[index][1] is hook:
+        return key_id
+    # Django filters the list on a savepoint rollback; search rather than trust a stale index.
+    moved = next((at for at, queued in enumerate(hooks) if queued[1] is hook), None)
+    if moved is None:
+        del _uncommitted.keys[slot]  # rolled back: the database will say whether to make another
+        return None
+    _uncommitted.keys[slot] = (key_id, moved, hook)
+    return key_id
 
 
 def _active_row(workspace_id: int | None, kind: str, subject: str) -> DataKey | None:
@@ -151,7 +208,8 @@ def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:
         parent: LoadedKey | None = active_key(workspace_id, KeyKind.WORKSPACE)
     else:
         parent = None
-    row = new_key_row(workspace_id, kind, subject, version=1, parent=parent)
+    material = new_key()
+    row = new_key_row(workspace_id, kind, subject, version=1, parent=parent, material=material)
     try:
         with transaction.atomic():
             row.save(force_insert=True)
@@ -163,21 +221,27 @@ def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:
         if existing is None:
             raise
         return existing
+    _cache_material(row, material)  # no need to read back and unwrap what was just made
     if connection.in_atomic_block:  # the caller's transaction may still roll the new key back
-        _uncommitted.add(row.pk)
-        transaction.on_commit(lambda: _uncommitted.discard(row.pk))
+        _hold_until_commit((workspace_id, kind, subject), row.pk)
     return row
 
 
 def new_key_row(
-    workspace_id: int | None, kind: str, subject: str, *, version: int, parent: LoadedKey | None
+    workspace_id: int | None,
+    kind: str,
+    subject: str,
+    *,
+    version: int,
+    parent: LoadedKey | None,
+    material: bytes | None = None,
 ) -> DataKey:
     stamp = now()
     row = DataKey(
         workspace_id=workspace_id, kind=kind, subject=subject, version=version, state=KeyState.ACTIVE,
         created_at=stamp, state_changed_at=stamp,
     )  # fmt: skip
-    wrap_into(row, new_key(), parent)
+    wrap_into(row, material or new_key(), parent)
     return row
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from chatrk.audit.actions import SYSTEM, Actor, Origin, record
 from chatrk.audit.models import Outcome
@@ -173,13 +174,27 @@ def conversation_for(channel: Channel, contact: Contact, *, at: datetime | None 
 
 
 def next_number(workspace_id: int, name: str) -> int:
-    """The next value of a per-workspace counter; the row lock serialises concurrent callers."""
+    """The next value of a per-workspace counter; the UPDATE's row lock serialises concurrent callers.
+
+    One statement once the counter exists (UPDATE … RETURNING: SQLite ≥ 3.35, PostgreSQL).
+    """
     with transaction.atomic():
-        Counter.objects.get_or_create(workspace_id=workspace_id, name=name)
-        counter = Counter.objects.select_for_update().get(workspace_id=workspace_id, name=name)
-        counter.value += 1
-        counter.save(update_fields=["value"])
-        return counter.value
+        value = _increment(workspace_id, name)
+        if value is None:  # the workspace's first: make the row, then count
+            Counter.objects.get_or_create(workspace_id=workspace_id, name=name)
+            value = _increment(workspace_id, name)
+        return int(value)
+
+
+def _increment(workspace_id: int, name: str) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inbox_counter SET value = value + 1"
+            " WHERE workspace_id = %s AND name = %s RETURNING value",
+            [workspace_id, name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 def window_closes_at(conversation: Conversation) -> datetime | None:

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
+from chatrk.api.schemas import Id, IdIn
 from chatrk.audit.actions import Actor, Origin
 from chatrk.inbox.models import Conversation, Message
 from chatrk.outbound import actions
@@ -60,10 +61,10 @@ class SendProblem(Schema):
 
 
 class Queued(Schema):
-    message_id: int
-    conversation_id: int
+    message_id: Id
+    conversation_id: Id
     status: str  # the message's status: queued, or held (waits for a compliance officer); later on a replay
-    outbox_id: int
+    outbox_id: Id
     outbox_state: str
     attempt: int
     replayed: bool = False
@@ -74,7 +75,7 @@ class Queued(Schema):
 class TextIn(Schema):
     body: str = Field(min_length=1, max_length=4096)
     preview_url: bool = False
-    reply_to_message_id: int | None = None
+    reply_to_message_id: IdIn | None = None
 
 
 class ParamIn(Schema):
@@ -121,11 +122,11 @@ class InteractiveIn(Schema):
     sections: list[SectionIn] = Field(default=[], max_length=10)  # type=list
     display_text: str | None = Field(default=None, max_length=20)  # type=cta_url
     url: str | None = Field(default=None, max_length=2000)  # type=cta_url
-    reply_to_message_id: int | None = None
+    reply_to_message_id: IdIn | None = None
 
 
 class ReactionIn(Schema):
-    message_id: int  # the message (ours, in this conversation) to react to
+    message_id: IdIn  # the message (ours, in this conversation) to react to
     emoji: str = Field(max_length=16)  # "" removes the reaction
 
 
@@ -237,7 +238,7 @@ def _build[T](make: type[T], *args: object, **kwargs: object) -> T:
 
 @router.post("/conversations/{conversation_id}/messages/text", response=_SEND)
 def send_text(
-    request: HttpRequest, conversation_id: int, payload: TextIn, idempotency_key: IdempotencyKey = None
+    request: HttpRequest, conversation_id: IdIn, payload: TextIn, idempotency_key: IdempotencyKey = None
 ) -> Status[Any]:
     """Send free-form text (inside the 24-hour customer-service window only)."""
     by = _sender(request)
@@ -249,7 +250,7 @@ def send_text(
 
 @router.post("/conversations/{conversation_id}/messages/template", response=_SEND)
 def send_template(
-    request: HttpRequest, conversation_id: int, payload: TemplateIn, idempotency_key: IdempotencyKey = None
+    request: HttpRequest, conversation_id: IdIn, payload: TemplateIn, idempotency_key: IdempotencyKey = None
 ) -> Status[Any]:
     """Send a template (allowed outside the window). Parameters fill its header, body and quick replies."""
     by = _sender(request)
@@ -271,7 +272,10 @@ def send_template(
 
 @router.post("/conversations/{conversation_id}/messages/interactive", response=_SEND)
 def send_interactive(
-    request: HttpRequest, conversation_id: int, payload: InteractiveIn, idempotency_key: IdempotencyKey = None
+    request: HttpRequest,
+    conversation_id: IdIn,
+    payload: InteractiveIn,
+    idempotency_key: IdempotencyKey = None,
 ) -> Status[Any]:
     """Send reply buttons, a list or a call-to-action URL (inside the window)."""
     by = _sender(request)
@@ -310,7 +314,7 @@ def send_interactive(
 
 @router.post("/conversations/{conversation_id}/messages/reaction", response=_SEND)
 def send_reaction(
-    request: HttpRequest, conversation_id: int, payload: ReactionIn, idempotency_key: IdempotencyKey = None
+    request: HttpRequest, conversation_id: IdIn, payload: ReactionIn, idempotency_key: IdempotencyKey = None
 ) -> Status[Any]:
     """React to a message in the conversation with one emoji ("" removes the reaction)."""
     by = _sender(request)
@@ -325,7 +329,7 @@ def send_reaction(
 @router.post("/conversations/{conversation_id}/messages/media", response=_SEND)
 def send_media(
     request: HttpRequest,
-    conversation_id: int,
+    conversation_id: IdIn,
     file: File[UploadedFile],
     kind: Form[Literal["image", "video", "audio", "document", "sticker"]],
     caption: Form[str | None] = None,
@@ -361,7 +365,7 @@ def send_media(
 @router.post(
     "/messages/{message_id}/retry", response={202: Queued, **_ERRORS}, summary="Retry a failed message"
 )
-def retry_message(request: HttpRequest, message_id: int) -> Status[Any]:
+def retry_message(request: HttpRequest, message_id: IdIn) -> Status[Any]:
     """Queue a failed message again as a new attempt; it really re-sends (a new wamid)."""
     by = _sender(request)
     message = _message(by, message_id)
@@ -378,7 +382,7 @@ def retry_message(request: HttpRequest, message_id: int) -> Status[Any]:
 
 
 @router.post("/messages/{message_id}/read", response={204: None, **_ERRORS}, summary="Mark read")
-def mark_read(request: HttpRequest, message_id: int) -> Status[Any]:
+def mark_read(request: HttpRequest, message_id: IdIn) -> Status[Any]:
     """Blue ticks for a received message (and the ones before it)."""
     by = _sender(request)
     message = _message(by, message_id)

@@ -142,7 +142,7 @@ def test_conversations_filter_and_page_by_recent_activity(owner: Membership, cha
         str(rows[0].pk)
     ]
     mine = get(client, f"/api/v1/conversations?assignee_member_id={agent.pk}")["items"]
-    assert [(c["id"], c["assignee_member_id"]) for c in mine] == [(str(rows[1].pk), agent.pk)]
+    assert [(c["id"], c["assignee_member_id"]) for c in mine] == [(str(rows[1].pk), str(agent.pk))]
     assert len(get(client, "/api/v1/conversations?unassigned=true")["items"]) == 3
     assert (
         get(client, f"/api/v1/conversations?channel_id={channel.pk}&status=open")["items"][0]["number"] == 4
@@ -158,7 +158,7 @@ def test_assign_and_change_status_are_audited_actions(owner: Membership, channel
     client = client_for(owner, Scope.CONVERSATIONS_WRITE)
     url = f"/api/v1/conversations/{conversation.pk}"
     assigned = client.post(f"{url}/assign", {"member_id": agent.pk}, "application/json")
-    assert assigned.status_code == 200 and assigned.json()["assignee_member_id"] == agent.pk
+    assert assigned.status_code == 200 and assigned.json()["assignee_member_id"] == str(agent.pk)
     refused = client.post(f"{url}/assign", {"member_id": marketer.pk}, "application/json")
     assert refused.status_code == 400
     assert client.post(f"{url}/assign", {"member_id": 999}, "application/json").status_code == 400
@@ -206,8 +206,10 @@ def test_messages_are_paged_newest_first_and_read_through_an_audited_reveal(
 def test_malformed_requests_get_4xx_with_a_detail(owner: Membership, channel: Channel) -> None:
     conversation = make_conversation(channel)
     client = client_for(owner)
-    assert get(client, f"/api/v1/conversations/{2**70}", 404)
-    assert get(client, f"/api/v1/members/{2**70}", 404)
+    assert "less than or equal" in get(client, f"/api/v1/conversations/{2**70}", 422)["detail"]
+    assert get(client, f"/api/v1/members/{2**70}", 422)["detail"]
+    assert get(client, f"/api/v1/conversations/{2**63 - 1}", 404)  # the largest id: well formed, unknown
+    assert get(client, "/api/v1/conversations/-1", 422)["detail"]
     assert get(client, "/api/v1/contacts?limit=abc", 422)["detail"]
     url = f"/api/v1/conversations/{conversation.pk}/status"
     bad = client.post(url, "{not json", "application/json")

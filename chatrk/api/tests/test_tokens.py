@@ -41,7 +41,7 @@ def test_a_token_is_shown_once_and_stored_as_a_hash() -> None:
     assert row.token_hash == tokens.digest(secret.split("_", 2)[2])
     assert secret not in client.get(f"/w/{workspace.slug}/tokens/").content.decode()
     body = api(secret).get("/api/v1/workspace").json()
-    assert body == {"id": workspace.pk, "name": workspace.name, "slug": workspace.slug}
+    assert body == {"id": str(workspace.pk), "name": workspace.name, "slug": workspace.slug}
     assert AuditEvent.objects.get(action="token.created").details == {"scopes": "workspace:read"}
 
 

@@ -143,3 +143,85 @@ def test_a_key_created_in_a_rolled_back_transaction_is_never_reused(
     kept.save()
     keyring.clear_cache()  # as another process, or this one a minute later, would read it
     assert open_for_system(Secret.objects.get(pk=kept.pk), "value") == "kept"
+
+
+def _datakey_reads(queries: Any) -> list[str]:
+    return [
+        q["sql"] for q in queries.captured_queries if "crypto_datakey" in q["sql"] and "SELECT" in q["sql"]
+    ]
+
+
+def test_a_key_created_in_the_open_transaction_is_reused_in_it_without_a_query(
+    workspace: Workspace, settings: Any
+) -> None:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    settings.CRYPTO_KEY_CACHE_SECONDS = 60
+    with transaction.atomic():
+        person = Person(workspace=workspace, phone="+447700900123")
+        person.save()  # creates the person's subject key in this transaction
+        with CaptureQueriesContext(connection) as queries:
+            again = keyring.active_key(workspace.pk, KeyKind.SUBJECT, f"person:{person.pk}")
+    assert _datakey_reads(queries) == []
+    assert again.id == DataKey.objects.get(subject=f"person:{person.pk}").pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_rolled_back_to_a_savepoint_is_not_used_again(workspace: Workspace, settings: Any) -> None:
+    from django.db import transaction
+
+    settings.CRYPTO_KEY_CACHE_SECONDS = 60
+    keyring.clear_cache()
+    with transaction.atomic():
+        transaction.on_commit(lambda: None)  # another hook queued before the key is made
+        try:
+            with transaction.atomic():
+                Secret(workspace=workspace, value="lost").save()
+                raise Rollback
+        except Rollback:
+            pass
+        kept = Secret(workspace=workspace, value="kept")
+        kept.save()
+    [key] = DataKey.objects.filter(workspace=workspace)
+    assert keyring.active_key(workspace.pk, KeyKind.WORKSPACE).id == key.pk
+    keyring.clear_cache()
+    assert open_for_system(Secret.objects.get(pk=kept.pk), "value") == "kept"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uncommitted_key_survives_an_unrelated_savepoint_rollback_but_not_the_outer_one(
+    workspace: Workspace, settings: Any
+) -> None:
+    from django.db import transaction
+
+    settings.CRYPTO_KEY_CACHE_SECONDS = 60
+    keyring.clear_cache()
+    made: list[int] = []
+
+    def savepoint_with_a_hook(*, fail: bool) -> None:
+        try:
+            with transaction.atomic():
+                transaction.on_commit(lambda: None)
+                if fail:
+                    raise Rollback
+        except Rollback:
+            pass
+
+    def write_then_fail() -> None:
+        with transaction.atomic():
+            savepoint_with_a_hook(fail=True)
+            Secret(workspace=workspace, value="first").save()
+            savepoint_with_a_hook(fail=False)
+            savepoint_with_a_hook(fail=True)
+            made.append(keyring.active_key(workspace.pk, KeyKind.WORKSPACE).id)
+            assert made == [DataKey.objects.get(workspace=workspace).pk]  # still this transaction's key
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        write_then_fail()
+    assert not DataKey.objects.filter(workspace=workspace).exists()
+    kept = Secret(workspace=workspace, value="kept")
+    kept.save()
+    keyring.clear_cache()
+    assert open_for_system(Secret.objects.get(pk=kept.pk), "value") == "kept"

@@ -78,7 +78,7 @@ def test_marketer_creates_edits_and_submits_then_an_officer_approves(
         approved = post(officer, f"{url}/approve", {"comment": "ok"})
     assert approved.status_code == 200, approved.content
     assert (approved.json()["status"], approved.json()["approved_version"]) == ("approved", 2)
-    assert enqueued() == [("submit_template", [created["id"]])]
+    assert enqueued() == [("submit_template", [int(created["id"])])]
     event = AuditEvent.objects.filter(action="template.approved").get()
     assert event.actor_kind == "token"
 

@@ -50,6 +50,19 @@ def test_send_text_queues_a_message(world: World) -> None:
     assert Message.objects.get(pk=data["message_id"]).conversation_id == conversation.pk
 
 
+def test_ids_are_strings_both_ways(world: World) -> None:
+    """64-bit ids do not fit JavaScript's numbers: answered as strings, and taken as strings."""
+    client, conversation = api_client(world), world.conversation()
+    sent = post(client, f"/conversations/{conversation.pk}/messages/text", {"body": "Hi!"}).json()
+    assert all(isinstance(sent[name], str) for name in ("message_id", "conversation_id", "outbox_id"))
+    assert sent["conversation_id"] == str(conversation.pk)
+    reply = {"body": "And?", "reply_to_message_id": str(inbound(conversation).pk)}
+    replied = post(client, f"/conversations/{conversation.pk}/messages/text", reply)
+    assert replied.status_code == 202, replied.content
+    malformed = {"body": "?", "reply_to_message_id": "12ab"}
+    assert post(client, f"/conversations/{conversation.pk}/messages/text", malformed).status_code == 422
+
+
 def test_idempotency_key_replays_and_conflicts(world: World) -> None:
     client, conversation = api_client(world), world.conversation()
     path = f"/conversations/{conversation.pk}/messages/text"

@@ -88,12 +88,12 @@ def test_the_api_lists_and_decides_held_items_with_the_policy_review_scope() -> 
     item = hold(workspace)
     client = api_client(workspace, Role.COMPLIANCE, [Scope.POLICY_REVIEW])
     listed = client.get("/api/v1/policy/held").json()
-    assert [row["id"] for row in listed] == [item.pk] and "text" not in listed[0]
+    assert [row["id"] for row in listed] == [str(item.pk)] and "text" not in listed[0]
     assert client.get(f"/api/v1/policy/held/{item.pk}").json()["category"] == "illegal"
     response = client.post(
         f"/api/v1/policy/held/{item.pk}/reject", {"comment": "no"}, content_type="application/json"
     )
-    assert response.json() == {"kind": "message", "ref_id": 5, "status": "rejected"}
+    assert response.json() == {"kind": "message", "ref_id": "5", "status": "rejected"}
     assert client.post(f"/api/v1/policy/held/{item.pk}/release").status_code == 409
     assert AuditEvent.objects.get(action="policy.rejected").actor_kind == "token"
     check = client.post("/api/v1/policy/check", {"text": "Send me your PIN"}, content_type="application/json")
