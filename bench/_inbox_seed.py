@@ -202,7 +202,7 @@ def _seal(
         return None
     column = model._meta.get_field(name)
     assert isinstance(column, EncryptedField)
-    binding = Binding(workspace_id, model._meta.db_table, column.column, row_id)
+    binding = Binding(workspace_id, model._meta.db_table, _column_name(column), row_id)
     return bytes(envelope.encrypt(column.encode(value), key, binding))
 
 
@@ -345,7 +345,7 @@ def insert(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> None:
     defaults = {
         column.attname: column.get_default() for column in columns if not column.primary_key
     }  # fmt: skip
-    names = ", ".join(connection.ops.quote_name(column.column) for column in columns)
+    names = ", ".join(connection.ops.quote_name(_column_name(column)) for column in columns)
     table = connection.ops.quote_name(model._meta.db_table)
     adapt = [_adapter(column) for column in columns]
     values = [
@@ -369,3 +369,9 @@ def _adapter(column: models.Field[Any, Any]) -> Any:
     if isinstance(column, models.JSONField):
         return lambda value: column.get_db_prep_save(value, connection)
     return lambda value: value
+
+
+def _column_name(field: Any) -> str:
+    name = field.column
+    assert isinstance(name, str), f"{field} has no column"
+    return name

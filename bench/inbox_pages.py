@@ -183,10 +183,11 @@ class _Cases:
 
     @staticmethod
     def _follow(page: Callable[[str | None], Any], depth: int) -> str:
-        cursor = None
+        cursor: str | None = None
         for _ in range(depth):
             cursor = page(cursor).next_cursor
             assert cursor is not None, "the seeded data is too small for that depth"
+        assert cursor is not None, "follow at least one page"
         return cursor
 
     def _list_page(self, where: Any, cursor: str | None) -> Any:
