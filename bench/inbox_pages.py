@@ -67,6 +67,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)  # on a reused database: applies index migrations added since
     seeded = _seeded_or_reseed(var, options)
+    from chatrk.core.planner import refresh_statistics
+
+    refresh_statistics()  # as `chatrk run` does at start and the worker hourly
     result = {"bench": "inbox_pages", "database": engine, **seeded, **_measure(seeded, options.rounds)}
     _print_summary(result)
     print(json.dumps(result))

@@ -76,10 +76,18 @@ def worker(threads: int) -> int:
     return 0
 
 
+def _migrate() -> None:
+    """Brings the schema up to date, then the planner's statistics (hourly afterwards, by the worker)."""
+    _manage(["migrate", "--no-input", "-v", "0"])
+    from chatrk.core.planner import refresh_statistics
+
+    refresh_statistics()
+
+
 def run(host: str, port: int) -> int:
     """Embedded: one process tree with web and worker; Ctrl-C stops both."""
     _serve_on(host, port)
-    _manage(["migrate", "--no-input", "-v", "0"])
+    _migrate()
     from chatrk.accounts.actions import announce_setup_link
 
     announce_setup_link(print)
@@ -105,7 +113,7 @@ def run(host: str, port: int) -> int:
 def demo(host: str, port: int, emulator_port: int) -> int:
     """Embedded, with the Cloud API emulator and customers writing in; Ctrl-C stops everything."""
     _serve_on(host, port)
-    _manage(["migrate", "--no-input", "-v", "0"])
+    _migrate()
     from chatrk import demo as wiring
 
     command = _web_command(host, port, workers=2)

@@ -14,7 +14,6 @@ from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
 from django import forms
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -94,7 +93,7 @@ class ListPage:
     form: ListForm
     rows: list[Row]
     next_cursor: str | None
-    unread: dict[str, int]
+    unread: dict[str, str]
     query: str  # the filters as a query string, kept by links to threads and pages
     error: str = ""
     searched: bool = False
@@ -182,16 +181,17 @@ def _as_dict(where: inbox_queries.ConversationFilter) -> dict[str, Any]:
     return {name: getattr(where, name) for name in where.__dataclass_fields__}
 
 
-def _unread(me: Membership) -> dict[str, int]:
-    """Conversations with unread messages in each view: one query over the unread ones only (a partial
-    index holds just those, so the count does not grow with the workspace's history)."""
-    unread = Conversation.objects.for_workspace(me.workspace_id).filter(unread__gt=0)
-    counts = unread.aggregate(
-        all=Count("pk"),
-        mine=Count("pk", filter=Q(assignee_id=me.user_id)),
-        unassigned=Count("pk", filter=Q(assignee__isnull=True)),
-    )
-    return {key: int(value or 0) for key, value in counts.items()}
+UNREAD_CAP = 100  # beyond this a tab says "99+": counting further would read the whole backlog
+
+
+def _unread(me: Membership) -> dict[str, str]:
+    """Conversations with unread messages in each view, counted up to ``UNREAD_CAP`` (a partial index
+    holds only unread conversations, so each count reads at most that many index entries)."""
+    unread = Conversation.objects.for_workspace(me.workspace_id).filter(unread__gt=0).values("pk")
+    views = {"all": unread, "mine": unread.filter(assignee_id=me.user_id),
+             "unassigned": unread.filter(assignee__isnull=True)}  # fmt: skip
+    counts = {name: rows[:UNREAD_CAP].count() for name, rows in views.items()}
+    return {name: ("99+" if n >= UNREAD_CAP else str(n)) if n else "" for name, n in counts.items()}
 
 
 def _rows(
@@ -199,8 +199,13 @@ def _rows(
 ) -> tuple[list[Row], dict[int, dict[str, Any]]]:
     """The list's rows with names decrypted in one audited read (the open thread's contact included)."""
     me = membership(request)
-    contact_ids = {c.contact_id for c in conversations} | ({extra_contact} if extra_contact else set())
-    contacts = list(Contact.objects.for_workspace(me.workspace_id).filter(pk__in=contact_ids))
+    # The list query joined each row's contact; only the open thread's contact may need fetching.
+    by_id = {c.contact_id: c.contact for c in conversations}
+    if extra_contact and extra_contact not in by_id:
+        by_id.update(
+            (c.pk, c) for c in Contact.objects.for_workspace(me.workspace_id).filter(pk=extra_contact)
+        )
+    contacts = list(by_id.values())
     # Names only: a number stays hidden until a member asks for it in the contact panel (audited there).
     plain = reveal(request.user, me, contacts, ["profile_name"], origin=origin_of(request))  # type: ignore[arg-type]
     revealed = {contact.pk: values for contact, values in zip(contacts, plain, strict=True)}
