@@ -184,6 +184,8 @@ class Message(TenantModel):
             models.Index(fields=["workspace", "id"], name="message_live_id"),
             models.Index(fields=["workspace", "status_at"], name="message_live_status"),
             models.Index(fields=["conversation", "status_at"], name="message_thread_status"),
+            # PostgreSQL would otherwise answer MAX(id) of one thread by walking the primary key backwards.
+            models.Index(fields=["conversation", "id"], name="message_thread_ids"),
         ]
 
     def __str__(self) -> str:
