@@ -241,6 +241,21 @@ def _rows(
     return rows, revealed
 
 
+def _template_summary(payload: Any) -> str:
+    """A sent template as an agent reads it: its name and the values it was sent with."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+        return ""
+    values = [
+        str(parameter.get("text") or parameter.get("payload") or "")
+        for component in payload.get("components") or []
+        if isinstance(component, dict)
+        for parameter in component.get("parameters") or []
+        if isinstance(parameter, dict)
+    ]
+    shown = ", ".join(value for value in values if value)
+    return f"Template “{payload['name']}”" + (f": {shown}" if shown else "")
+
+
 def _text(value: Any) -> str:
     if value is ERASED:
         return "[erased]"
@@ -339,6 +354,8 @@ def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None
         values = opened[row.pk]
         body = _text(values.get("body"))
         payload = values.get("payload")
+        if not body and row.kind == "template":
+            body = _template_summary(payload)
         if row.kind == "reaction" and row.reply_to_wamid in on_page:
             if body and not (isinstance(payload, dict) and payload.get("removed")):
                 reactions.setdefault(row.reply_to_wamid, []).append(body)

@@ -108,6 +108,17 @@ def test_the_list_shows_names_escaped_and_the_thread_shows_bodies_as_text(
     assert "<script>alert" not in html
 
 
+def test_a_sent_template_shows_its_name_and_values_as_text(owner: Membership, channel: Channel) -> None:
+    conversation = make_conversation(channel, "447700900102")
+    sent = make_message(conversation, "", direction="out")
+    sent.kind, sent.body = "template", None
+    sent.payload = {"name": "spring_sale", "language": {"code": "en_US"}, "components": [
+        {"type": "body", "parameters": [{"type": "text", "text": "<b>Noor</b>"}]}]}  # fmt: skip
+    sent.save()
+    html = shown(signed_in(owner.user).get(thread_url(owner, conversation)))
+    assert "Template “spring_sale”: &lt;b&gt;Noor&lt;/b&gt;" in html and "[template]" not in html
+
+
 def test_views_mine_unassigned_and_all_with_unread_counts(owner: Membership, channel: Channel) -> None:
     colleague = add_member(owner.workspace, make_user(name="Sam Agent"), Role.AGENT)
     mine = make_conversation(channel, name="Mine Person")
