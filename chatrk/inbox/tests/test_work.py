@@ -22,6 +22,7 @@ from chatrk.crypto.reveal import reveal
 from chatrk.inbox import queries, work
 from chatrk.inbox.actions import assign_conversation, contact_for, conversation_for, set_conversation_status
 from chatrk.inbox.errors import InboxError
+from chatrk.inbox.live import current_mark
 from chatrk.inbox.models import Channel, Conversation, ConversationLabel, Message
 from chatrk.testing import (
     add_member,
@@ -151,7 +152,9 @@ def test_assignment_and_status_changes_write_events_in_the_thread() -> None:
     ana = add_member(owner.workspace, make_user(name="Ana Agent"), Role.AGENT)
     conversation = make_conversation(make_channel(owner))
     by = Actor.user(owner.user_id)
+    before = current_mark(owner.workspace_id)
     assign_conversation(conversation, ana, actor=by, origin=ORIGIN)
+    assert current_mark(owner.workspace_id) != before  # the open inboxes' live poll sees it
     assign_conversation(conversation, ana, actor=by, origin=ORIGIN)  # no change: no second event
     until = datetime(2030, 1, 2, 9, 0, tzinfo=UTC)
     set_conversation_status(conversation, "snoozed", snoozed_until=until, actor=by, origin=ORIGIN)
