@@ -181,20 +181,21 @@ def _second_factor_lanes(user: User) -> list[Lane]:
     return [Lane(f"2fa:{user.pk}", SECOND_FACTOR)]
 
 
+def _throttled(user: User, lanes: list[Lane], factor: str, origin: Origin) -> int:
+    """Seconds the user must wait before another second-factor attempt; a refusal is recorded."""
+    wait = retry_after(lanes, now())
+    if wait:
+        record("authn.throttled", actor=Actor.user(user.pk), target=("user", user.pk),
+               outcome=Outcome.DENIED, reason="too_many_attempts", origin=origin,
+               details={"factor": factor})  # fmt: skip
+    return wait
+
+
 def check_second_factor(user: User, code: str, *, origin: Origin) -> tuple[str, int]:
     """Verifies a TOTP or recovery code; returns the factor used (or "") and seconds to wait."""
     lanes = _second_factor_lanes(user)
-    wait = retry_after(lanes, now())
+    wait = _throttled(user, lanes, "second", origin)
     if wait:
-        record(
-            "authn.throttled",
-            actor=Actor.user(user.pk),
-            target=("user", user.pk),
-            outcome=Outcome.DENIED,
-            reason="too_many_attempts",
-            origin=origin,
-            details={"factor": "second"},
-        )
         return "", wait
     factor = _use_totp(user, code) or _use_recovery_code(user, code, origin)
     if not factor:
@@ -555,17 +556,8 @@ def check_passkey(user: User, response: str, *, session_key: str | None, origin:
     Failures count in the same throttle lane as wrong codes.
     """
     lanes = _second_factor_lanes(user)
-    wait = retry_after(lanes, now())
+    wait = _throttled(user, lanes, "passkey", origin)
     if wait:
-        record(
-            "authn.throttled",
-            actor=Actor.user(user.pk),
-            target=("user", user.pk),
-            outcome=Outcome.DENIED,
-            reason="too_many_attempts",
-            origin=origin,
-            details={"factor": "passkey"},
-        )
         return "", wait
     try:
         passkey_id = _use_passkey(user, response, session_key)

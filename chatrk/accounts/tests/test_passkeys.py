@@ -96,11 +96,15 @@ def test_a_registered_passkey_keeps_only_what_verification_needs() -> None:
     assert passkey.transports == ["internal", "hybrid"]
     handle = bytes(passkey.user_handle)
     assert len(handle) == 32 and handle == device.user_handle
-    assert str(user.pk).encode() not in handle and user.email.encode() not in handle
+    # Random, not derived from the user: no e-mail in it, and another user's handle differs. (Testing that
+    # the id's digits are absent would fail by chance: 32 random bytes often contain a short digit run.)
+    assert user.email.encode() not in handle
     event = AuditEvent.objects.get(action="2fa.passkey_added")
     assert event.target_kind == "passkey" and event.details["factor"] == "passkey"
     page = signed_in(user).get("/account/").content.decode()
     assert "Work laptop" in page and "never" in page
+    other, _ = user_with_passkey()
+    assert bytes(Passkey.objects.get(user=other).user_handle) != handle
 
 
 def test_a_second_passkey_shares_the_handle_and_excludes_the_first() -> None:
