@@ -15,7 +15,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, URLPattern, path
+from django.urls import URLPattern, path
 from django.views.decorators.http import require_GET, require_POST
 
 from chatrk.accounts.actions import origin_of
@@ -168,15 +168,10 @@ def _panel(
 
 
 def _done(request: HttpRequest, conversation: Conversation, **extra: Any) -> HttpResponse:
-    """After a change: htmx gets the new panel; a plain form post goes back to the thread page (or to
-    the panel's own page where no thread page is installed)."""
+    """After a change: htmx gets the new panel; a plain form post goes back to the thread page."""
     if request.headers.get("HX-Request"):
         return _panel(request, conversation, **extra)
-    slug = membership(request).workspace.slug
-    try:
-        return redirect("web:conversation", slug, conversation.pk)
-    except NoReverseMatch:
-        return redirect("web:contact_panel", slug, conversation.pk)
+    return redirect("web:conversation", membership(request).workspace.slug, conversation.pk)
 
 
 @workspace_page(Perm.READ_INBOX)

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.views.decorators.http import require_GET, require_POST
 
 from chatrk.accounts.actions import origin_of
@@ -77,14 +77,10 @@ def _tools(
 
 
 def _done(request: HttpRequest, conversation: Conversation) -> HttpResponse:
-    """After a change: the fresh partial for htmx, else back to the thread (or this page until it exists)."""
+    """After a change: the fresh partial for htmx, else back to the thread."""
     if request.headers.get("HX-Request"):
         return _tools(request, conversation)
-    slug = membership(request).workspace.slug
-    try:
-        return redirect(reverse("web:conversation", args=[slug, conversation.pk]))
-    except NoReverseMatch:
-        return redirect("web:conversation_tools", slug, conversation.pk)
+    return redirect("web:conversation", membership(request).workspace.slug, conversation.pk)
 
 
 def _actor(request: HttpRequest) -> Actor:
