@@ -30,7 +30,7 @@ def test_block_then_unblock_records_each_change_once() -> None:
     assert not is_blocked(person.workspace_id, person.pk)
     actions = list(
         AuditEvent.objects.filter(target_id=str(person.pk), action__startswith="contact.")
-        .order_by("occurred_at")
+        .order_by("seq")
         .values_list("action", "actor_id")
     )
     assert actions == [("contact.blocked", "7"), ("contact.unblocked", "7")]
