@@ -2,6 +2,6 @@
 
 from chatrk.settings import *  # noqa: F403
 
-ROOT_URLCONF = "_ingest_urls"
+WEBHOOK_URLCONF = "_ingest_urls"
 DEBUG = False
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}

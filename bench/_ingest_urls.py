@@ -1,4 +1,5 @@
-"""chatrk's routes plus ``bare/<key>``: the same server checking the signature and answering 200."""
+"""The webhook routes plus ``webhooks/bare/<key>``: the same server checking the signature and answering
+200, served like the webhook (``chatrk.wsgi``'s webhook handler: same prefix, no browser middleware)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from chatrk.ingest import receive
-from chatrk.urls import urlpatterns as chatrk_urlpatterns
+from chatrk.ingest.urls import urlpatterns as webhook_urlpatterns
 from chatrk.whatsapp.signature import SIGNATURE_HEADER
 
 
@@ -19,4 +20,4 @@ def bare(request: HttpRequest, webhook_key: str) -> HttpResponse:
 
 
 # First, like the webhook route, so both resolve in the same number of steps.
-urlpatterns = [path("bare/<str:webhook_key>", bare), *chatrk_urlpatterns]
+urlpatterns = [path("webhooks/bare/<str:webhook_key>", bare), *webhook_urlpatterns]

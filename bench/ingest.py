@@ -179,7 +179,7 @@ def main() -> None:
         key = channel.webhook_key
         run(
             port,
-            lambda n: request(f"/bare/{key}", body(n)),
+            lambda n: request(f"/webhooks/bare/{key}", body(n)),
             seconds=1.0,
             processes=1,
             connections=4,
@@ -196,7 +196,7 @@ def main() -> None:
         cpu_before_bare = cpu_of_tree(server.pid)
         bare = run(
             port,
-            lambda n: request(f"/bare/{key}", body(n)),
+            lambda n: request(f"/webhooks/bare/{key}", body(n)),
             budget=budget,
             seconds=seconds,
             processes=processes,
