@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from chatrk.audit.actions import ANONYMOUS, Origin, record
 from chatrk.audit.models import Outcome
@@ -121,8 +121,8 @@ def store(keys: ChannelKeys, body: bytes) -> None:
 
     The body is encrypted here, in the request's thread, straight into a row tuple (no model instance:
     this is the hot path). With group commit (the default outside a transaction) the rows of concurrent
-    requests share one INSERT and one COMMIT, made by one writer thread per process; each request still
-    returns only after its row is committed.
+    requests share one INSERT, made by one of them (``GroupWriter``); each request still returns only
+    after its row is stored.
     """
     row = _row(keys, body)
     if GROUP_COMMIT and not connection.in_atomic_block:
@@ -187,85 +187,78 @@ def _lock_file() -> IO[bytes]:
 
 GROUP_COMMIT = os.environ.get("CHATRK_INGEST_GROUP_COMMIT", "1") == "1"
 MAX_GROUP = 500
-# SQLite has one write lock: a second writer would only wait on it. PostgreSQL overlaps two COMMITs.
+# SQLite has one write lock: a second writer would only wait on it. PostgreSQL overlaps two statements.
 WRITERS = int(os.environ.get("CHATRK_INGEST_WRITERS", "0"))  # 0: 1 on SQLite, 2 on PostgreSQL
 WRITE_TIMEOUT_SECONDS = 10.0
 
 
 class _Slot:
-    __slots__ = ("done", "error", "row")
+    __slots__ = ("error", "leads", "row", "wake", "written")
 
     def __init__(self, row: _Row) -> None:
         self.row = row
-        self.done = threading.Event()
+        self.wake = threading.Event()  # set once the row is written, or to make this request lead
+        self.written = False
+        self.leads = False
         self.error: BaseException | None = None
 
 
 class GroupWriter:
-    """Collects rows from request threads; writer threads each insert whatever is waiting at once.
+    """Rows of concurrent requests share one INSERT, written by one of those requests.
 
-    With two writers (PostgreSQL), one gathers the next group while the other waits for its COMMIT.
+    A request that finds fewer than ``writers`` groups being written leads: it writes every row waiting
+    at that moment, its own included, wakes their requests, and hands the lead to the oldest row still
+    waiting (or gives it up). No thread of its own, so an idle process pays no hand-over, and a busy
+    one one wake-up per group. With two writers (PostgreSQL) one group gathers while the other is sent.
     """
 
     def __init__(self, writers: int = WRITERS) -> None:
-        self._ready = threading.Condition()
+        self._lock = threading.Lock()
         self._pending: list[_Slot] = []
-        self._threads: list[threading.Thread] = []
+        self._leading = 0
         self._writers = writers
-        self._stopping = False
 
     def submit(self, row: _Row) -> None:
         slot = _Slot(row)
-        with self._ready:
+        with self._lock:
             self._pending.append(slot)
-            self._threads = [thread for thread in self._threads if thread.is_alive()]
             if not self._writers:
                 self._writers = 1 if connection.vendor == "sqlite" else 2
-            if len(self._threads) < self._writers:
-                thread = threading.Thread(target=self._run, name="chatrk-ingest-writer", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-            self._ready.notify()
-        if not slot.done.wait(WRITE_TIMEOUT_SECONDS):
-            raise TimeoutError("webhook event was not stored in time")
+            slot.leads = self._leading < self._writers
+            self._leading += slot.leads
+        while not slot.written:
+            if slot.leads:
+                slot.leads = False
+                self._write_group()
+            elif slot.wake.wait(WRITE_TIMEOUT_SECONDS):
+                slot.wake.clear()
+            else:
+                raise TimeoutError("webhook event was not stored in time")
         if slot.error is not None:
             raise slot.error
 
-    def stop(self) -> None:
-        """Ends the writer threads once nothing is pending (tests; orderly shutdown)."""
-        with self._ready:
-            threads, self._threads = self._threads, []
-            self._stopping = bool(threads)
-            self._ready.notify_all()
-        for thread in threads:
-            thread.join(timeout=WRITE_TIMEOUT_SECONDS)
-        self._stopping = False
-
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._pending:
-                    if self._stopping:
-                        connection.close()
-                        return
-                    self._ready.wait()
-                batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            try:
-                _insert([slot.row for slot in batch])
-            except BaseException as exc:
-                for slot in batch:
-                    slot.error = exc
-                close_old_connections()
-            finally:
-                for slot in batch:
-                    slot.done.set()
+    def _write_group(self) -> None:
+        with self._lock:
+            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+        error: BaseException | None = None
+        try:
+            if group:  # another writer may have taken them all
+                _insert([slot.row for slot in group])
+        except BaseException as exc:
+            error = exc
+        for slot in group:
+            slot.error, slot.written = error, True
+            slot.wake.set()
+        with self._lock:
+            successor = next((slot for slot in self._pending if not slot.leads), None)
+            if successor is None:
+                self._leading -= 1
+            else:
+                successor.leads = True
+                successor.wake.set()
 
 
 _writer = GroupWriter()
-
-
-def stop_writer() -> None:
-    _writer.stop()
 
 
 # --- signature failures, counted for monitoring ------------------------------------------------------

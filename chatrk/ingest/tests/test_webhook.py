@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -148,12 +149,93 @@ def test_group_commit_stores_every_concurrent_post_once_before_answering() -> No
             connection.close()  # each thread's own connection
 
     threads = [threading.Thread(target=send, args=(bodies[i::8],)) for i in range(8)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        receive.stop_writer()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert not errors
     assert RawEvent.objects.count() == 40
+
+
+def _store_concurrently(keys: receive.ChannelKeys, bodies: list[bytes]) -> list[BaseException | None]:
+    """Stores each body from its own thread; each thread's outcome, in order."""
+    import threading
+
+    outcomes: list[BaseException | None] = [None] * len(bodies)
+
+    def send(index: int) -> None:
+        try:
+            receive.store(keys, bodies[index])
+        except BaseException as exc:
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(len(bodies))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_arriving_while_a_group_is_written_go_in_the_next_group_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    channel = make_channel()
+    keys = receive.channel_keys(channel.webhook_key)
+    assert keys is not None
+    groups: list[int] = []
+    first_group_started, let_it_finish = threading.Event(), threading.Event()
+    insert = receive._insert
+
+    def slow_first_insert(rows: list[Any]) -> None:
+        groups.append(len(rows))
+        if len(groups) == 1:
+            first_group_started.set()
+            let_it_finish.wait(10)
+        insert(rows)
+
+    monkeypatch.setattr(receive, "_insert", slow_first_insert)
+    monkeypatch.setattr(receive._writer, "_writers", 1)
+    first = [json.dumps({**BODY, "n": 0}).encode()]
+    leader = threading.Thread(target=_store_concurrently, args=(keys, first))
+    leader.start()
+    assert first_group_started.wait(10)
+    followers = threading.Thread(
+        target=_store_concurrently, args=(keys, [json.dumps({**BODY, "n": n}).encode() for n in range(1, 5)])
+    )
+    followers.start()
+    while len(receive._writer._pending) < 4:  # all four are waiting behind the group being written
+        threading.Event().wait(0.01)
+    let_it_finish.set()
+    leader.join(10)
+    followers.join(10)
+    assert groups == [1, 4] and RawEvent.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_group_fails_each_of_its_requests_and_the_next_request_still_stores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    channel = make_channel()
+    keys = receive.channel_keys(channel.webhook_key)
+    assert keys is not None
+    insert = receive._insert
+    calls: list[int] = []
+
+    def fail_once(rows: list[Any]) -> None:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise OSError("disk full")
+        insert(rows)
+
+    monkeypatch.setattr(receive, "_insert", fail_once)
+    with pytest.raises(OSError, match="disk full"):
+        receive.store(keys, json.dumps({**BODY, "n": 0}).encode())
+    assert not RawEvent.objects.exists()  # Meta gets a 500 and delivers again
+    assert _store_concurrently(keys, [json.dumps({**BODY, "n": n}).encode() for n in range(3)]) == [None] * 3
+    assert RawEvent.objects.count() == 3 and receive._writer._leading == 0
