@@ -97,7 +97,7 @@ class ListPage:
     query: str  # the filters as a query string, kept by links to threads and pages
     error: str = ""
     searched: bool = False
-    paged: bool = False  # an older page or a search's results: they do not follow live changes
+    paged: bool = False  # an older page (of the list or of a search's results): it stays still
     filtered: bool = False  # a filter or a search narrows the view
     first_run: bool = False  # the workspace has no conversation at all yet
     revealed: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -172,7 +172,7 @@ def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> Lis
     rows, revealed = _rows(request, page.rows, query, extra_contact)
     return ListPage(
         form=form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
-        error=error, searched=bool(text), revealed=revealed, paged=bool(cursor) or bool(text),
+        error=error, searched=bool(text), revealed=revealed, paged=bool(cursor),
         first_run=first_run, filtered=bool(text) or any(key != "view" for key in kept),
     )  # fmt: skip
 
@@ -274,9 +274,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_page(Perm.READ_INBOX)
-@require_GET
+@require_http_methods(["GET", "POST"])  # POST: a search's results, the search in the body
 def inbox_live(request: HttpRequest) -> HttpResponse:
-    """The list again when anything changed in the workspace since ``mark``, else 204."""
+    """The list again when anything changed in the workspace since ``mark``, else 204. A search's
+    results poll by POST with the search (``q``) in the body, as the search itself was sent."""
     me = membership(request)
     mark = live_events.current_mark(me.workspace_id)
     try:
