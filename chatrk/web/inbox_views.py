@@ -241,19 +241,27 @@ def _rows(
     return rows, revealed
 
 
+def _template_spec(payload: Any) -> dict[str, Any]:
+    """The template part of a sent template's payload (Meta's ``{"type": "template", "template": …}``)."""
+    spec = payload.get("template", payload) if isinstance(payload, dict) else None
+    return spec if isinstance(spec, dict) and isinstance(spec.get("name"), str) else {}
+
+
 def _template_summary(payload: Any) -> str:
-    """A sent template as an agent reads it: its name and the values it was sent with."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+    """A template sent before its text was kept with the message: its name and the values it was sent
+    with (messages sent since carry the full text the customer read, shown instead)."""
+    spec = _template_spec(payload)
+    if not spec:
         return ""
     values = [
         str(parameter.get("text") or parameter.get("payload") or "")
-        for component in payload.get("components") or []
+        for component in spec.get("components") or []
         if isinstance(component, dict)
         for parameter in component.get("parameters") or []
         if isinstance(parameter, dict)
     ]
     shown = ", ".join(value for value in values if value)
-    return f"Template “{payload['name']}”" + (f": {shown}" if shown else "")
+    return f"Template “{spec['name']}”" + (f": {shown}" if shown else "")
 
 
 def _text(value: Any) -> str:
@@ -311,6 +319,7 @@ class Item:
     media: list[Media] = field(default_factory=list)
     failure: str = ""
     author: str = ""
+    template: str = ""  # a sent template's name, above the text the customer read
 
 
 @dataclass
@@ -355,6 +364,7 @@ def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None
         values = opened[row.pk]
         body = _text(values.get("body"))
         payload = values.get("payload")
+        template = str(_template_spec(payload).get("name", "")) if row.kind == "template" and body else ""
         if not body and row.kind == "template":
             body = _template_summary(payload)
         if row.kind == "reaction" and row.reply_to_wamid in on_page:
@@ -376,6 +386,7 @@ def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None
                 media=media.get(row.pk, []),
                 failure=reasons.get(row.pk, ""),
                 author=authors.get(row.sent_by_id or 0, ""),
+                template=template,
             )
         )
     for item in items:
