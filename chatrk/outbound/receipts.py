@@ -66,9 +66,9 @@ def send(conversation_id: int, *, client_factory: ClientFactory = client_for) ->
     """Sends the receipt owed for a conversation: "sent", "retry", "failed", "withheld" or "skipped"
     (nothing due, or another worker holds it)."""
     moment = now()
-    claimed = ReadReceipt.objects.filter(
-        pk=conversation_id, done=False, next_attempt_at__lte=moment
-    ).update(next_attempt_at=moment + LEASE)
+    claimed = ReadReceipt.objects.filter(pk=conversation_id, done=False, next_attempt_at__lte=moment).update(
+        next_attempt_at=moment + LEASE
+    )
     if not claimed:
         return "skipped"
     receipt = ReadReceipt.objects.select_related("message").get(pk=conversation_id)

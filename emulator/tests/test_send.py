@@ -268,7 +268,11 @@ def test_marking_read_turns_that_message_and_earlier_ones_read_on_the_customers_
     later = server.control.text(CUSTOMER, "hello?")["id"]
     other = server.control.text("16505550000", "someone else")["id"]
     assert server.control.read_by_business(CUSTOMER) == []
-    typing_only = {"messaging_product": "whatsapp", "message_id": second, "typing_indicator": {"type": "text"}}
+    typing_only = {
+        "messaging_product": "whatsapp",
+        "message_id": second,
+        "typing_indicator": {"type": "text"},
+    }
     assert graph.post(f"/{PHONE}/messages", json=typing_only).json() == {"success": True}
     assert server.control.read_by_business(CUSTOMER) == []  # typing dots are not a read receipt
     read = {"messaging_product": "whatsapp", "status": "read", "message_id": second}

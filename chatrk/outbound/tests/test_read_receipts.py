@@ -36,7 +36,8 @@ def _tasks() -> Iterator[None]:
 
 
 def enqueued() -> list[Any]:
-    return [r.args for r in task_backends["default"].results if r.task.name == "send_read_receipt"]
+    backend: Any = task_backends["default"]  # the DummyBackend: it keeps what was enqueued
+    return [r.args for r in backend.results if r.task.name == "send_read_receipt"]
 
 
 def customer_wrote(world: World, emulator: EmulatorServer, wa_id: str, *texts: str) -> Conversation:
@@ -91,7 +92,9 @@ def test_opening_unread_messages_sends_blue_ticks_for_the_newest_after_commit(
 def test_with_the_switch_off_nothing_is_owed_or_sent(
     world: World, emulator: EmulatorServer, django_capture_on_commit_callbacks: Any
 ) -> None:
-    receipts.set_send_read_receipts(world.channel, False, actor=Actor.user(world.owner.user_id), origin=Origin())
+    receipts.set_send_read_receipts(
+        world.channel, False, actor=Actor.user(world.owner.user_id), origin=Origin()
+    )
     changed = AuditEvent.objects.get(action="channel.read_receipts_changed")
     assert changed.details == {"enabled": False} and changed.target_id == str(world.channel.pk)
     wa_id = customer_number()
@@ -101,7 +104,9 @@ def test_with_the_switch_off_nothing_is_owed_or_sent(
     assert enqueued() == [] and not ReadReceipt.objects.exists()
     assert receipts.send_due() == 0 and receipts.send(conversation.pk) == "skipped"
     assert emulator.control.read_by_business(wa_id) == []
-    receipts.set_send_read_receipts(world.channel, False, actor=Actor.user(world.owner.user_id), origin=Origin())
+    receipts.set_send_read_receipts(
+        world.channel, False, actor=Actor.user(world.owner.user_id), origin=Origin()
+    )
     assert AuditEvent.objects.filter(action="channel.read_receipts_changed").count() == 1  # no change
 
 
@@ -111,7 +116,9 @@ def test_a_receipt_owed_when_the_switch_goes_off_is_withheld(
     wa_id = customer_number()
     conversation = customer_wrote(world, emulator, wa_id, "Hello")
     opened(world, conversation, django_capture_on_commit_callbacks)
-    receipts.set_send_read_receipts(world.channel, False, actor=Actor.user(world.owner.user_id), origin=Origin())
+    receipts.set_send_read_receipts(
+        world.channel, False, actor=Actor.user(world.owner.user_id), origin=Origin()
+    )
     assert receipts.send(conversation.pk) == "withheld"
     assert emulator.control.read_by_business(wa_id) == []
     assert ReadReceipt.objects.get(pk=conversation.pk).done
