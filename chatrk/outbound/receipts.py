@@ -47,10 +47,11 @@ def owe(conversation: Conversation) -> bool:
     )
     if newest is None:
         return False
-    ReadReceipt.objects.update_or_create(
-        conversation_id=conversation.pk,
-        defaults={"workspace_id": conversation.workspace_id, "message_id": newest, "attempts": 0,
-                  "next_attempt_at": now(), "done": False, "last_error": ""},
+    owed = ReadReceipt(conversation_id=conversation.pk, workspace_id=conversation.workspace_id,
+                       message_id=newest, next_attempt_at=now())  # fmt: skip
+    ReadReceipt.objects.bulk_create(  # one INSERT … ON CONFLICT: the row is owed anew for this message
+        [owed], update_conflicts=True, unique_fields=["conversation"],
+        update_fields=["message", "attempts", "next_attempt_at", "done", "last_error"],
     )  # fmt: skip
     transaction.on_commit(lambda: _enqueue(conversation.pk))
     return True
