@@ -107,6 +107,7 @@ PERIODIC_TASKS: dict[str, int] = {
     "chatrk.inbox.tasks.wake_snoozed_conversations": 1,
     "chatrk.consent.tasks.send_consent_messages": 1,
     "chatrk.core.tasks.refresh_planner_statistics": 60,
+    "chatrk.outbound.tasks.send_due_read_receipts": 1,
 }
 
 # Passwords (NIST SP 800-63B rev 4; 2FA is mandatory, so 12 is above the 8-character floor).

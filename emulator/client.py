@@ -63,6 +63,11 @@ class EmulatorControl:
         received: list[dict[str, Any]] = self.customer(wa_id)["received"]
         return received
 
+    def read_by_business(self, wa_id: str) -> list[str]:
+        """The customer's messages the business marked read (blue ticks on the customer's phone)."""
+        read: list[str] = self.customer(wa_id)["read_by_business"]
+        return read
+
     def play(self, wa_id: str, message_id: str) -> Any:
         """The customer plays a voice note you sent (first play → `played` status)."""
         return self._call("POST", f"/customers/{wa_id}/play", {"message_id": message_id})

@@ -188,6 +188,7 @@ class Emulator:
         self.customers: dict[str, Customer] = {}
         self.messages: dict[str, OutboundMessage] = {}
         self.inbound: dict[str, tuple[str, str, float]] = {}  # wamid -> (phone id, wa_id, time)
+        self.read_by_business: dict[str, float] = {}  # inbound wamid -> when the business marked it read
         self.pair_buckets: dict[tuple[str, str], TokenBucket] = {}
         self.business_initiated: dict[str, dict[str, float]] = {}  # portfolio -> wa_id -> last time
         self.templates: dict[str, Template] = {}
@@ -333,7 +334,17 @@ class Emulator:
         indicator = body.get("typing_indicator")
         if indicator is not None and (not isinstance(indicator, dict) or indicator.get("type") != "text"):
             raise invalid_parameter("Param typing_indicator.type must be text.")
+        if body.get("status") == "read":
+            self._blue_ticks(known)
         return {"success": True}
+
+    def _blue_ticks(self, marked: tuple[str, str, float]) -> None:
+        """As on the customer's phone: the marked message and every earlier one from them turn read."""
+        phone_id, wa_id, sent_at = marked
+        moment = self.clock.now()
+        for wamid, (pid, sender, at) in self.inbound.items():
+            if pid == phone_id and sender == wa_id and at <= sent_at:
+                self.read_by_business.setdefault(wamid, moment)
 
     def _template_for_send(self, phone: PhoneState, payload: dict[str, Any]) -> Template:
         name = payload["name"]

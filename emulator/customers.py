@@ -103,6 +103,11 @@ def customer_view(emulator: Emulator, wa_id: str) -> dict[str, Any]:
         "marketing_opt_out": sorted(customer.marketing_opt_out),
         "window_open": {pid: customer.window_open(pid, now) for pid in customer.last_inbound},
         "received": customer.received,
+        "read_by_business": sorted(
+            wamid
+            for wamid in emulator.read_by_business
+            if emulator.inbound.get(wamid, ("", "", 0.0))[1] == customer.wa_id
+        ),
     }
 
 

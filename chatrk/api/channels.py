@@ -33,6 +33,7 @@ class ChannelOut(Schema):
     messaging_tier: str
     health_checked_at: datetime | None
     auto_assign: bool  # round-robin: new conversations go in turn to members who may reply
+    send_read_receipts: bool  # blue ticks when a member opens a conversation (default on)
     created_at: datetime
 
 
@@ -49,6 +50,7 @@ def channel_out(channel: Channel) -> ChannelOut:
         messaging_tier=channel.messaging_tier,
         health_checked_at=channel.health_checked_at,
         auto_assign=channel.auto_assign,
+        send_read_receipts=channel.send_read_receipts,
         created_at=channel.created_at,
     )
 

@@ -26,6 +26,7 @@ from chatrk.crypto.reveal import reveal_for_token
 from chatrk.inbox import queries, work
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.models import Conversation, Label, Message
+from chatrk.outbound import receipts
 
 router = Router(tags=["labels"])
 
@@ -44,13 +45,18 @@ class LabelRef(Schema):
     label_id: str  # a label id from GET /labels
 
 
-class AutoAssign(Schema):
+class AutoAssign(Schema):  # also the read-receipts switch
     enabled: bool
 
 
 class AutoAssignOut(Schema):
     channel_id: str
     auto_assign: bool
+
+
+class ReadReceiptsOut(Schema):
+    channel_id: str
+    send_read_receipts: bool
 
 
 class TranscriptLine(Schema):
@@ -214,3 +220,20 @@ def set_auto_assign(request: HttpRequest, channel_id: int, body: AutoAssign) -> 
         channel, body.enabled, actor=Actor.token(token.pk), origin=origin_of(request)
     )
     return AutoAssignOut(channel_id=str(updated.pk), auto_assign=updated.auto_assign)
+
+
+@router.put(
+    "/channels/{channel_id}/read-receipts",
+    response={200: ReadReceiptsOut, 404: Error, **DENIED},
+    tags=["channels"],
+)
+def set_read_receipts(request: HttpRequest, channel_id: int, body: AutoAssign) -> ReadReceiptsOut:
+    """Blue ticks (on by default): when a member opens a conversation, WhatsApp hears it was read."""
+    token = require_scope(request, Scope.CHANNELS_WRITE)
+    channel = queries.channel(token.workspace_id, channel_id)
+    if channel is None:
+        raise HttpError(404, "No such channel.")
+    updated = receipts.set_send_read_receipts(
+        channel, body.enabled, actor=Actor.token(token.pk), origin=origin_of(request)
+    )
+    return ReadReceiptsOut(channel_id=str(updated.pk), send_read_receipts=updated.send_read_receipts)

@@ -268,12 +268,17 @@ def set_conversation_status(
 
 
 def mark_conversation_read(conversation: Conversation, *, actor: Actor, origin: Origin) -> bool:
-    """A member opened the conversation: its unread count goes to zero. False if it already was."""
+    """A member opened the conversation: its unread count goes to zero and, unless the channel's switch
+    is off, the customer gets blue ticks (sent after commit by a task). False if nothing was unread."""
+    from chatrk.outbound import receipts
+
     with transaction.atomic():
         cleared = Conversation.objects.filter(pk=conversation.pk, unread__gt=0).update(unread=0)
         if cleared:
+            owed = receipts.owe(conversation)
             record("conversation.read", actor=actor, workspace_id=conversation.workspace_id,
-                   target=("conversation", conversation.pk), origin=origin)  # fmt: skip
+                   target=("conversation", conversation.pk), origin=origin,
+                   details={"read_receipt": owed})  # fmt: skip
             publish(conversation.workspace_id, "conversation.updated", conversation_id=conversation.pk)
     conversation.unread = 0
     return bool(cleared)

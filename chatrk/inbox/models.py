@@ -49,6 +49,8 @@ class Channel(TenantModel):
     last_auto_assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Blue ticks: when a member opens a conversation, WhatsApp hears that its newest message was read.
+    send_read_receipts = models.BooleanField(default=True)
     created_at = models.DateTimeField()
 
     encryption = EncryptionScope()

@@ -6,6 +6,8 @@
 * :func:`build_send` — checks the values against the template's variables (count → 132000,
   named vs positional → 132012, bad characters → 132018) and builds the ``TemplateMessage``.
 * :func:`render` — the text a customer would see, for previews and the inbox.
+* :func:`as_sent` — that text for one send, kept with the message so later edits of the template never
+  change what the thread shows was sent.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from chatrk.whatsapp.messages import (
     ButtonParameters,
     ButtonSubType,
     CouponCodeParam,
+    CurrencyParam,
+    DateTimeParam,
     HeaderParameters,
     InvalidRequest,
     LocationParam,
@@ -297,3 +301,25 @@ def render_components(components: Any, category: str, values: TemplateValues | N
             footer_text = f"This code expires in {footer['code_expiration_minutes']} minutes."
     labels = tuple(str(b.get("text") or str(b.get("type", "")).title()) for b in _buttons(holder))
     return Preview(header_text, body_text, footer_text, labels, header_format)
+
+
+def as_sent(template: Template, message: TemplateMessage) -> str:
+    """What the customer read for this send: header (or its media's kind), body with the values filled
+    in, footer and button labels, as plain text (the inbox escapes it)."""
+    header: Values = ()
+    body: Values = ()
+    for part in message.components:
+        if isinstance(part, HeaderParameters):
+            header = _sent_values([p for p in part.parameters if isinstance(p, TextParam)])
+        elif isinstance(part, BodyParameters):
+            body = _sent_values(list(part.parameters))
+    preview = render(template, TemplateValues(body=body, header=header))
+    media = preview.header_format if preview.header_format not in ("", "TEXT") else ""
+    return "\n\n".join(part for part in (f"[{media.lower()}]" if media else "", preview.text) if part)
+
+
+def _sent_values(parameters: Sequence[TextParam | CurrencyParam | DateTimeParam]) -> Values:
+    texts = [p.text if isinstance(p, TextParam) else p.fallback_value for p in parameters]
+    if parameters and all(p.name for p in parameters):
+        return {str(p.name): text for p, text in zip(parameters, texts, strict=True)}
+    return texts

@@ -164,6 +164,18 @@ def _describe(content: Outgoing) -> tuple[str, dict[str, Any], str | None, Templ
     return kind, payload, text, template
 
 
+def _as_sent(workspace_id: int, channel_id: int, content: Outgoing) -> str | None:
+    """A template's full text as the customer reads it, kept as the message's body (encrypted like any
+    body) so the thread shows what was sent even after the template is edited. None for other kinds."""
+    from chatrk.msgtemplates.sending import Refusal, as_sent, sendable_template
+
+    sent = content.template if isinstance(content, OutgoingTemplateWithMedia) else content
+    if not isinstance(sent, TemplateMessage):
+        return None
+    template = sendable_template(workspace_id, channel_id, sent.name, sent.language)
+    return None if isinstance(template, Refusal) else as_sent(template, sent)
+
+
 def _refuse(by: SendBy, conversation: Conversation, decision: Decision, origin: Origin | None) -> None:
     with transaction.atomic():
         record(
@@ -222,6 +234,7 @@ def do_enqueue(
     if not decision.allowed and hold is None:
         _refuse(by, conversation, decision, origin)
     purpose = consent_purpose(request)
+    shown = _as_sent(by.workspace_id, conversation.channel_id, content) or text
     moment = now()
     stored: Media | None = None
     review_id: int | None = None
@@ -229,7 +242,7 @@ def do_enqueue(
         with transaction.atomic():
             status = Message.Status.HELD if hold else Message.Status.QUEUED
             message = _new_message(
-                conversation, kind, payload, text, status, by.user_id, reply_to_wamid, moment
+                conversation, kind, payload, shown, status, by.user_id, reply_to_wamid, moment
             )
             if isinstance(content, OutgoingMedia | OutgoingTemplateWithMedia):
                 stored = Media(
@@ -334,9 +347,10 @@ def enqueue_system_message(
     decision = Decision(tuple((name, gate(request)) for name, gate in SYSTEM_MESSAGE_GATES))
     if not decision.allowed:
         _refuse(SendBy(conversation.workspace_id, SYSTEM, ""), conversation, decision, None)
+    shown = _as_sent(conversation.workspace_id, conversation.channel_id, content) or text
     moment = now()
     with transaction.atomic():
-        message = _new_message(conversation, kind, payload, text, Message.Status.QUEUED, None, "", moment)
+        message = _new_message(conversation, kind, payload, shown, Message.Status.QUEUED, None, "", moment)
         item = OutboxItem.objects.create(
             workspace_id=message.workspace_id,
             message=message,
@@ -394,7 +408,8 @@ def retry_failed(by: SendBy, message: Message, *, origin: Origin | None = None) 
             template = TemplateRef(
                 str(spec.get("name", "")), str(language.get("code", "")) if isinstance(language, dict) else ""
             )
-    text = _open_body(message)
+    # A template's body is the text kept for the thread; its content was approved, not screened at send.
+    text = "" if message.kind == "template" else _open_body(message)
     request = SendRequest(
         workspace_id=by.workspace_id,
         role=by.role,

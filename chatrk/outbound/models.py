@@ -90,3 +90,26 @@ class RateBucket(models.Model):
 
     def __str__(self) -> str:
         return f"bucket {self.key}"
+
+
+class ReadReceipt(TenantModel):
+    """The blue ticks owed for one conversation: the newest inbound message a member has seen.
+
+    One row per conversation, rewritten each time a member opens it with unread messages; sent off the
+    request path (``chatrk.outbound.receipts``), retried with back-off on transient failures.
+    """
+
+    conversation = models.OneToOneField(
+        "inbox.Conversation", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    done = models.BooleanField(default=False)
+    last_error = models.CharField(max_length=200, blank=True)  # plain language, never content
+
+    class Meta:
+        indexes = [models.Index(fields=["done", "next_attempt_at"], name="read_receipt_due")]
+
+    def __str__(self) -> str:
+        return f"read receipt {self.pk}"

@@ -1,4 +1,5 @@
-"""The contact panel beside a thread: consent per purpose with its proof, block, notes, data-subject requests.
+"""The contact panel beside a thread: consent per purpose with its proof, block, notes, and a
+data-subject requests section that says "No requests yet" until the privacy issue builds the requests.
 
 The thread page (``inbox_views``) renders ``web/inbox/_contact.html`` with the context
 ``contact_panel_context`` returns. The panel also has its own page (``web:contact_panel``): an htmx
@@ -303,15 +304,6 @@ def _set_blocked(request: HttpRequest, conversation_id: int, *, blocked: bool) -
     return _done(request, conversation, block_notice=notice)
 
 
-@workspace_page(Perm.READ_INBOX)
-@require_GET
-def data_subject_requests(request: HttpRequest, contact_id: int) -> HttpResponse:
-    """A clearly labelled placeholder: the privacy issue brings the requests themselves."""
-    if inbox_queries.contact(membership(request).workspace_id, contact_id) is None:
-        raise Http404("No such contact")
-    return render(request, "web/inbox/contact_requests.html", {"contact_id": contact_id})
-
-
 urlpatterns: list[URLPattern] = [
     path("inbox/c/<int:conversation_id>/contact/", contact_panel, name="contact_panel"),
     path("inbox/c/<int:conversation_id>/contact/number/", reveal_number, name="contact_reveal_number"),
@@ -320,5 +312,4 @@ urlpatterns: list[URLPattern] = [
     path("inbox/c/<int:conversation_id>/contact/notes/", save_notes, name="contact_notes"),
     path("inbox/c/<int:conversation_id>/contact/block/", block, name="contact_block"),
     path("inbox/c/<int:conversation_id>/contact/unblock/", unblock, name="contact_unblock"),
-    path("contacts/<int:contact_id>/requests/", data_subject_requests, name="contact_requests"),
 ]

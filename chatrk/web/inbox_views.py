@@ -97,7 +97,7 @@ class ListPage:
     query: str  # the filters as a query string, kept by links to threads and pages
     error: str = ""
     searched: bool = False
-    paged: bool = False  # an older page or a search's results: they do not follow live changes
+    paged: bool = False  # an older page (of the list or of a search's results): it stays still
     filtered: bool = False  # a filter or a search narrows the view
     first_run: bool = False  # the workspace has no conversation at all yet
     revealed: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -172,7 +172,7 @@ def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> Lis
     rows, revealed = _rows(request, page.rows, query, extra_contact)
     return ListPage(
         form=form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
-        error=error, searched=bool(text), revealed=revealed, paged=bool(cursor) or bool(text),
+        error=error, searched=bool(text), revealed=revealed, paged=bool(cursor),
         first_run=first_run, filtered=bool(text) or any(key != "view" for key in kept),
     )  # fmt: skip
 
@@ -241,19 +241,27 @@ def _rows(
     return rows, revealed
 
 
+def _template_spec(payload: Any) -> dict[str, Any]:
+    """The template part of a sent template's payload (Meta's ``{"type": "template", "template": …}``)."""
+    spec = payload.get("template", payload) if isinstance(payload, dict) else None
+    return spec if isinstance(spec, dict) and isinstance(spec.get("name"), str) else {}
+
+
 def _template_summary(payload: Any) -> str:
-    """A sent template as an agent reads it: its name and the values it was sent with."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+    """A template sent before its text was kept with the message: its name and the values it was sent
+    with (messages sent since carry the full text the customer read, shown instead)."""
+    spec = _template_spec(payload)
+    if not spec:
         return ""
     values = [
         str(parameter.get("text") or parameter.get("payload") or "")
-        for component in payload.get("components") or []
+        for component in spec.get("components") or []
         if isinstance(component, dict)
         for parameter in component.get("parameters") or []
         if isinstance(parameter, dict)
     ]
     shown = ", ".join(value for value in values if value)
-    return f"Template “{payload['name']}”" + (f": {shown}" if shown else "")
+    return f"Template “{spec['name']}”" + (f": {shown}" if shown else "")
 
 
 def _text(value: Any) -> str:
@@ -274,9 +282,10 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @workspace_page(Perm.READ_INBOX)
-@require_GET
+@require_http_methods(["GET", "POST"])  # POST: a search's results, the search in the body
 def inbox_live(request: HttpRequest) -> HttpResponse:
-    """The list again when anything changed in the workspace since ``mark``, else 204."""
+    """The list again when anything changed in the workspace since ``mark``, else 204. A search's
+    results poll by POST with the search (``q``) in the body, as the search itself was sent."""
     me = membership(request)
     mark = live_events.current_mark(me.workspace_id)
     try:
@@ -310,6 +319,7 @@ class Item:
     media: list[Media] = field(default_factory=list)
     failure: str = ""
     author: str = ""
+    template: str = ""  # a sent template's name, above the text the customer read
 
 
 @dataclass
@@ -354,6 +364,7 @@ def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None
         values = opened[row.pk]
         body = _text(values.get("body"))
         payload = values.get("payload")
+        template = str(_template_spec(payload).get("name", "")) if row.kind == "template" and body else ""
         if not body and row.kind == "template":
             body = _template_summary(payload)
         if row.kind == "reaction" and row.reply_to_wamid in on_page:
@@ -375,6 +386,7 @@ def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None
                 media=media.get(row.pk, []),
                 failure=reasons.get(row.pk, ""),
                 author=authors.get(row.sent_by_id or 0, ""),
+                template=template,
             )
         )
     for item in items:

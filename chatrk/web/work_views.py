@@ -25,6 +25,7 @@ from chatrk.crypto.reveal import reveal
 from chatrk.inbox import actions, queries, work
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.models import Conversation, Label, Message
+from chatrk.outbound import receipts
 from chatrk.web.access import membership, workspace_page
 
 CONVERSATION = "inbox/c/<int:conversation_id>/"
@@ -291,7 +292,7 @@ def delete_label(request: HttpRequest, label_id: int) -> HttpResponse:
     return _labels_page(request, notice=f"Label “{label.name}” deleted.")
 
 
-# --- the channel's round-robin switch ----------------------------------------------------------------
+# --- the channel's switches: round-robin, read receipts ---------------------------------------------
 
 
 @workspace_page(Perm.MANAGE_WORKSPACE)
@@ -303,6 +304,18 @@ def channel_auto_assign(request: HttpRequest, channel_id: int) -> HttpResponse:
         raise Http404("No such channel")
     enabled = request.POST.get("enabled") == "on"
     work.set_auto_assign(channel, enabled, actor=_actor(request), origin=origin_of(request))
+    return redirect("web:channels", me.workspace.slug)
+
+
+@workspace_page(Perm.MANAGE_WORKSPACE)
+@require_POST
+def channel_read_receipts(request: HttpRequest, channel_id: int) -> HttpResponse:
+    me = membership(request)
+    channel = queries.channel(me.workspace_id, channel_id)
+    if channel is None:
+        raise Http404("No such channel")
+    enabled = request.POST.get("enabled") == "on"
+    receipts.set_send_read_receipts(channel, enabled, actor=_actor(request), origin=origin_of(request))
     return redirect("web:channels", me.workspace.slug)
 
 
@@ -320,4 +333,5 @@ urlpatterns: list[URLPattern] = [
     path("labels/<int:label_id>/rename/", rename_label, name="rename_label"),
     path("labels/<int:label_id>/delete/", delete_label, name="delete_label"),
     path("channels/<int:channel_id>/auto-assign/", channel_auto_assign, name="channel_auto_assign"),
+    path("channels/<int:channel_id>/read-receipts/", channel_read_receipts, name="channel_read_receipts"),
 ]

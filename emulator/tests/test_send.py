@@ -258,6 +258,30 @@ def test_mark_as_read_and_typing_indicator(server: EmulatorServer, graph: httpx.
     assert error_code(unknown) == 100
 
 
+def test_marking_read_turns_that_message_and_earlier_ones_read_on_the_customers_phone(
+    server: EmulatorServer, graph: httpx.Client
+) -> None:
+    first = open_window(server)
+    server.advance(1)
+    second = server.control.text(CUSTOMER, "still there?")["id"]
+    server.advance(1)
+    later = server.control.text(CUSTOMER, "hello?")["id"]
+    other = server.control.text("16505550000", "someone else")["id"]
+    assert server.control.read_by_business(CUSTOMER) == []
+    typing_only = {
+        "messaging_product": "whatsapp",
+        "message_id": second,
+        "typing_indicator": {"type": "text"},
+    }
+    assert graph.post(f"/{PHONE}/messages", json=typing_only).json() == {"success": True}
+    assert server.control.read_by_business(CUSTOMER) == []  # typing dots are not a read receipt
+    read = {"messaging_product": "whatsapp", "status": "read", "message_id": second}
+    assert graph.post(f"/{PHONE}/messages", json=read).json() == {"success": True}
+    assert server.control.read_by_business(CUSTOMER) == sorted([first, second])
+    assert later not in server.control.read_by_business(CUSTOMER)
+    assert server.control.read_by_business("16505550000") == [] and other
+
+
 def test_reactions_get_only_sent_and_bad_targets_fail_with_131009(
     server: EmulatorServer, graph: httpx.Client, receiver: WebhookReceiver
 ) -> None:

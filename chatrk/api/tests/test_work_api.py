@@ -162,3 +162,22 @@ def test_round_robin_is_set_over_the_api(owner: Membership, conversation: Conver
         {"enabled": False},
         403,
     )
+
+
+def test_read_receipts_are_switched_over_the_api_and_audited(
+    owner: Membership, conversation: Conversation
+) -> None:
+    channel_id = conversation.channel_id
+    client = client_for(owner, Scope.CHANNELS_WRITE, Scope.CHANNELS_READ)
+    assert call(client, "get", f"/channels/{channel_id}")["send_read_receipts"] is True  # on by default
+    assert call(client, "put", f"/channels/{channel_id}/read-receipts", {"enabled": False}) == {
+        "channel_id": str(channel_id), "send_read_receipts": False,
+    }  # fmt: skip
+    assert call(client, "get", f"/channels/{channel_id}")["send_read_receipts"] is False
+    call(client, "put", f"/channels/{channel_id}/read-receipts", {"enabled": "perhaps"}, 422)
+    call(client, "put", "/channels/42/read-receipts", {"enabled": True}, 404)
+    reader = client_for(owner, Scope.CHANNELS_READ)
+    call(reader, "put", f"/channels/{channel_id}/read-receipts", {"enabled": True}, 403)
+    assert not Channel.objects.get(pk=channel_id).send_read_receipts
+    changed = AuditEvent.objects.get(action="channel.read_receipts_changed")
+    assert changed.actor_kind == "token" and changed.details == {"enabled": False}

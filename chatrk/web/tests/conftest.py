@@ -200,17 +200,20 @@ def _emulator_process(tmp_path: Path) -> Iterator[str]:
 
 
 def _drain_until(stop: threading.Event) -> None:
-    """``chatrk drain --loop`` in a thread, fetching due media on every pass (no task queue in tests)."""
+    """``chatrk drain --loop`` in a thread, fetching due media and sending due read receipts on every
+    pass (no task queue in tests: the worker's tasks do both in production)."""
     from django.db import connection
 
     from chatrk.ingest import actions as ingest
     from chatrk.ingest import media
+    from chatrk.outbound import receipts
 
     try:
         while not stop.is_set():
             result = ingest.drain()
             for media_id in media.due():
                 media.fetch(media_id)
+            receipts.send_due()
             if result.claimed == 0:
                 stop.wait(0.1)
     finally:

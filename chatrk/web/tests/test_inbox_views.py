@@ -459,6 +459,37 @@ def test_the_list_and_thread_answer_204_until_something_changes(owner: Membershi
     assert client.get(live, {"mark": "garbage!"}).status_code == 200  # a bad mark gets a fresh one
 
 
+def test_search_results_follow_live_changes_by_post_with_the_search_in_the_body(
+    owner: Membership, channel: Channel
+) -> None:
+    amelia = make_conversation(channel, "447700900101", name="Amelia Hart")
+    make_conversation(channel, "447700900102", name="Bruno Costa")
+    html = shown(inbox(owner, view="all", q="amelia"))
+    head = html.split('id="conversation-list"')[1].split(">")[0]
+    poll = re.search(r'hx-post="([^"]+)"', head)
+    assert poll is not None and 'hx-include="#live-search"' in head and "hx-get" not in head
+    url = poll.group(1).replace("&amp;", "&")
+    assert "amelia" not in url.lower() and "mark=" in url and "view=all" in url
+    assert '<input type="hidden" id="live-search" name="q" value="amelia">' in html
+    client = signed_in(owner.user)
+    assert client.post(url, {"q": "amelia"}).status_code == 204  # nothing changed
+    second = make_conversation(channel, "447700900103", name="Amelia Stone")
+    make_message(amelia, "again")
+    make_conversation(channel, "447700900104", name="Carla Mendes")  # a change that does not match
+    html = shown(client.post(url, {"q": "amelia"}))
+    assert sorted(listed_numbers(html)) == sorted([amelia.pk, second.pk])  # still the search's results
+    assert 'id="live-search" name="q" value="amelia"' in html and "hx-post=" in html
+    fresh = re.search(r'hx-post="([^"]+)"', html.split('id="conversation-list"')[1].split(">")[0])
+    assert fresh is not None
+    assert client.post(fresh.group(1).replace("&amp;", "&"), {"q": "amelia"}).status_code == 204
+
+
+def test_a_searched_name_is_escaped_in_the_live_search_field(owner: Membership, channel: Channel) -> None:
+    html = shown(inbox(owner, view="all", q='"><script>alert(1)</script>'))
+    assert "<script>alert(1)" not in html
+    assert 'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
+
+
 def test_an_erased_contact_is_no_longer_found_by_name(owner: Membership, channel: Channel) -> None:
     from chatrk.audit.actions import Actor
     from chatrk.crypto.actions import SubjectRef, shred_subject
@@ -508,10 +539,10 @@ def test_a_search_stays_out_of_urls_and_pages_by_post(owner: Membership, channel
     html = shown(inbox(owner, view="all", q="maria"))
     assert len(listed_numbers(html)) == 50
     assert "maria" not in " ".join(re.findall(r'(?:href|action|hx-get)="([^"]*)"', html)).lower()
-    assert "hx-trigger" not in html.split('id="conversation-list"')[1].split(">")[0]  # results stay still
     cursor = re.search(r'name="cursor" value="([^"]+)"', html)
     assert cursor is not None and "More results" in html
     rest = shown(inbox(owner, view="all", q="maria", cursor=cursor.group(1)))
+    assert "hx-trigger" not in rest.split('id="conversation-list"')[1].split(">")[0]  # more: stays still
     assert sorted(listed_numbers(html) + listed_numbers(rest)) == sorted(made)
     url = f"/w/{owner.workspace.slug}/inbox/"
     ignored = shown(signed_in(owner.user).get(url, {"view": "all", "q": "zz"}))

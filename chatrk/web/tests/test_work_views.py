@@ -258,3 +258,32 @@ def test_round_robin_is_switched_on_and_off_from_the_channels_page(owner: Member
     assert not Channel.objects.get(pk=channel.pk).auto_assign
     changes = AuditEvent.objects.filter(action="channel.auto_assign_changed").order_by("seq", "pk")
     assert [e.details["enabled"] for e in changes] == [True, False]
+
+
+def test_read_receipts_are_on_by_default_and_an_admin_switches_them_off_audited(owner: Membership) -> None:
+    channel = make_channel(owner)
+    assert Channel.objects.get(pk=channel.pk).send_read_receipts  # businesses expect blue ticks
+    client: Client = signed_in(owner.user)
+    page = f"/w/{owner.workspace.slug}/channels/"
+    switch = f"/w/{owner.workspace.slug}/channels/{channel.pk}/read-receipts/"
+    assert "Stop read receipts" in client.get(page).content.decode()
+    assert client.post(switch, {"enabled": "off"}).status_code == 302
+    assert not Channel.objects.get(pk=channel.pk).send_read_receipts
+    assert "Send read receipts" in client.get(page).content.decode()
+    client.post(switch, {"enabled": "on"})
+    assert Channel.objects.get(pk=channel.pk).send_read_receipts
+    changes = AuditEvent.objects.filter(action="channel.read_receipts_changed").order_by("seq", "pk")
+    assert [e.details["enabled"] for e in changes] == [False, True]
+    assert all(e.actor_id == str(owner.user_id) for e in changes)
+
+
+def test_agents_and_other_workspaces_cannot_switch_read_receipts(owner: Membership) -> None:
+    channel = make_channel(owner)
+    switch = f"/w/{owner.workspace.slug}/channels/{channel.pk}/read-receipts/"
+    agent = add_member(owner.workspace, role=Role.AGENT)
+    assert signed_in(agent.user).post(switch, {"enabled": "off"}).status_code == 403
+    stranger = add_member(make_workspace("Other"), role=Role.OWNER)
+    theirs = f"/w/{stranger.workspace.slug}/channels/{channel.pk}/read-receipts/"
+    assert signed_in(stranger.user).post(theirs, {"enabled": "off"}).status_code == 404
+    assert Channel.objects.get(pk=channel.pk).send_read_receipts
+    assert not AuditEvent.objects.filter(action="channel.read_receipts_changed").exists()
