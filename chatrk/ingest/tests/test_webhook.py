@@ -239,3 +239,13 @@ def test_a_failed_group_fails_each_of_its_requests_and_the_next_request_still_st
     assert not RawEvent.objects.exists()  # Meta gets a 500 and delivers again
     assert _store_concurrently(keys, [json.dumps({**BODY, "n": n}).encode() for n in range(3)]) == [None] * 3
     assert RawEvent.objects.count() == 3 and receive._writer._leading == 0
+
+
+def test_a_group_padded_to_its_statement_shape_stores_each_row_once() -> None:
+    assert [receive._shape(n) for n in (1, 2, 3, 4, 5, 300, 512)] == [1, 2, 4, 4, 8, 512, 512]
+    channel = make_channel()
+    keys = receive.channel_keys(channel.webhook_key)
+    assert keys is not None
+    receive._insert([receive._row(keys, json.dumps({**BODY, "n": n}).encode()) for n in range(5)])  # as 8
+    assert RawEvent.objects.count() == 5
+    assert len(set(RawEvent.objects.values_list("dedup_key", flat=True))) == 5
