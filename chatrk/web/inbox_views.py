@@ -36,8 +36,6 @@ from chatrk.outbound.errors import NotRetryable, SendRefused
 from chatrk.outbound.models import OutboxItem
 from chatrk.web.access import membership, workspace_page
 from chatrk.web.composer_views import composer_context
-from chatrk.web.contact_views import contact_panel_context
-from chatrk.web.work_views import tools_context
 from chatrk.whatsapp.errors import describe_error
 
 LIST_PAGE = 50
@@ -442,8 +440,6 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "thread_error": error,
         **_thread_context(request, found, thread),
         **composer_context(request, found),
-        **tools_context(request, found),
-        **contact_panel_context(request, found),
     }
     return render(request, "web/inbox.html", context)
 
