@@ -516,3 +516,44 @@ def test_a_search_stays_out_of_urls_and_pages_by_post(owner: Membership, channel
     url = f"/w/{owner.workspace.slug}/inbox/"
     ignored = shown(signed_in(owner.user).get(url, {"view": "all", "q": "zz"}))
     assert len(listed_numbers(ignored)) == 50  # a query in the URL is not a search
+
+
+def panels_loaded_by_htmx(html: str) -> dict[str, str]:
+    """The side panels the thread page loads once it is shown: ``id`` of the placeholder → URL."""
+    return dict(re.findall(r'<section id="([\w-]+)"[^>]*hx-get="([^"]+)" hx-trigger="load"', html))
+
+
+def test_the_side_panels_load_by_htmx_from_their_own_audited_views(owner: Membership, channel: Channel) -> None:
+    conversation = make_conversation(channel, name="Amelia Hart")
+    make_message(conversation, "hello")
+    client = signed_in(owner.user)
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    html = shown(client.get(thread_url(owner, conversation)))
+    reads = AuditEvent.objects.filter(action="crypto.reveal", id__gt=before)
+    purposes = sorted(str(event.details["model"]) + ":" + str(event.details["purpose"]) for event in reads)
+    assert purposes == ["inbox.contact:display", "inbox.message:display"]  # the panels read nothing yet
+    assert "Record consent" not in html and "Save notes" not in html and "Assign to me" not in html
+    panels = panels_loaded_by_htmx(html)
+    base = thread_url(owner, conversation)
+    assert panels == {"work-tools": f"{base}work/", "contact-panel": f"{base}contact/"}
+    for url in panels.values():
+        assert f'href="{url}"' in html  # without JavaScript, a link to the panel's own page
+    work = shown(client.get(panels["work-tools"], headers={"HX-Request": "true"}))
+    assert "<html" not in work and 'id="work-tools"' in work and "Assign to me" in work
+    contact = shown(client.get(panels["contact-panel"], headers={"HX-Request": "true"}))
+    assert "<html" not in contact and 'id="contact-panel"' in contact and "Amelia Hart" in contact
+    assert AuditEvent.objects.filter(action="crypto.reveal", details__purpose="contact_panel").count() == 1
+
+
+def test_the_side_panels_answer_404_to_another_workspace_and_403_without_inbox_access(
+    owner: Membership, channel: Channel
+) -> None:
+    conversation = make_conversation(channel, name="Amelia Hart")
+    panels = panels_loaded_by_htmx(shown(signed_in(owner.user).get(thread_url(owner, conversation))))
+    stranger = add_member(make_workspace("Other Shop"), role=Role.OWNER)
+    marketer = add_member(owner.workspace, role=Role.MARKETER)
+    for url in panels.values():
+        foreign = url.replace(f"/w/{owner.workspace.slug}/", f"/w/{stranger.workspace.slug}/")
+        assert signed_in(stranger.user).get(foreign, headers={"HX-Request": "true"}).status_code == 404
+        assert signed_in(stranger.user).get(url, headers={"HX-Request": "true"}).status_code == 404
+        assert signed_in(marketer.user).get(url, headers={"HX-Request": "true"}).status_code == 403
