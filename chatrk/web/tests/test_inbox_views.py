@@ -523,7 +523,9 @@ def panels_loaded_by_htmx(html: str) -> dict[str, str]:
     return dict(re.findall(r'<section id="([\w-]+)"[^>]*hx-get="([^"]+)" hx-trigger="load"', html))
 
 
-def test_the_side_panels_load_by_htmx_from_their_own_audited_views(owner: Membership, channel: Channel) -> None:
+def test_the_side_panels_load_by_htmx_from_their_own_audited_views(
+    owner: Membership, channel: Channel
+) -> None:
     conversation = make_conversation(channel, name="Amelia Hart")
     make_message(conversation, "hello")
     client = signed_in(owner.user)
