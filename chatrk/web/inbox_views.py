@@ -76,6 +76,7 @@ class ListChoices:
     channels: list[Any]
     labels: list[Label]
     assignees: list[Membership]
+    names: dict[int, str]  # every active member's name by user id: the rows' assignees, without a query
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,7 @@ def _choices(workspace_id: int) -> ListChoices:
         channels=list(inbox_queries.channels(workspace_id)),
         labels=list(Label.objects.for_workspace(workspace_id).order_by("name")),
         assignees=[m for m in members if inbox_queries.can_be_assigned(m)],
+        names={m.user_id: m.user.name for m in members},
     )
 
 
@@ -174,7 +176,7 @@ def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> Lis
         error = "That page link was not valid: showing the newest conversations."
     query = urlencode(kept)
     first_run = not page.rows and not Conversation.objects.for_workspace(me.workspace_id).exists()
-    rows, revealed = _rows(request, page.rows, query, extra_contact)
+    rows, revealed = _rows(request, page.rows, query, extra_contact, choices)
     return ListPage(
         form=form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
         error=error, searched=bool(text), revealed=revealed, paged=bool(cursor) or bool(text),
@@ -200,8 +202,9 @@ def _unread(me: Membership) -> dict[str, str]:
 
 
 def _rows(
-    request: HttpRequest, conversations: list[Conversation], query: str, extra_contact: int | None
-) -> tuple[list[Row], dict[int, dict[str, Any]]]:
+    request: HttpRequest, conversations: list[Conversation], query: str, extra_contact: int | None,
+    choices: ListChoices,
+) -> tuple[list[Row], dict[int, dict[str, Any]]]:  # fmt: skip
     """The list's rows with names decrypted in one audited read (the open thread's contact included)."""
     me = membership(request)
     # The list query joined each row's contact; only the open thread's contact may need fetching.
@@ -214,12 +217,11 @@ def _rows(
     # Names only: a number stays hidden until a member asks for it in the contact panel (audited there).
     plain = reveal(request.user, me, contacts, ["profile_name"], origin=origin_of(request))  # type: ignore[arg-type]
     revealed = {contact.pk: values for contact, values in zip(contacts, plain, strict=True)}
-    channels = {c.pk: c.name for c in inbox_queries.channels(me.workspace_id)}
-    users = dict(
-        User.objects.filter(pk__in={c.assignee_id for c in conversations if c.assignee_id}).values_list(
-            "pk", "name"
-        )
-    )
+    channels = {c.pk: c.name for c in choices.channels}
+    assignees = {c.assignee_id for c in conversations if c.assignee_id}
+    users = {user_id: choices.names[user_id] for user_id in assignees if user_id in choices.names}
+    if assignees - users.keys():  # assigned to someone no longer an active member
+        users.update(User.objects.filter(pk__in=assignees - users.keys()).values_list("pk", "name"))
     labels: dict[int, list[str]] = {}
     for conversation_id, name in (
         ConversationLabel.objects.for_workspace(me.workspace_id)

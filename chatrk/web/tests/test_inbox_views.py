@@ -136,6 +136,19 @@ def test_views_mine_unassigned_and_all_with_unread_counts(owner: Membership, cha
     assert listed_numbers(shown(inbox(owner, view="all", assignee=str(colleague.pk)))) == [theirs.pk]
 
 
+def test_rows_name_their_assignee_even_one_who_left_the_team(owner: Membership, channel: Channel) -> None:
+    colleague = add_member(owner.workspace, make_user(name="Sam Agent"), Role.AGENT)
+    former = add_member(owner.workspace, make_user(name="Lee Former"), Role.AGENT)
+    current, left = make_conversation(channel, name="Current"), make_conversation(channel, name="Left")
+    Conversation.objects.filter(pk=current.pk).update(assignee=colleague.user)
+    Conversation.objects.filter(pk=left.pk).update(assignee=former.user)
+    former.user.is_active = False  # no longer among the members the filters offer
+    former.user.save(update_fields=["is_active"])
+    html = shown(inbox(owner, view="all"))
+    assert "· Sam Agent" in html and "· Lee Former" in html
+    assert 'value="' + str(former.pk) + '"' not in html  # not offered as an assignee to filter by
+
+
 def test_filters_by_status_channel_and_label(owner: Membership, channel: Channel) -> None:
     second = make_channel(owner)
     open_one = make_conversation(channel)
