@@ -17,9 +17,9 @@ from django.test import RequestFactory, override_settings
 from chatrk.audit import sequencer
 from chatrk.audit.actions import SYSTEM, Actor, Origin, record
 from chatrk.audit.canonical import NotCanonicalError
-from chatrk.audit.middleware import SequencingLeftToWorkerMiddleware
 from chatrk.audit.entries import ENTRY_COLUMNS, entry_bytes
 from chatrk.audit.merkle import leaf_hash
+from chatrk.audit.middleware import SequencingLeftToWorkerMiddleware
 from chatrk.audit.models import AuditCheckpoint, AuditEvent, Outcome
 from chatrk.audit.sequencer import sequence_pending
 from chatrk.audit.tasks import publish_checkpoint_if_due

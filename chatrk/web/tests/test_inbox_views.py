@@ -18,6 +18,7 @@ from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Role
 from chatrk.crypto import keyring
+from chatrk.crypto.errors import DecryptionFailed
 from chatrk.crypto.files import encrypt_stream
 from chatrk.inbox.actions import contact_for
 from chatrk.inbox.live import current_mark
@@ -572,3 +573,37 @@ def test_the_side_panels_answer_404_to_another_workspace_and_403_without_inbox_a
         assert signed_in(stranger.user).get(foreign, headers={"HX-Request": "true"}).status_code == 404
         assert signed_in(stranger.user).get(url, headers={"HX-Request": "true"}).status_code == 404
         assert signed_in(marketer.user).get(url, headers={"HX-Request": "true"}).status_code == 403
+
+
+def test_the_thread_and_the_list_beside_it_are_one_audited_read_with_one_key_query(
+    owner: Membership, channel: Channel
+) -> None:
+    others = [make_conversation(channel, name=f"Other {n}") for n in range(3)]
+    conversation = make_conversation(channel, name="Amelia")
+    make_message(conversation, "hello")
+    Conversation.objects.filter(pk__in=[c.pk for c in [*others, conversation]]).update(assignee=owner.user)
+    client = signed_in(owner.user)
+    url = thread_url(owner, conversation)
+    client.get(url)
+    keyring.clear_cache()
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    with CaptureQueriesContext(connection) as captured:
+        shown(client.get(url))
+    assert sum("crypto_datakey" in query["sql"] for query in captured) == 1  # messages' and names' keys
+    reads = AuditEvent.objects.filter(action="crypto.reveal", id__gt=before).order_by("id")
+    assert [(e.details["model"], e.details["rows"]) for e in reads] == [
+        ("inbox.message", 1),
+        ("inbox.contact", 4),
+    ]
+
+
+def test_a_thread_that_cannot_be_read_stays_unread(owner: Membership, channel: Channel) -> None:
+    conversation = make_conversation(channel, name="Amelia")
+    first, second = make_message(conversation, "hello"), make_message(conversation, "again")
+    Message.objects.filter(pk=second.pk).update(body=Message.objects.get(pk=first.pk).body)  # moved
+    Conversation.objects.filter(pk=conversation.pk).update(unread=2)
+    with pytest.raises(DecryptionFailed):
+        signed_in(owner.user).get(thread_url(owner, conversation))
+    conversation.refresh_from_db()
+    assert conversation.unread == 2
+    assert not AuditEvent.objects.filter(action__in=["conversation.read", "crypto.reveal"]).exists()
