@@ -521,10 +521,12 @@ def _failure_reasons(workspace_id: int, failed: list[Message]) -> dict[int, str]
 
 def _thread_context(request: HttpRequest, conversation: Conversation, thread: Thread) -> dict[str, Any]:
     me = membership(request)
+    # An older page does not follow live changes (no poll), so it needs no mark.
+    mark = "" if thread.paging else live_events.current_mark(me.workspace_id, conversation.pk).encode()
     return {
         "conversation": conversation,
         "thread": thread,
-        "thread_mark": live_events.current_mark(me.workspace_id, conversation.pk).encode(),
+        "thread_mark": mark,
         "can_reply": role_allows(me.role, Perm.REPLY_INBOX),
         "preview_types": PREVIEW_TYPES,
     }

@@ -607,3 +607,21 @@ def test_a_thread_that_cannot_be_read_stays_unread(owner: Membership, channel: C
     conversation.refresh_from_db()
     assert conversation.unread == 2
     assert not AuditEvent.objects.filter(action__in=["conversation.read", "crypto.reveal"]).exists()
+
+
+def test_an_older_page_of_the_thread_neither_polls_nor_reads_the_threads_mark(
+    owner: Membership, channel: Channel
+) -> None:
+    conversation = make_conversation(channel, name="Amelia")
+    start = now() - timedelta(hours=1)
+    for n in range(55):
+        make_message(conversation, f"message {n}", at=start + timedelta(seconds=n))
+    client = signed_in(owner.user)
+    newest = shown(client.get(thread_url(owner, conversation)))
+    older = re.search(r'href="([^"]+\?before=[^"]+)"', newest)
+    assert older is not None and "every 2s" in newest.split('id="timeline"')[1].split(">")[0]
+    with CaptureQueriesContext(connection) as captured:
+        html = shown(client.get(older.group(1).replace("&amp;", "&")))
+    assert "hx-trigger" not in html.split('id="timeline"')[1].split(">")[0]
+    per_thread_marks = [q["sql"] for q in captured if "MAX(" in q["sql"] and "conversation_id" in q["sql"]]
+    assert per_thread_marks == []
