@@ -9,10 +9,13 @@ agent, with warm-up rounds excluded:
   50-message thread page (newest, and 2,500 messages back in the longest thread) with bodies decrypted;
   list pages both with a cold key cache (each page's contacts are new to the process, as in real use)
   and a warm one;
-* the pages (``web:inbox``, ``web:conversation``) through Django's test Client, when those URLs exist;
+* the pages (``web:inbox``, ``web:conversation``) through Django's test Client, when those URLs exist,
+  and the side panels the thread page then loads by htmx (``web:conversation_tools``,
+  ``web:contact_panel``), each its own request;
 * a bare indexed SELECT by primary key, so figures can be read against the machine's load.
 
-Each case reports p50/p95/max in milliseconds and the queries it ran. SQLite by default;
+Each case reports p50/p95/max in milliseconds, this process's CPU, PostgreSQL's server CPU (when the
+server runs on this machine) and the queries it ran. SQLite by default;
 ``DATABASE_URL=postgresql://…/chatrk_inboxbench`` for PostgreSQL (that database is dropped and
 recreated when (re)seeding). ``--reseed`` forces a new seed. Last line: one JSON object.
 """
@@ -266,7 +269,7 @@ class _Cases:
         else:
             for name, query in self._list_queries().items():
                 found[f"web:inbox {name}"] = self._page(client, f"{inbox}?{query}", rounds, bare)
-            later = self._older_link(client, f"{inbox}?view=all")
+            later = self._link(client, f"{inbox}?view=all", "cursor")
             if later:
                 found["web:inbox next page"] = self._page(client, later, rounds, bare)
         for kwargs in ({"conversation_id": self.thread}, {"pk": self.thread}, {"id": self.thread}):
@@ -275,9 +278,10 @@ class _Cases:
             except NoReverseMatch:
                 continue
             found["web:conversation first"] = self._page(client, thread, rounds, bare)
-            older = self._older_link(client, thread)
+            older = self._link(client, thread, "before")  # the thread's older page, not the list's
             if older:
                 found["web:conversation older"] = self._page(client, older, rounds, bare)
+            found.update(self._panels(client, thread, rounds, bare))
             break
         else:
             found["web:conversation"] = "skipped: no such URL yet"
@@ -297,22 +301,38 @@ class _Cases:
         }
 
     @staticmethod
-    def _older_link(client: Any, url: str) -> str | None:
+    def _link(client: Any, url: str, parameter: str) -> str | None:
         html = client.get(url).content.decode()
-        match = re.search(r'href="([^"]*[?&](?:cursor|before|older)=[^"]+)"', html)
+        match = re.search(rf'href="([^"]*[?&]{parameter}=[^"]+)"', html)
         return match.group(1).replace("&amp;", "&") if match else None
 
+    def _panels(self, client: Any, thread: str, rounds: int, bare: float) -> dict[str, Any]:
+        """The side panels the thread page loads by htmx once it is shown (``hx-trigger="load"``)."""
+        from django.urls import resolve
+
+        html = client.get(thread).content.decode()
+        loaded = re.findall(r'hx-get="([^"]+)"[^>]*hx-trigger="load"', html)
+        if not loaded:
+            return {"web:conversation panels": "skipped: the thread page loads no panel by htmx"}
+        found: dict[str, Any] = {}
+        for url in loaded:
+            url = url.replace("&amp;", "&")
+            name = resolve(urlsplit(url).path).url_name
+            found[f"web:{name} (htmx)"] = self._page(client, url, rounds, bare, htmx=True)
+        return found
+
     @staticmethod
-    def _page(client: Any, url: str, rounds: int, bare: float) -> dict[str, Any] | str:
+    def _page(client: Any, url: str, rounds: int, bare: float, *, htmx: bool = False) -> dict[str, Any] | str:
         from chatrk.crypto.keyring import clear_cache
 
-        status = client.get(url).status_code
+        headers = {"HX-Request": "true"} if htmx else {}
+        status = client.get(url, headers=headers).status_code
         if status != 200:
             return f"skipped: {url} answered {status}"
 
         def get() -> None:
             clear_cache()  # every page names contacts the process has not seen yet
-            assert client.get(url).status_code == 200
+            assert client.get(url, headers=headers).status_code == 200
 
         return _timed(get, rounds, bare=bare)
 
@@ -325,14 +345,16 @@ def _timed(run: Callable[[], Any], rounds: int, *, cold: bool = False, bare: flo
 
     for _ in range(3):  # warm-up: imports, prepared plans, the page cache
         run()
-    times, cpu = [], []
+    server = _ServerCpu()
+    times, cpu, server_cpu = [], [], []
     for _ in range(rounds):
         if cold:
             clear_cache()
-        started, cpu_started = time.perf_counter(), time.process_time()
+        started, cpu_started, server_started = time.perf_counter(), time.process_time(), server.ms()
         run()
         times.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - cpu_started) * 1000)
+        server_cpu.append(server.ms() - server_started)
     counts = set()
     for _ in range(2):
         if cold:
@@ -350,9 +372,34 @@ def _timed(run: Callable[[], Any], rounds: int, *, cold: bool = False, bare: flo
         # disturbed than wall time when other processes share the cores.
         "cpu_p50_ms": round(statistics.median(cpu), 2),
     }
+    if server.readable():
+        figures["server_cpu_p50_ms"] = round(statistics.median(server_cpu), 2)
     if bare:
         figures["p50_over_bare_select"] = round(figures["p50_ms"] / bare, 1)
     return figures
+
+
+class _ServerCpu:
+    """CPU time of this connection's PostgreSQL backend, from ``/proc/<pid>/schedstat`` (nanoseconds on
+    a core): only when the server runs on this machine, and only while the connection stays the same."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        self.pid = 0
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                self.pid = int(cursor.fetchone()[0])
+        self.path = Path(f"/proc/{self.pid}/schedstat")
+
+    def readable(self) -> bool:
+        return self.pid != 0 and self.path.exists()
+
+    def ms(self) -> float:
+        if not self.readable():
+            return 0.0
+        return int(self.path.read_text().split()[0]) / 1e6
 
 
 def _print_summary(result: dict[str, Any]) -> None:
@@ -364,8 +411,11 @@ def _print_summary(result: dict[str, Any]) -> None:
             if isinstance(figures, str):
                 print(f"  {name}: {figures}")
             else:
+                server = figures.get("server_cpu_p50_ms")
                 print(f"  {name}: p50 {figures['p50_ms']} p95 {figures['p95_ms']} max {figures['max_ms']} ms,"
-                      f" cpu p50 {figures['cpu_p50_ms']} ms, {figures['queries']} queries")  # fmt: skip
+                      f" cpu p50 {figures['cpu_p50_ms']} ms"
+                      + (f", server cpu p50 {server} ms" if server is not None else "")
+                      + f", {figures['queries']} queries")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chatrk.audit.middleware.SequencingLeftToWorkerMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "chatrk.accounts.middleware.ClientIpMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

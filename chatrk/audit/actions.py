@@ -5,7 +5,8 @@ describes. Free text never goes in: identifiers, enums and HMACs only.
 
 The event is a plain INSERT, with no lock: audited transactions never wait for each other. Its
 place in the Merkle tree (``seq`` and ``leaf_hash``) is given after commit by the sequencer
-(``sequencer.py``), so a rolled-back event never takes a leaf index and the tree has no holes.
+(``sequencer.py``), so a rolled-back event never takes a leaf index and the tree has no holes. An
+event recorded in a web request is sequenced by the worker's periodic task instead, within a minute.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def record(
         details=_canonical_details(details),
     )
     _insert(event)
-    transaction.on_commit(_sequence_after_commit)
+    if not sequencer.is_left_to_worker():  # a web request's events wait for the worker's periodic task
+        transaction.on_commit(_sequence_after_commit)
     return event
 
 

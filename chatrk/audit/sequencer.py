@@ -12,12 +12,17 @@ leaf hashes. Therefore:
 
 It runs after an event's commit (at most every ``SEQUENCE_INTERVAL`` per process, so bursts share a
 batch), before every checkpoint, and from the periodic task, so an event waits at most one task
-period to enter the tree (like a transparency log's merge delay).
+period to enter the tree (like a transparency log's merge delay). Web requests leave it to that task
+(``left_to_worker``, set by ``chatrk.audit.middleware``): a page never waits for the log's lock, a
+batch or a checkpoint.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import connections, router, transaction
@@ -38,6 +43,23 @@ class _Throttle:
 
 
 _throttle = _Throttle()
+
+_left_to_worker: ContextVar[bool] = ContextVar("chatrk_audit_sequencing_left_to_worker", default=False)
+
+
+def is_left_to_worker() -> bool:
+    return _left_to_worker.get()
+
+
+@contextmanager
+def left_to_worker() -> Iterator[None]:
+    """Within this block, commits do not sequence: the worker's periodic task (every minute,
+    ``settings.PERIODIC_TASKS``) does, and publishes the checkpoints that fall due meanwhile."""
+    token = _left_to_worker.set(True)
+    try:
+        yield
+    finally:
+        _left_to_worker.reset(token)
 
 
 def sequenced_size() -> int:

@@ -2,7 +2,9 @@
 
 It checks that the member may read (``Perm.READ_INBOX`` unless another permission is named), that every
 row belongs to the member's workspace, and writes ONE audit event per call (a page of rows), not one per
-field. ``reveal_for_token`` is the same read for an API token: the token is the actor, and the role
+field. ``reveal_together`` reads several models' rows for one page (a thread and the list beside it) in
+one audited read: one query for all their keys, one transaction, the same event per model.
+``reveal_for_token`` is the same read for an API token: the token is the actor, and the role
 its creator holds now must grant the permission. Values whose subject was crypto-shredded come back
 as ``ERASED``; tampered or misplaced values raise, because showing a page with silently missing data
 would hide an attack.
@@ -41,6 +43,7 @@ class Erased:
 ERASED: Final = Erased()
 
 type Revealed = dict[str, Any]
+type Wanted = tuple[Sequence[models.Model], Sequence[str]]  # rows of one model, and the fields to open
 
 
 def reveal[M: models.Model](
@@ -49,7 +52,19 @@ def reveal[M: models.Model](
 ) -> list[Revealed]:  # fmt: skip
     """Decrypts ``fields`` of ``rows`` for ``user``; one dict per row, in order, keyed by field name."""
     refusal = _refusal(user, membership, rows, perm)
-    return _reveal(Actor.user(user.pk), membership.workspace_id, refusal, rows, fields, origin, purpose)
+    actor = Actor.user(user.pk)
+    [revealed] = _reveal(actor, membership.workspace_id, refusal, [(rows, fields)], origin, purpose)
+    return revealed
+
+
+def reveal_together(
+    user: User, membership: Membership, wanted: Sequence[Wanted], *,
+    perm: Perm = Perm.READ_INBOX, origin: Origin | None = None, purpose: str = "display",
+) -> list[list[Revealed]]:  # fmt: skip
+    """``reveal`` of several (rows, fields) at once, one list per entry of ``wanted``, in order: the keys
+    of them all in one query, one transaction with one event per entry. Any refusal refuses them all."""
+    refusal = next((found for rows, _ in wanted if (found := _refusal(user, membership, rows, perm))), "")
+    return _reveal(Actor.user(user.pk), membership.workspace_id, refusal, wanted, origin, purpose)
 
 
 def reveal_for_token[M: models.Model](
@@ -58,35 +73,44 @@ def reveal_for_token[M: models.Model](
 ) -> list[Revealed]:  # fmt: skip
     """Decrypts ``fields`` of ``rows`` for an API token (the audit event names the token as the actor)."""
     refusal = _token_refusal(token, rows, perm)
-    return _reveal(Actor.token(token.pk), token.workspace_id, refusal, rows, fields, origin, purpose)
+    actor = Actor.token(token.pk)
+    [revealed] = _reveal(actor, token.workspace_id, refusal, [(rows, fields)], origin, purpose)
+    return revealed
 
 
-def _reveal[M: models.Model](
-    actor: Actor, workspace_id: int, refusal: str, rows: Sequence[M], fields: Sequence[str],
-    origin: Origin | None, purpose: str,
-) -> list[Revealed]:  # fmt: skip
+def _reveal(
+    actor: Actor, workspace_id: int, refusal: str, wanted: Sequence[Wanted], origin: Origin | None,
+    purpose: str,
+) -> list[list[Revealed]]:  # fmt: skip
+    described = [_details(rows, fields, purpose) for rows, fields in wanted]
+    if refusal:
+        with transaction.atomic():
+            for details in described:
+                record("crypto.reveal", actor=actor, workspace_id=workspace_id,
+                       outcome=Outcome.DENIED, reason=refusal, origin=origin, details=details)  # fmt: skip
+        raise PermissionDenied(refusal)
+    _preload_keys(wanted)
+    revealed = []
+    with transaction.atomic():
+        for (rows, fields), details in zip(wanted, described, strict=True):
+            revealed.append([{name: _open(row, name) for name in fields} for row in rows])
+            details["ids"] = ",".join(str(row.pk) for row in rows)
+            record("crypto.reveal", actor=actor, workspace_id=workspace_id,
+                   origin=origin, details=details)  # fmt: skip
+    return revealed
+
+
+def _details(rows: Sequence[models.Model], fields: Sequence[str], purpose: str) -> dict[str, str | int]:
+    """The audit event's details for one model's rows; refuses a field that is not encrypted."""
     model = _one_model(rows)
-    label = model._meta.label_lower if model else ""
-    details: dict[str, str | int] = {
-        "model": label,
+    if model is not None:
+        _check_fields(model, fields)
+    return {
+        "model": model._meta.label_lower if model else "",
         "fields": ",".join(fields),
         "rows": len(rows),
         "purpose": purpose,
     }
-    if refusal:
-        with transaction.atomic():
-            record("crypto.reveal", actor=actor, workspace_id=workspace_id,
-                   outcome=Outcome.DENIED, reason=refusal, origin=origin, details=details)  # fmt: skip
-        raise PermissionDenied(refusal)
-    if model is not None:
-        _check_fields(model, fields)
-    _preload_keys(rows, fields)
-    with transaction.atomic():
-        revealed = [{name: _open(row, name) for name in fields} for row in rows]
-        details["ids"] = ",".join(str(row.pk) for row in rows)
-        record("crypto.reveal", actor=actor, workspace_id=workspace_id,
-               origin=origin, details=details)  # fmt: skip
-    return revealed
 
 
 def _token_refusal(token: ApiToken, rows: Sequence[models.Model], perm: Perm) -> str:
@@ -130,16 +154,17 @@ def _check_fields(model: type[models.Model], fields: Sequence[str]) -> None:
             raise CryptoError(f"{model._meta.label}.{name} is not an encrypted field")
 
 
-def _preload_keys(rows: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """One query for the keys of a whole page, whatever the number of subjects on it."""
+def _preload_keys(wanted: Sequence[Wanted]) -> None:
+    """One query for the keys of a whole page, whatever the number of subjects and models on it."""
     key_ids: set[int] = set()
-    for row in rows:
-        for name in fields:
-            field = row._meta.get_field(name)
-            value = getattr(row, field.attname) if isinstance(field, EncryptedField) else None
-            if isinstance(value, Sealed):
-                with contextlib.suppress(CryptoError):
-                    key_ids.add(key_id_of(value))
+    for rows, fields in wanted:
+        for row in rows:
+            for name in fields:
+                field = row._meta.get_field(name)
+                value = getattr(row, field.attname) if isinstance(field, EncryptedField) else None
+                if isinstance(value, Sealed):
+                    with contextlib.suppress(CryptoError):
+                        key_ids.add(key_id_of(value))
     preload(key_ids)
 
 

@@ -1,9 +1,9 @@
 """The contact panel beside a thread: consent per purpose with its proof, block, notes, and a
 data-subject requests section that says "No requests yet" until the privacy issue builds the requests.
 
-The thread page (``inbox_views``) renders ``web/inbox/_contact.html`` with the context
-``contact_panel_context`` returns. The panel also has its own page (``web:contact_panel``): an htmx
-request gets the partial, any other the partial inside the base layout. Every form posts with and
+The panel is its own page (``web:contact_panel``): the thread page loads it by htmx once the thread is
+shown (an htmx request gets the partial ``web/inbox/_contact.html``), any other request gets the partial
+inside the base layout. Every form posts with and
 without htmx: htmx swaps the new panel in place (validation errors come back 200 so htmx swaps them in,
 as it leaves 4xx answers unswapped); a plain POST redirects back to the panel, or answers 400/409.
 """
@@ -81,15 +81,11 @@ class NotesForm(forms.Form):
     )
 
 
-def contact_panel_context(request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
-    """What ``web/inbox/_contact.html`` shows: one audited read of the name and notes, one of the
-    consent proofs' IP addresses and user agents (only those that hold one)."""
-    return _context(request, conversation)
-
-
 def _context(
     request: HttpRequest, conversation: Conversation, *, number: str = "", **extra: Any
 ) -> dict[str, Any]:
+    """What ``web/inbox/_contact.html`` shows: one audited read of the name and notes, one of the
+    consent proofs' IP addresses and user agents (only those that hold one)."""
     me = membership(request)
     user = _user(request)
     contact = Contact.objects.for_workspace(me.workspace_id).get(pk=conversation.contact_id)

@@ -17,7 +17,9 @@ from django import forms
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateformat import format as date_format
 from django.utils.http import content_disposition_header
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatrk.accounts.actions import origin_of
@@ -25,7 +27,7 @@ from chatrk.accounts.models import User
 from chatrk.audit.actions import Actor, record
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
-from chatrk.crypto.reveal import ERASED, reveal
+from chatrk.crypto.reveal import ERASED, Revealed, Wanted, reveal, reveal_together
 from chatrk.inbox import actions as inbox_actions
 from chatrk.inbox import live as live_events
 from chatrk.inbox import queries as inbox_queries
@@ -36,8 +38,6 @@ from chatrk.outbound.errors import NotRetryable, SendRefused
 from chatrk.outbound.models import OutboxItem
 from chatrk.web.access import membership, workspace_page
 from chatrk.web.composer_views import composer_context
-from chatrk.web.contact_views import contact_panel_context
-from chatrk.web.work_views import tools_context
 from chatrk.whatsapp.errors import describe_error
 
 LIST_PAGE = 50
@@ -76,16 +76,22 @@ class ListChoices:
     channels: list[Any]
     labels: list[Label]
     assignees: list[Membership]
+    names: dict[int, str]  # every active member's name by user id: the rows' assignees, without a query
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
+    """One line of the list, with what its template would otherwise work out per row (a page has 50)."""
+
     conversation: Conversation
     name: str
     channel: str
     assignee: str
     labels: list[str]
     url: str
+    status: str  # the status's label
+    at_iso: str  # the <time datetime>; as the ``date:"c"`` filter writes it
+    at_shown: str
 
 
 @dataclass
@@ -114,6 +120,7 @@ def _choices(workspace_id: int) -> ListChoices:
         channels=list(inbox_queries.channels(workspace_id)),
         labels=list(Label.objects.for_workspace(workspace_id).order_by("name")),
         assignees=[m for m in members if inbox_queries.can_be_assigned(m)],
+        names={m.user_id: m.user.name for m in members},
     )
 
 
@@ -137,7 +144,34 @@ def _search(workspace_id: int, text: str) -> list[int]:
     return contacts_named(workspace_id, text)
 
 
+# Names only: a number stays hidden until a member asks for it in the contact panel (audited there).
+NAME_FIELDS = ["profile_name"]
+MESSAGE_FIELDS = ["body", "payload"]
+
+
+@dataclass
+class ListRows:
+    """A list page as queried, before its names are decrypted."""
+
+    form: ListForm
+    choices: ListChoices
+    page: inbox_queries.Page[Conversation]
+    contacts: list[Contact]  # the rows' contacts, and the open thread's
+    kept: dict[str, str]
+    text: str
+    cursor: str | None
+    error: str
+
+
 def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> ListPage:
+    listed = _list_rows(request, extra_contact)
+    names = reveal(
+        _reader(request), membership(request), listed.contacts, NAME_FIELDS, origin=origin_of(request)
+    )
+    return _listing(request, listed, names)
+
+
+def _list_rows(request: HttpRequest, extra_contact: int | None) -> ListRows:
     """Filters come from the URL; a search (names and numbers are personal data, never put in a URL,
     a log line or the history) comes in a POST body, with its page cursor."""
     me = membership(request)
@@ -167,14 +201,34 @@ def _list_page(request: HttpRequest, *, extra_contact: int | None = None) -> Lis
     except inbox_queries.BadCursor:
         page = inbox_queries.conversations(me.workspace_id, where, limit=LIST_PAGE, cursor=None)
         error = "That page link was not valid: showing the newest conversations."
+    # The list query joined each row's contact; only the open thread's contact may need fetching.
+    contacts = {c.contact_id: c.contact for c in page.rows}
+    if extra_contact and extra_contact not in contacts:
+        extra = Contact.objects.for_workspace(me.workspace_id).filter(pk=extra_contact)
+        contacts.update((contact.pk, contact) for contact in extra)
+    return ListRows(form=form, choices=choices, page=page, contacts=list(contacts.values()), kept=kept,
+                    text=text, cursor=cursor, error=error)  # fmt: skip
+
+
+def _listing(request: HttpRequest, listed: ListRows, names: list[Revealed]) -> ListPage:
+    """The list page from its rows and their contacts' names (``names``, in ``listed.contacts`` order)."""
+    me = membership(request)
+    page, kept, text = listed.page, listed.kept, listed.text
     query = urlencode(kept)
     first_run = not page.rows and not Conversation.objects.for_workspace(me.workspace_id).exists()
-    rows, revealed = _rows(request, page.rows, query, extra_contact)
+    revealed = {contact.pk: values for contact, values in zip(listed.contacts, names, strict=True)}
+    rows = _rows(request, page.rows, query, revealed, listed.choices)
     return ListPage(
-        form=form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
-        error=error, searched=bool(text), revealed=revealed, paged=bool(cursor),
+        form=listed.form, rows=rows, next_cursor=page.next_cursor, unread=_unread(me), query=query,
+        error=listed.error, searched=bool(text), revealed=revealed, paged=bool(listed.cursor),
         first_run=first_run, filtered=bool(text) or any(key != "view" for key in kept),
     )  # fmt: skip
+
+
+def _reader(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # workspace_page has checked the session
+    return user
 
 
 def _as_dict(where: inbox_queries.ConversationFilter) -> dict[str, Any]:
@@ -195,26 +249,16 @@ def _unread(me: Membership) -> dict[str, str]:
 
 
 def _rows(
-    request: HttpRequest, conversations: list[Conversation], query: str, extra_contact: int | None
-) -> tuple[list[Row], dict[int, dict[str, Any]]]:
-    """The list's rows with names decrypted in one audited read (the open thread's contact included)."""
+    request: HttpRequest, conversations: list[Conversation], query: str, revealed: dict[int, Revealed],
+    choices: ListChoices,
+) -> list[Row]:  # fmt: skip
+    """The list's rows, with their contacts' decrypted names (``revealed``, by contact id)."""
     me = membership(request)
-    # The list query joined each row's contact; only the open thread's contact may need fetching.
-    by_id = {c.contact_id: c.contact for c in conversations}
-    if extra_contact and extra_contact not in by_id:
-        by_id.update(
-            (c.pk, c) for c in Contact.objects.for_workspace(me.workspace_id).filter(pk=extra_contact)
-        )
-    contacts = list(by_id.values())
-    # Names only: a number stays hidden until a member asks for it in the contact panel (audited there).
-    plain = reveal(request.user, me, contacts, ["profile_name"], origin=origin_of(request))  # type: ignore[arg-type]
-    revealed = {contact.pk: values for contact, values in zip(contacts, plain, strict=True)}
-    channels = {c.pk: c.name for c in inbox_queries.channels(me.workspace_id)}
-    users = dict(
-        User.objects.filter(pk__in={c.assignee_id for c in conversations if c.assignee_id}).values_list(
-            "pk", "name"
-        )
-    )
+    channels = {c.pk: c.name for c in choices.channels}
+    assignees = {c.assignee_id for c in conversations if c.assignee_id}
+    users = {user_id: choices.names[user_id] for user_id in assignees if user_id in choices.names}
+    if assignees - users.keys():  # assigned to someone no longer an active member
+        users.update(User.objects.filter(pk__in=assignees - users.keys()).values_list("pk", "name"))
     labels: dict[int, list[str]] = {}
     for conversation_id, name in (
         ConversationLabel.objects.for_workspace(me.workspace_id)
@@ -223,11 +267,13 @@ def _rows(
         .values_list("conversation_id", "label__name")
     ):
         labels.setdefault(conversation_id, []).append(name)
-    slug = me.workspace.slug
+    # Every row's link differs only by the conversation's id: reverse once, not 50 times.
+    link = reverse("web:conversation", args=[me.workspace.slug, 0]).removesuffix("0/") + "{}/"
+    statuses = dict(Conversation.Status.choices)
     rows = []
     for conversation in conversations:
         person = revealed.get(conversation.contact_id, {})
-        url = reverse("web:conversation", args=[slug, conversation.pk]) + (f"?{query}" if query else "")
+        at = localtime(conversation.last_message_at)
         rows.append(
             Row(
                 conversation=conversation,
@@ -235,10 +281,13 @@ def _rows(
                 channel=channels.get(conversation.channel_id, ""),
                 assignee=users.get(conversation.assignee_id or 0, ""),
                 labels=labels.get(conversation.pk, []),
-                url=url,
+                url=link.format(conversation.pk) + (f"?{query}" if query else ""),
+                status=str(statuses.get(conversation.status, conversation.status)),
+                at_iso=at.isoformat(),
+                at_shown=date_format(at, "j M H:i"),
             )
         )
-    return rows, revealed
+    return rows
 
 
 def _template_spec(payload: Any) -> dict[str, Any]:
@@ -305,9 +354,30 @@ def _int(value: str | None) -> int | None:
 # --- the thread -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Tick:
+    css: str
+    symbol: str
+    word: str
+    spelled: bool  # the word is shown beside the symbol, not only to screen readers
+
+
+# An outbound message's delivery state as the thread shows it; other statuses show no tick.
+TICKS: dict[str, Tick] = {
+    Message.Status.QUEUED: Tick("tick-queued", "◷", "Queued", spelled=True),
+    Message.Status.SENT: Tick("tick-sent", "✓", "Sent", spelled=False),
+    Message.Status.DELIVERED: Tick("tick-delivered", "✓✓", "Delivered", spelled=False),
+    Message.Status.READ: Tick("tick-read", "✓✓", "Read", spelled=False),
+    Message.Status.FAILED: Tick("tick-failed", "!", "Failed", spelled=True),
+}
+
+
 @dataclass
 class Item:
-    """One timeline entry: a message, a note, an event, with what the page shows beside it."""
+    """One timeline entry: a message, a note, an event, with what the page shows beside it.
+
+    What the partial would otherwise work out per message (its classes, its times, its tick) is
+    computed here once: a thread page shows 50 entries, and template lookups cost more than Python."""
 
     message: Message
     body: str
@@ -320,6 +390,19 @@ class Item:
     failure: str = ""
     author: str = ""
     template: str = ""  # a sent template's name, above the text the customer read
+    css: str = field(init=False)
+    failed: bool = field(init=False)
+    at_iso: str = field(init=False)  # the <time datetime>; as the ``date:"c"`` filter writes it
+    at_shown: str = field(init=False)
+    tick: Tick | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        status = self.message.status
+        self.failed = status == Message.Status.FAILED
+        self.css = f"msg msg-{self.kind}" + (" msg-failed" if self.failed else "")
+        at = localtime(self.message.created_at)
+        self.at_iso, self.at_shown = at.isoformat(), date_format(at, "j M H:i")
+        self.tick = TICKS.get(status) if self.kind == "out" else None
 
 
 @dataclass
@@ -336,7 +419,29 @@ def _conversation(request: HttpRequest, conversation_id: int) -> Conversation:
     return found
 
 
+@dataclass
+class ThreadRows:
+    """A thread page as queried, before its messages are decrypted."""
+
+    rows: list[Message]  # oldest first, as on screen
+    quoted: list[Message]  # messages replied to from this page that are not on it
+    next_cursor: str | None
+    paging: bool
+
+    @property
+    def everything(self) -> list[Message]:
+        return self.rows + self.quoted
+
+
 def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None) -> Thread:
+    fetched = _thread_rows(request, conversation, cursor)
+    plain = reveal(
+        _reader(request), membership(request), fetched.everything, MESSAGE_FIELDS, origin=origin_of(request)
+    )
+    return _timeline(request, fetched, plain)
+
+
+def _thread_rows(request: HttpRequest, conversation: Conversation, cursor: str | None) -> ThreadRows:
     me = membership(request)
     page = inbox_queries.messages(me.workspace_id, conversation.pk, limit=THREAD_PAGE, cursor=cursor)
     rows = list(reversed(page.rows))  # oldest first on screen
@@ -347,8 +452,15 @@ def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None
             conversation_id=conversation.pk, wamid__in=wanted - on_page
         )
     ) if wanted - on_page else []  # fmt: skip
-    everything = rows + quoted_rows
-    plain = reveal(request.user, me, everything, ["body", "payload"], origin=origin_of(request))  # type: ignore[arg-type]
+    return ThreadRows(rows=rows, quoted=quoted_rows, next_cursor=page.next_cursor, paging=bool(cursor))
+
+
+def _timeline(request: HttpRequest, fetched: ThreadRows, plain: list[Revealed]) -> Thread:
+    """The thread's entries from its rows and their decrypted values (``plain``, in
+    ``fetched.everything`` order)."""
+    me = membership(request)
+    rows, everything = fetched.rows, fetched.everything
+    on_page = {row.wamid for row in rows if row.wamid}
     opened = {row.pk: values for row, values in zip(everything, plain, strict=True)}
     by_wamid = {row.wamid: row for row in everything if row.wamid}
     media: dict[int, list[Media]] = {}
@@ -391,7 +503,7 @@ def _thread(request: HttpRequest, conversation: Conversation, cursor: str | None
         )
     for item in items:
         item.reactions = reactions.get(item.message.wamid or "", [])
-    return Thread(items=items, older_cursor=page.next_cursor, paging=bool(cursor))
+    return Thread(items=items, older_cursor=fetched.next_cursor, paging=fetched.paging)
 
 
 def _kind_of(row: Message) -> str:
@@ -421,10 +533,12 @@ def _failure_reasons(workspace_id: int, failed: list[Message]) -> dict[int, str]
 
 def _thread_context(request: HttpRequest, conversation: Conversation, thread: Thread) -> dict[str, Any]:
     me = membership(request)
+    # An older page does not follow live changes (no poll), so it needs no mark.
+    mark = "" if thread.paging else live_events.current_mark(me.workspace_id, conversation.pk).encode()
     return {
         "conversation": conversation,
         "thread": thread,
-        "thread_mark": live_events.current_mark(me.workspace_id, conversation.pk).encode(),
+        "thread_mark": mark,
         "can_reply": role_allows(me.role, Perm.REPLY_INBOX),
         "preview_types": PREVIEW_TYPES,
     }
@@ -438,12 +552,21 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     before = request.GET.get("before") or None
     error = ""
     try:
-        thread = _thread(request, found, before)
+        fetched = _thread_rows(request, found, before)
     except inbox_queries.BadCursor:
-        thread, error = _thread(request, found, None), "That page link was not valid: showing the newest."
-    if not before:
+        fetched = _thread_rows(request, found, None)
+        error = "That page link was not valid: showing the newest."
+    listed = _list_rows(request, extra_contact=found.contact_id)
+    # The thread's messages and the list's names in one audited read: one key query, one transaction.
+    wanted: list[Wanted] = [(fetched.everything, MESSAGE_FIELDS), (listed.contacts, NAME_FIELDS)]
+    bodies, names = reveal_together(_reader(request), me, wanted, origin=origin_of(request))
+    if not before:  # once its messages have been read: a failed read leaves it unread
         inbox_actions.mark_conversation_read(found, actor=Actor.user(me.user_id), origin=origin_of(request))
-    listing = _list_page(request, extra_contact=found.contact_id)
+        for row in listed.page.rows:
+            if row.pk == found.pk:
+                row.unread = 0  # the list was read before the mark; the tabs' counts are read after it
+    thread = _timeline(request, fetched, bodies)
+    listing = _listing(request, listed, names)
     person = listing.revealed.get(found.contact_id, {})
     context = {
         "can_read": True,
@@ -454,8 +577,6 @@ def conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
         "thread_error": error,
         **_thread_context(request, found, thread),
         **composer_context(request, found),
-        **tools_context(request, found),
-        **contact_panel_context(request, found),
     }
     return render(request, "web/inbox.html", context)
 

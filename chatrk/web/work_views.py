@@ -1,9 +1,9 @@
 """The work on a conversation: assignment (and round-robin), labels, snooze and resolve,
 transcript export; the labels page; the channel's round-robin switch.
 
-The thread page (``inbox_views``) renders
-``web/inbox/_work.html`` with the context ``tools_context`` returns. Every form posts normally (a redirect
-back) and, through htmx, swaps the re-rendered partial in place.
+The tools are their own page (``web:conversation_tools``): the thread page loads the partial
+``web/inbox/_work.html`` by htmx once the thread is shown. Every form posts normally (a redirect back)
+and, through htmx, swaps the re-rendered partial in place.
 """
 
 from __future__ import annotations

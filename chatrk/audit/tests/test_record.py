@@ -9,17 +9,22 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import transaction
-from django.test import override_settings
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory, override_settings
 
 from chatrk.audit import sequencer
 from chatrk.audit.actions import SYSTEM, Actor, Origin, record
 from chatrk.audit.canonical import NotCanonicalError
 from chatrk.audit.entries import ENTRY_COLUMNS, entry_bytes
 from chatrk.audit.merkle import leaf_hash
+from chatrk.audit.middleware import SequencingLeftToWorkerMiddleware
 from chatrk.audit.models import AuditCheckpoint, AuditEvent, Outcome
 from chatrk.audit.sequencer import sequence_pending
+from chatrk.audit.tasks import publish_checkpoint_if_due
 from chatrk.audit.tests.conftest import write_events
+from chatrk.audit.verify import verify_log
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +164,43 @@ def test_ordering_by_seq_puts_events_still_pending_in_arrival_order() -> None:
     ]
     newest_first = AuditEvent.objects.order_by("-seq").values_list("action", flat=True)
     assert list(newest_first) == ["e", "d", "c", "authn_login_success", "authn_login_fail"]
+
+
+def test_web_requests_leave_sequencing_to_the_workers_periodic_task() -> None:
+    assert "chatrk.audit.middleware.SequencingLeftToWorkerMiddleware" in settings.MIDDLEWARE
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the after-commit hook runs inside the request
+@override_settings(AUDIT_CHECKPOINT_EVERY=2)
+def test_a_requests_events_commit_and_wait_for_the_worker_then_enter_the_tree() -> None:
+    def view(request: HttpRequest) -> HttpResponse:
+        for _ in range(2):
+            with transaction.atomic():
+                record("crypto.reveal", actor=SYSTEM, details={"purpose": "display"})
+        return HttpResponse("shown")
+
+    sequencer._throttle.last_run = float("-inf")
+    response = SequencingLeftToWorkerMiddleware(view)(RequestFactory().get("/"))
+    assert response.content == b"shown"
+    assert list(AuditEvent.objects.order_by("id").values_list("seq", flat=True)) == [None, None]
+    assert not AuditCheckpoint.objects.exists()  # a checkpoint falls due, but not in the request
+
+    with transaction.atomic():
+        record("authn_login_success", actor=SYSTEM)  # outside a request: sequenced after its commit
+    assert list(AuditEvent.objects.order_by("id").values_list("seq", flat=True)) == [0, 1, 2]
+
+    with transaction.atomic():  # committed after the request: its events still wait for the worker
+        SequencingLeftToWorkerMiddleware(view)(RequestFactory().get("/"))
+    assert AuditEvent.objects.filter(seq__isnull=True).count() == 2
+    assert publish_checkpoint_if_due.call() == 5  # the worker's task: every event in, then signed
+    report = verify_log()
+    assert (report.tree_size, report.pending, report.latest_checkpoint_size) == (5, 0, 5)
+
+
+def test_leaving_sequencing_to_the_worker_ends_with_the_request_even_when_it_fails() -> None:
+    def failing(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("the view failed")
+
+    with pytest.raises(RuntimeError):
+        SequencingLeftToWorkerMiddleware(failing)(RequestFactory().get("/"))
+    assert sequencer.is_left_to_worker() is False

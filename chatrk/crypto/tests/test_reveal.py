@@ -15,7 +15,7 @@ from chatrk.core.roles import Perm, Role
 from chatrk.crypto import actions, keyring
 from chatrk.crypto.actions import SubjectRef
 from chatrk.crypto.errors import CryptoError, DecryptionFailed
-from chatrk.crypto.reveal import ERASED, reveal
+from chatrk.crypto.reveal import ERASED, reveal, reveal_together
 from chatrk.crypto.tests.conftest import make_member
 from chatrk.crypto.tests.models import Note, Person
 
@@ -204,3 +204,52 @@ def test_a_shredded_subject_among_many_still_reads_as_erased(workspace: Workspac
         {"body": ERASED},
         {"body": f"from {notes[2].person_id}"},
     ]
+
+
+@override_settings(CRYPTO_KEY_CACHE_SECONDS=60)
+def test_a_page_of_two_models_is_one_read_one_key_query_and_an_event_per_model(workspace: Workspace) -> None:
+    notes = people_with_a_note(workspace, 4)
+    people = list(Person.objects.filter(workspace=workspace).order_by("pk"))
+    user, membership = make_member(workspace, Role.AGENT, "agent@example.org")
+    keyring.clear_cache()
+    with CaptureQueriesContext(connection) as alone:
+        reveal(user, membership, notes, ["body"])
+    keyring.clear_cache()
+    with CaptureQueriesContext(connection) as together:
+        shown_notes, shown_people = reveal_together(
+            user, membership, [(notes, ["body"]), (people, ["phone"])], origin=Origin(ip="203.0.113.9")
+        )
+    assert shown_notes == [{"body": f"from {note.person_id}"} for note in notes]
+    assert sorted(shown["phone"] for shown in shown_people) == [f"+4477009001{n:02d}" for n in range(4)]
+    assert sum("crypto_datakey" in query["sql"] for query in together) == 1  # both models' keys
+    assert len(together) == len(alone) + 1  # the second model adds its event's INSERT, nothing else
+    events = reveal_events()[1:]
+    assert [(e.details["model"], e.details["rows"], e.outcome) for e in events] == [
+        ("crypto.note", 4, Outcome.SUCCESS),
+        ("crypto.person", 4, Outcome.SUCCESS),
+    ]
+    assert events[1].details["ids"] == ",".join(str(person.pk) for person in people)
+
+
+def test_one_refused_part_refuses_the_whole_page_and_each_part_is_recorded(
+    workspace: Workspace, other_workspace: Workspace
+) -> None:
+    _, mine = page(workspace)
+    theirs, _ = page(other_workspace)
+    user, membership = make_member(workspace, Role.OWNER, "owner@example.org")
+    with pytest.raises(PermissionDenied, match="another workspace"):
+        reveal_together(user, membership, [(mine, ["body"]), ([theirs], ["phone"])])
+    events = reveal_events()
+    assert [(e.details["model"], e.outcome) for e in events] == [
+        ("crypto.note", Outcome.DENIED),
+        ("crypto.person", Outcome.DENIED),
+    ]
+    assert all("ids" not in e.details for e in events)  # nothing was opened
+
+
+def test_a_field_that_is_not_encrypted_refuses_the_whole_page_before_any_read(workspace: Workspace) -> None:
+    person, notes = page(workspace)
+    user, membership = make_member(workspace, Role.OWNER, "owner@example.org")
+    with pytest.raises(CryptoError):
+        reveal_together(user, membership, [(notes, ["body"]), ([person], ["phone_index"])])
+    assert reveal_events() == []

@@ -35,6 +35,12 @@ def inbound_with(body: str) -> list[Message]:
     return [row for row in rows if open_for_system(row, "body") == body]
 
 
+def panels_loaded(page: Any) -> None:
+    """Waits for the work tools and the contact panel, which the thread page loads by htmx."""
+    page.locator("#work-tools:not(.panel-loading) #work-state").wait_for(timeout=5000)
+    page.locator("#contact-panel:not(.panel-loading) dl.facts").wait_for(timeout=5000)
+
+
 def reply(wired: WiredServer, conversation_id: int, body: str) -> Message:
     """What the composer will do: an agent's free-text reply, queued through every gate."""
     owner = wired.owner
@@ -65,6 +71,8 @@ def test_a_customer_writes_and_the_open_inbox_shows_it_live_then_ticks_follow(
     page.wait_for_url(f"**/inbox/c/{message.conversation_id}/**")
     assert page.get_by_text("Hi! Any news on my trail shoes?").is_visible()
     assert Conversation.objects.get(pk=message.conversation_id).unread == 0
+    panels_loaded(page)  # by htmx after the thread, under the strict CSP
+    assert page.locator("#contact-panel h2").inner_text() == "Amelia Hart"
     page.evaluate("window.notReloaded = true")
     sent = reply(wired_server, message.conversation_id, "They left our warehouse this morning.")
     item = page.locator(f"#m{sent.pk}")
@@ -150,6 +158,7 @@ def test_list_and_thread_pass_axe_on_desktop_and_phone_and_the_keyboard_moves_th
         page.goto(wired_server.inbox_url() + "?view=all")
         found[f"list {label}"] = axe_violations(page)
         page.goto(thread)
+        panels_loaded(page)  # axe checks the side panels too
         found[f"thread {label}"] = axe_violations(page)
         if label == "phone":
             screenshot(page, "inbox-phone")

@@ -18,6 +18,7 @@ from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Role
 from chatrk.crypto import keyring
+from chatrk.crypto.errors import DecryptionFailed
 from chatrk.crypto.files import encrypt_stream
 from chatrk.inbox.actions import contact_for
 from chatrk.inbox.live import current_mark
@@ -134,6 +135,19 @@ def test_views_mine_unassigned_and_all_with_unread_counts(owner: Membership, cha
     assert "3 with unread messages" in html  # all
     assert "1 with unread messages" in html  # mine and unassigned
     assert listed_numbers(shown(inbox(owner, view="all", assignee=str(colleague.pk)))) == [theirs.pk]
+
+
+def test_rows_name_their_assignee_even_one_who_left_the_team(owner: Membership, channel: Channel) -> None:
+    colleague = add_member(owner.workspace, make_user(name="Sam Agent"), Role.AGENT)
+    former = add_member(owner.workspace, make_user(name="Lee Former"), Role.AGENT)
+    current, left = make_conversation(channel, name="Current"), make_conversation(channel, name="Left")
+    Conversation.objects.filter(pk=current.pk).update(assignee=colleague.user)
+    Conversation.objects.filter(pk=left.pk).update(assignee=former.user)
+    former.user.is_active = False  # no longer among the members the filters offer
+    former.user.save(update_fields=["is_active"])
+    html = shown(inbox(owner, view="all"))
+    assert "· Sam Agent" in html and "· Lee Former" in html
+    assert 'value="' + str(former.pk) + '"' not in html  # not offered as an assignee to filter by
 
 
 def test_filters_by_status_channel_and_label(owner: Membership, channel: Channel) -> None:
@@ -547,3 +561,98 @@ def test_a_search_stays_out_of_urls_and_pages_by_post(owner: Membership, channel
     url = f"/w/{owner.workspace.slug}/inbox/"
     ignored = shown(signed_in(owner.user).get(url, {"view": "all", "q": "zz"}))
     assert len(listed_numbers(ignored)) == 50  # a query in the URL is not a search
+
+
+def panels_loaded_by_htmx(html: str) -> dict[str, str]:
+    """The side panels the thread page loads once it is shown: ``id`` of the placeholder → URL."""
+    return dict(re.findall(r'<section id="([\w-]+)"[^>]*hx-get="([^"]+)" hx-trigger="load"', html))
+
+
+def test_the_side_panels_load_by_htmx_from_their_own_audited_views(
+    owner: Membership, channel: Channel
+) -> None:
+    conversation = make_conversation(channel, name="Amelia Hart")
+    make_message(conversation, "hello")
+    client = signed_in(owner.user)
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    html = shown(client.get(thread_url(owner, conversation)))
+    reads = AuditEvent.objects.filter(action="crypto.reveal", id__gt=before)
+    purposes = sorted(str(event.details["model"]) + ":" + str(event.details["purpose"]) for event in reads)
+    assert purposes == ["inbox.contact:display", "inbox.message:display"]  # the panels read nothing yet
+    assert "Record consent" not in html and "Save notes" not in html and "Assign to me" not in html
+    panels = panels_loaded_by_htmx(html)
+    base = thread_url(owner, conversation)
+    assert panels == {"work-tools": f"{base}work/", "contact-panel": f"{base}contact/"}
+    for url in panels.values():
+        assert f'href="{url}"' in html  # without JavaScript, a link to the panel's own page
+    work = shown(client.get(panels["work-tools"], headers={"HX-Request": "true"}))
+    assert "<html" not in work and 'id="work-tools"' in work and "Assign to me" in work
+    contact = shown(client.get(panels["contact-panel"], headers={"HX-Request": "true"}))
+    assert "<html" not in contact and 'id="contact-panel"' in contact and "Amelia Hart" in contact
+    assert AuditEvent.objects.filter(action="crypto.reveal", details__purpose="contact_panel").count() == 1
+
+
+def test_the_side_panels_answer_404_to_another_workspace_and_403_without_inbox_access(
+    owner: Membership, channel: Channel
+) -> None:
+    conversation = make_conversation(channel, name="Amelia Hart")
+    panels = panels_loaded_by_htmx(shown(signed_in(owner.user).get(thread_url(owner, conversation))))
+    stranger = add_member(make_workspace("Other Shop"), role=Role.OWNER)
+    marketer = add_member(owner.workspace, role=Role.MARKETER)
+    for url in panels.values():
+        foreign = url.replace(f"/w/{owner.workspace.slug}/", f"/w/{stranger.workspace.slug}/")
+        assert signed_in(stranger.user).get(foreign, headers={"HX-Request": "true"}).status_code == 404
+        assert signed_in(stranger.user).get(url, headers={"HX-Request": "true"}).status_code == 404
+        assert signed_in(marketer.user).get(url, headers={"HX-Request": "true"}).status_code == 403
+
+
+def test_the_thread_and_the_list_beside_it_are_one_audited_read_with_one_key_query(
+    owner: Membership, channel: Channel
+) -> None:
+    others = [make_conversation(channel, name=f"Other {n}") for n in range(3)]
+    conversation = make_conversation(channel, name="Amelia")
+    make_message(conversation, "hello")
+    Conversation.objects.filter(pk__in=[c.pk for c in [*others, conversation]]).update(assignee=owner.user)
+    client = signed_in(owner.user)
+    url = thread_url(owner, conversation)
+    client.get(url)
+    keyring.clear_cache()
+    before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    with CaptureQueriesContext(connection) as captured:
+        shown(client.get(url))
+    assert sum("crypto_datakey" in query["sql"] for query in captured) == 1  # messages' and names' keys
+    reads = AuditEvent.objects.filter(action="crypto.reveal", id__gt=before).order_by("id")
+    assert [(e.details["model"], e.details["rows"]) for e in reads] == [
+        ("inbox.message", 1),
+        ("inbox.contact", 4),
+    ]
+
+
+def test_a_thread_that_cannot_be_read_stays_unread(owner: Membership, channel: Channel) -> None:
+    conversation = make_conversation(channel, name="Amelia")
+    first, second = make_message(conversation, "hello"), make_message(conversation, "again")
+    Message.objects.filter(pk=second.pk).update(body=Message.objects.get(pk=first.pk).body)  # moved
+    Conversation.objects.filter(pk=conversation.pk).update(unread=2)
+    with pytest.raises(DecryptionFailed):
+        signed_in(owner.user).get(thread_url(owner, conversation))
+    conversation.refresh_from_db()
+    assert conversation.unread == 2
+    assert not AuditEvent.objects.filter(action__in=["conversation.read", "crypto.reveal"]).exists()
+
+
+def test_an_older_page_of_the_thread_neither_polls_nor_reads_the_threads_mark(
+    owner: Membership, channel: Channel
+) -> None:
+    conversation = make_conversation(channel, name="Amelia")
+    start = now() - timedelta(hours=1)
+    for n in range(55):
+        make_message(conversation, f"message {n}", at=start + timedelta(seconds=n))
+    client = signed_in(owner.user)
+    newest = shown(client.get(thread_url(owner, conversation)))
+    older = re.search(r'href="([^"]+\?before=[^"]+)"', newest)
+    assert older is not None and "every 2s" in newest.split('id="timeline"')[1].split(">")[0]
+    with CaptureQueriesContext(connection) as captured:
+        html = shown(client.get(older.group(1).replace("&amp;", "&")))
+    assert "hx-trigger" not in html.split('id="timeline"')[1].split(">")[0]
+    per_thread_marks = [q["sql"] for q in captured if "MAX(" in q["sql"] and "conversation_id" in q["sql"]]
+    assert per_thread_marks == []
