@@ -42,6 +42,15 @@ def index_name(contact: Contact, name: str | None) -> None:
     )
 
 
+def index_new_names(named: list[tuple[Contact, str | None]]) -> None:
+    """The word tokens of contacts created together (they have none to replace): one INSERT."""
+    ContactNameWord.objects.bulk_create(
+        ContactNameWord(workspace_id=contact.workspace_id, contact=contact, token=value)
+        for contact, name in named
+        for value in {token(contact.workspace_id, word) for word in words(name or "")}
+    )
+
+
 def contacts_named(workspace_id: int, text: str) -> list[int]:
     """Ids of contacts whose name holds every word of ``text`` (whole words, any order)."""
     wanted = words(text)
