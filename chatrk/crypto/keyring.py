@@ -158,20 +158,24 @@ def active_key(workspace_id: int | None, kind: str, subject: str = "") -> Loaded
 
 def preload_active(workspace_id: int, kind: str, subjects: Iterable[str]) -> None:
     """Caches the active keys of many subjects in one query (the contacts of a drain batch), so that
-    encrypting under each costs no query of its own. Subjects without an active key are left to
-    ``active_key``, which creates one, or to ``create_subject_keys``."""
+    encrypting under each costs no query of its own. Keys cached for less than half their time are
+    read again with the others, so they do not expire one by one (a query each) while the batch is
+    applied. Subjects without an active key are left to ``active_key`` or ``create_subject_keys``."""
+    fresh_until = time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS / 2
+    with _lock:
+        cached = {subject: _active.get((workspace_id, kind, subject)) for subject in set(subjects)}
     missing = [
         subject
-        for subject in set(subjects)
-        if _cache_get(_active, (workspace_id, kind, subject)) is None
-        and _uncommitted_key((workspace_id, kind, subject)) is None
+        for subject, hit in cached.items()
+        if (hit is None or hit[0] < fresh_until) and _uncommitted_key((workspace_id, kind, subject)) is None
     ]
     if not missing:
         return
-    rows = list(_keys_of_many(workspace_id, kind, missing).filter(state=KeyState.ACTIVE))
-    preload({row.pk for row in rows})
-    for row in rows:
-        _cache_active((workspace_id, kind, row.subject), row.pk)
+    for row in _keys_of_many(workspace_id, kind, missing).filter(state=KeyState.ACTIVE):
+        with contextlib.suppress(CryptoError):  # reported by the value that needs it, as load_key does
+            if not ledger.is_erased(row.pk):
+                _remember(row)
+                _cache_active((workspace_id, kind, row.subject), row.pk)
 
 
 def create_subject_keys(workspace_id: int, subjects: Collection[str]) -> None:
