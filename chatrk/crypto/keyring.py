@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 
+from chatrk.core.bulk import insert_rows
 from chatrk.core.clock import now
 from chatrk.crypto import ledger
 from chatrk.crypto.aead import new_key, open_bytes, seal_bytes
@@ -192,7 +193,7 @@ def create_subject_keys(workspace_id: int, subjects: Collection[str]) -> None:
         new_key_row(workspace_id, KeyKind.SUBJECT, subject, version=1, parent=parent, material=material)
         for subject, material in made
     ]
-    DataKey.objects.bulk_create(rows)
+    insert_rows(DataKey, rows)
     for row, (_, material) in zip(rows, made, strict=True):
         _cache_material(row, material)
         if connection.in_atomic_block:

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 
 from chatrk.audit.actions import SYSTEM, Actor, Origin, record
 from chatrk.audit.models import Outcome
+from chatrk.core.bulk import insert_rows
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
@@ -178,7 +179,7 @@ def _create_contacts(workspace_id: int, fresh: list[Contact]) -> None:
     scope = scope_of(Contact)
     create_subject_keys(workspace_id, [scope.subject_ref(contact) for contact in fresh])
     named = [(contact, open_for_system(contact, "profile_name")) for contact in fresh]
-    Contact.objects.bulk_create(fresh)
+    insert_rows(Contact, fresh)
     names.index_new_names(named)
 
 
@@ -275,7 +276,7 @@ def conversations_for(channel: Channel, firsts: Mapping[Contact, datetime]) -> d
         )
         for number, (contact, at) in zip(numbers, missing, strict=True)
     ]  # fmt: skip
-    Conversation.objects.bulk_create(created)
+    insert_rows(Conversation, created)
     found.update((row.contact_id, row) for row in created)
     return found
 

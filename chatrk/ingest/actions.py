@@ -23,6 +23,7 @@ from django.db.models import F, Q
 
 from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.models import Outcome
+from chatrk.core.bulk import insert_rows
 from chatrk.core.clock import now
 from chatrk.crypto.blind import NormalisationError
 from chatrk.crypto.errors import CryptoError
@@ -240,14 +241,14 @@ def _subjects(batch: _Batch, workspace_id: int) -> set[str]:
 def _flush(batch: _Batch) -> None:
     """Inserts the batch's new messages and media, then updates each touched conversation once."""
     if batch.messages:
-        Message.objects.bulk_create(batch.messages)
+        insert_rows(Message, batch.messages)
         orphan_checks = [row for row in batch.messages if batch.orphans.get(row.channel_id)]
         batch.messages = []
         for row in orphan_checks:
             apply_orphans(row.channel, row.wamid or "")
     if batch.media:
-        Media.objects.bulk_create([media for media, _ in batch.media])
-        MediaFetch.objects.bulk_create([job for _, job in batch.media])
+        insert_rows(Media, [media for media, _ in batch.media])
+        insert_rows(MediaFetch, [job for _, job in batch.media])
         for media, _ in batch.media:
             transaction.on_commit(partial(_enqueue_media, media.pk))
         batch.media = []
