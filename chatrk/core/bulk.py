@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.fields import AutoFieldMixin
 
 
@@ -26,22 +26,28 @@ def insert_rows[M: models.Model](model: type[M], rows: Sequence[M]) -> None:
         for field in model._meta.concrete_fields
         if not (isinstance(field, AutoFieldMixin) and getattr(rows[0], field.attname) is None)
     ]
-    quote: Any = connection.ops.quote_name
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per value
+    quote: Any = db.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 (names from the model)
-    size = max(1, connection.ops.bulk_batch_size(fields, rows))
-    with connection.cursor() as cursor:
+    size = max(1, db.ops.bulk_batch_size(fields, rows))
+    with db.cursor() as cursor:
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             params: list[Any] = []
             for row in chunk:
-                params.extend(_values(row, fields))
+                params.extend(_values(row, fields, db))
             cursor.execute(head + ", ".join([row_sql] * len(chunk)), params)
     for row in rows:
         row._state.adding = False
-        row._state.db = connection.alias
+        row._state.db = DEFAULT_DB_ALIAS
 
 
-def _values(row: models.Model, fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
-    return [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+def _values(row: models.Model, fields: Sequence[models.Field[Any, Any]], db: Any) -> list[Any]:
+    values = []
+    for field in fields:
+        value = field.pre_save(row, True)
+        # None is SQL NULL for every field (JSONField included: a JSON null needs Value(None)).
+        values.append(None if value is None else field.get_db_prep_save(value, db))
+    return values
