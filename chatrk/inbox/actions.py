@@ -6,6 +6,7 @@ Each runs inside the caller's transaction (or its own) and records its audit eve
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -152,6 +153,7 @@ def _contacts_by_number(
     if not forms:
         return {}
     indexes = {field.value_for(workspace_id, number) for number in forms}
+    _lock_numbers(workspace_id, indexes)
     candidates = list(
         Contact.objects.for_workspace(workspace_id).filter(wa_id_index__in=indexes).order_by("id")
     )
@@ -163,6 +165,29 @@ def _contacts_by_number(
         with contextlib.suppress(NormalisationError):
             found.setdefault(normalise(plaintext), row)
     return {number: found[number] for number in forms if number in found}
+
+
+# pg_advisory_xact_lock(class, key) class of "a contact's number" ("ct"); keys are folded to 32 bits.
+_NUMBER_LOCK_CLASS = 0x6374
+
+
+def _lock_numbers(workspace_id: int, indexes: set[int]) -> None:
+    """PostgreSQL: two drainers must not both create a contact for one new number, so each takes a
+    lock per number before reading (all in one statement and in order, so two batches cannot
+    deadlock; a folded key shared by two numbers only makes one wait). SQLite already serialises
+    writers (transactions are IMMEDIATE)."""
+    if connection.vendor != "postgresql" or not indexes:
+        return
+    keys = sorted({_fold(f"{workspace_id}:{index}") for index in indexes})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, key) FROM (SELECT unnest(%s::int[]) AS key ORDER BY 1) AS keys",
+            [_NUMBER_LOCK_CLASS, keys],
+        )
+
+
+def _fold(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big", signed=True)
 
 
 def _rename(contact: Contact, name: str) -> None:
