@@ -4,7 +4,8 @@
 messages, contacts and name words that was a large share of the drainer's CPU. ``insert_rows`` does
 what matters of it: each field's ``pre_save`` (so encrypted fields are sealed and blind indexes set)
 and ``get_db_prep_save`` (so each engine gets its own value format), then plain parametrised
-``INSERT … VALUES (…), (…)`` statements, as many rows per statement as the engine allows.
+``INSERT … VALUES (…), (…)`` statements (as many rows per statement as SQLite allows), or on PostgreSQL
+one ``INSERT … SELECT * FROM unnest(<one array per column>)``.
 """
 
 from __future__ import annotations
@@ -29,16 +30,24 @@ def insert_rows[M: models.Model](model: type[M], rows: Sequence[M]) -> None:
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per value
     quote: Any = db.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES "  # noqa: S608 (names from the model)
-    size = max(1, db.ops.bulk_batch_size(fields, rows))
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # names from the model, never input
     with db.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            params: list[Any] = []
-            for row in chunk:
-                params.extend(_values(row, fields, db))
-            cursor.execute(head + ", ".join([row_sql] * len(chunk)), params)
+        if db.vendor == "postgresql":
+            # One array per column: the statement's text is the same for any number of rows, so the
+            # driver does not re-parse thousands of placeholders each time.
+            arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in fields)
+            values = [_values(row, fields, db) for row in rows]
+            by_column = [list(column) for column in zip(*values, strict=True)]
+            cursor.execute(f"{head}SELECT * FROM unnest({arrays})", by_column)  # noqa: S608
+        else:
+            row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            size = max(1, db.ops.bulk_batch_size(fields, rows))
+            for start in range(0, len(rows), size):
+                chunk = rows[start : start + size]
+                params: list[Any] = []
+                for row in chunk:
+                    params.extend(_values(row, fields, db))
+                cursor.execute(f"{head}VALUES " + ", ".join([row_sql] * len(chunk)), params)
     for row in rows:
         row._state.adding = False
         row._state.db = DEFAULT_DB_ALIAS

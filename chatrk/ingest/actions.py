@@ -670,32 +670,52 @@ def _conversation(batch: _Batch, channel: Channel, contact: Contact, at: datetim
 
 _TOUCH_SQL = """
 UPDATE inbox_conversation SET
-  last_message_at = {greatest}(last_message_at, %s),
+  last_message_at = MAX(last_message_at, %s),
   last_inbound_at = CASE WHEN %s IS NULL THEN last_inbound_at
-                         ELSE {greatest}(COALESCE(last_inbound_at, %s), %s) END,
+                         ELSE MAX(COALESCE(last_inbound_at, %s), %s) END,
   unread = unread + %s,
   status = CASE WHEN %s = 0 OR status = 'pending' THEN status ELSE 'open' END,
   snoozed_until = CASE WHEN %s = 0 THEN snoozed_until ELSE NULL END
 WHERE id = %s
 """
 
+# PostgreSQL: the whole batch in one statement, one array per column.
+_TOUCH_ALL_SQL = """
+UPDATE inbox_conversation AS c SET
+  last_message_at = GREATEST(c.last_message_at, t.last),
+  last_inbound_at = CASE WHEN t.inbound IS NULL THEN c.last_inbound_at
+                         ELSE GREATEST(COALESCE(c.last_inbound_at, t.inbound), t.inbound) END,
+  unread = c.unread + t.unread,
+  status = CASE WHEN t.inbound IS NULL OR c.status = 'pending' THEN c.status ELSE 'open' END,
+  snoozed_until = CASE WHEN t.inbound IS NULL THEN c.snoozed_until ELSE NULL END
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::integer[]) AS t(id, last, inbound, unread)
+WHERE c.id = t.id
+"""
+
 
 def _touch_conversations(touches: dict[int, _Touch]) -> None:
-    """Window, recency, unread count and reopening: one parametrised UPDATE per conversation, sent
-    together. Times only move forward (GREATEST), so late or repeated events never move the window
-    back, and concurrent drainers add up rather than overwrite."""
+    """Window, recency, unread count and reopening: one UPDATE for the batch on PostgreSQL, one
+    parametrised UPDATE per conversation sent together on SQLite, in id order (two drainers lock
+    shared rows in the same order). Times only move forward (GREATEST), so late or repeated events
+    never move the window back, and concurrent drainers add up rather than overwrite."""
     if not touches:
         return
-    ops = connection.ops
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    rows = []
-    for conversation_id, touch in touches.items():
-        last = ops.adapt_datetimefield_value(touch.last_message_at)
-        inbound = ops.adapt_datetimefield_value(touch.last_inbound_at) if touch.last_inbound_at else None
-        customer = 1 if touch.last_inbound_at is not None else 0
-        rows.append((last, inbound, inbound, inbound, touch.unread, customer, customer, conversation_id))
+    ordered = sorted(touches.items())
     with connection.cursor() as cursor:
-        cursor.executemany(_TOUCH_SQL.format(greatest=greatest), rows)
+        if connection.vendor == "postgresql":
+            columns = zip(
+                *((pk, t.last_message_at, t.last_inbound_at, t.unread) for pk, t in ordered), strict=True
+            )
+            cursor.execute(_TOUCH_ALL_SQL, [list(column) for column in columns])
+            return
+        ops = connection.ops
+        rows = []
+        for conversation_id, touch in ordered:
+            last = ops.adapt_datetimefield_value(touch.last_message_at)
+            inbound = ops.adapt_datetimefield_value(touch.last_inbound_at) if touch.last_inbound_at else None
+            customer = 1 if touch.last_inbound_at is not None else 0
+            rows.append((last, inbound, inbound, inbound, touch.unread, customer, customer, conversation_id))
+        cursor.executemany(_TOUCH_SQL, rows)
 
 
 def _register_media(batch: _Batch, message: Message, media: wa.Media) -> None:
