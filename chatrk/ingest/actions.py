@@ -104,6 +104,7 @@ class _Batch:
     media: list[tuple[Media, MediaFetch]] = field(default_factory=list)
     touches: dict[int, _Touch] = field(default_factory=dict)  # conversation id -> what to update
     replies: list[hooks.InboundReply] = field(default_factory=list)  # for consent, after the rows exist
+    published: list[events.Event] = field(default_factory=list)  # message.new, sent together after commit
     blocked: set[tuple[int, int]] = field(default_factory=set)  # candidates: (workspace, wa_id index)
     dropped: int = 0
 
@@ -240,6 +241,8 @@ def _subjects(batch: _Batch, workspace_id: int) -> set[str]:
 
 def _flush(batch: _Batch) -> None:
     """Inserts the batch's new messages and media, then updates each touched conversation once."""
+    events.publish_all(batch.published)
+    batch.published = []
     if batch.messages:
         insert_rows(Message, batch.messages)
         orphan_checks = [row for row in batch.messages if batch.orphans.get(row.channel_id)]
@@ -573,7 +576,14 @@ def _apply_message(
         batch.contacts.clear()
         batch.senders.clear()
         forget_cached()
-    events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
+    batch.published.append(
+        {
+            "kind": "message.new",
+            "workspace_id": channel.workspace_id,
+            "message_id": row.pk,
+            "conversation_id": conversation.pk,
+        }
+    )
     if kind not in _NOT_CONVERSATIONAL:
         batch.replies.append(
             hooks.InboundReply(
