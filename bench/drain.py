@@ -4,8 +4,9 @@ Events are stored as the endpoint stores them (encrypted raw bodies), then drain
 rate counts events applied per second. Each customer writes events / customers times (the first is a
 new contact and conversation). ``--drainers N`` runs N drainer processes side by side (the design
 allows concurrent drainers); ``events_per_cpu_s`` is events applied per CPU-second of all drainers
-together, the figure that holds on a shared machine. Engine from DATABASE_URL. Last line: one JSON
-object.
+together, the figure that holds on a shared machine; on PostgreSQL ``db_server_cpu_us_per_event`` is
+the CPU of the drainers' database backends (read from /proc, so only with the server on this
+machine). Engine from DATABASE_URL. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import multiprocessing
 import os
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from _django import setup
 from _webhooks import body_for, ensure_postgres_database
@@ -23,7 +25,7 @@ from _webhooks import body_for, ensure_postgres_database
 ensure_postgres_database()
 setup()
 
-from django.db import connections  # noqa: E402
+from django.db import connection, connections  # noqa: E402
 
 from chatrk.audit.actions import Origin  # noqa: E402
 from chatrk.core.clock import now  # noqa: E402
@@ -44,14 +46,37 @@ def bench_workspace() -> Workspace:
 
 
 def drain_and_report(batch: int, report: Connection) -> None:
-    """One drainer process: drains until nothing is due, then reports its counts and its own CPU time."""
+    """One drainer process: drains until nothing is due, then reports its counts, its own CPU time and
+    the CPU time of its PostgreSQL backend (the database server's share, read from /proc)."""
+    backend = postgres_backend()
+    db_started = cpu_of(backend)
     cpu_started = time.process_time()
     result = drain(batch)
     cpu = time.process_time() - cpu_started
     report.send(
-        {"applied": result.applied, "poisoned": result.poisoned, "retried": result.retried, "cpu": cpu}
-    )
+        {"applied": result.applied, "poisoned": result.poisoned, "retried": result.retried, "cpu": cpu,
+         "db_cpu": cpu_of(backend) - db_started}
+    )  # fmt: skip
     connections.close_all()
+
+
+def postgres_backend() -> int | None:
+    """The pid of this process's PostgreSQL backend, if the server runs on this machine."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        row = cursor.fetchone()
+    pid = int(row[0]) if row else 0
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
+def cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -83,6 +108,7 @@ def main() -> None:
         process.join()
     applied_total = sum(report["applied"] for report in reports)
     cpu = sum(report["cpu"] for report in reports)
+    db_cpu = sum(report["db_cpu"] for report in reports)
     applied = Message.objects.filter(channel=channel).count()
     print(
         json.dumps(
@@ -100,6 +126,7 @@ def main() -> None:
                 "events_per_s": round(applied_total / elapsed),
                 "events_per_cpu_s": round(applied_total / cpu),
                 "cpu_us_per_event": round(cpu / applied_total * 1e6),
+                "db_server_cpu_us_per_event": round(db_cpu / applied_total * 1e6) if db_cpu else None,
                 "loadavg_1m_at_end": round(os.getloadavg()[0], 1),
                 "seconds": round(elapsed, 2),
                 "left": RawEvent.objects.count(),
