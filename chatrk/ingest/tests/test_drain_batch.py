@@ -3,6 +3,7 @@ looked up and created together, and the result is the same as applying its event
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from unittest import mock
 
@@ -17,10 +18,11 @@ from chatrk.crypto import keyring
 from chatrk.crypto.envelope import Sealed, key_id_of
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.models import KeyKind
+from chatrk.inbox import actions as inbox_actions
 from chatrk.inbox.models import Channel, Contact, Conversation, Message
 from chatrk.inbox.names import contacts_named
 from chatrk.ingest import actions, hooks
-from chatrk.ingest.actions import drain
+from chatrk.ingest.actions import drain, drain_once
 from chatrk.ingest.tests.conftest import make_channel, post
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +166,46 @@ def test_a_held_contacts_ordinary_message_in_a_later_batch_lifts_the_hold() -> N
     post(channel, envelope(channel, ("wamid.more", "16505551234", "sorry, wrong button", None)))
     drain()
     assert check_consent(channel.workspace_id, contact.pk, "service", window_open=True).allowed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_drainers_make_one_contact_for_one_new_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first drainer holds its new contact uncommitted until the second has finished or given up;
+    without the per-number lock the second would not see it and would make another."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL run only (SQLite serialises writers)")
+    channel = make_channel()
+    post(channel, envelope(channel, ("wamid.earlier", "16505559999", "hi", "Bo")))
+    drain()  # the workspace's keys exist: making them would also make the second drainer wait
+    post(channel, envelope(channel, ("wamid.a", "16505551234", "one", "Ana")))
+    post(channel, envelope(channel, ("wamid.b", "16505551234", "two", "Ana")))
+    first_made, second_done = threading.Event(), threading.Event()
+    create = inbox_actions._create_contacts
+
+    def create_then_wait(workspace_id: int, fresh: list[Contact]) -> None:
+        create(workspace_id, fresh)
+        if fresh and not first_made.is_set():
+            first_made.set()
+            second_done.wait(timeout=3)
+
+    monkeypatch.setattr(inbox_actions, "_create_contacts", create_then_wait)
+    first = threading.Thread(target=drain_one)
+    first.start()
+    assert first_made.wait(timeout=30)
+    second = threading.Thread(target=drain_one, args=(second_done,))
+    second.start()
+    first.join()
+    second.join()
+    ana = Contact.objects.exclude(pk=Conversation.objects.get(number=1).contact_id)
+    assert ana.count() == 1
+    assert Message.objects.filter(contact__in=ana).count() == 2
+    assert Conversation.objects.get(contact__in=ana).unread == 2
+
+
+def drain_one(done: threading.Event | None = None) -> None:
+    try:
+        drain_once(batch_size=1)
+    finally:
+        connection.close()
+        if done is not None:
+            done.set()
