@@ -12,9 +12,10 @@ revocation and ``claim_double_opt_ins`` / ``mark_double_opt_in_sent`` for the co
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -23,6 +24,7 @@ from chatrk.audit.actions import Actor, Origin, record
 from chatrk.audit.models import Outcome
 from chatrk.consent.errors import ConsentError
 from chatrk.consent.keywords import (
+    Classification,
     NeedsReview,
     Resubscribe,
     Revoke,
@@ -450,16 +452,7 @@ def apply_inbound_reply(
     YES restore what an opt-out revoked; free text that looks like an opt-out is flagged for review;
     any other message lifts a keyword hold on replies (the customer wrote again). ``opt_out_only`` (a
     blocked number's message, dropped unstored) applies a revocation and nothing else."""
-    if button_payload:
-        verdict = classify_payload(button_payload)
-        method = "button"
-    else:
-        verdict = classify_reply(text or "")
-        if verdict is None and " " not in normalise(text or ""):
-            # Only a single word can be one of the workspace's own keywords: read its settings then.
-            out, back = _keywords(workspace_id)
-            verdict = classify_reply(text or "", out, back)
-        method = "keyword"
+    verdict, method = _verdict(workspace_id, text, button_payload)
     if opt_out_only and not isinstance(verdict, Revoke):
         return ReplyOutcome("none")
     if verdict is None and not _reply_hold(workspace_id, contact_id).exists():
@@ -538,6 +531,58 @@ def apply_inbound_reply(
             return ReplyOutcome("needs_review")
         lifted = _lift_hold(workspace_id, contact_id, received_at, wamid=wamid, message_id=message_id)
         return ReplyOutcome("none", lifted)
+
+
+def _verdict(
+    workspace_id: int,
+    text: str | None,
+    button_payload: str | None,
+    keywords: Callable[[int], tuple[frozenset[str], frozenset[str]]] | None = None,
+) -> tuple[Classification, str]:
+    """What a reply says (None: an ordinary message) and how it said it (``button`` or ``keyword``)."""
+    if button_payload:
+        return classify_payload(button_payload), "button"
+    verdict = classify_reply(text or "")
+    if verdict is None and " " not in normalise(text or ""):
+        # Only a single word can be one of the workspace's own keywords: read its settings then.
+        out, back = (keywords or _keywords)(workspace_id)
+        verdict = classify_reply(text or "", out, back)
+    return verdict, "keyword"
+
+
+def replies_to_apply(replies: Sequence[tuple[int, int, str | None, str | None, bool]]) -> list[bool]:
+    """For a drain batch of replies (workspace id, contact id, text, button payload, opt-out only), in
+    order: which need ``apply_inbound_reply``. An ordinary message changes the ledger only if it lifts a
+    reply hold, so the holds of the batch's contacts are read in one query per workspace instead of one
+    per message; a contact whose earlier reply in the batch is applied is always applied again (that
+    reply may have just made a hold)."""
+    keywords = cache(_keywords)
+    verdicts = [_verdict(ws, text, payload, keywords)[0] for ws, _, text, payload, _ in replies]
+    ordinary: dict[int, set[int]] = {}
+    for (ws, contact_id, _, _, only), verdict in zip(replies, verdicts, strict=True):
+        if verdict is None and not only:
+            ordinary.setdefault(ws, set()).add(contact_id)
+    held = {
+        (ws, contact_id)
+        for ws, contacts in ordinary.items()
+        for contact_id in _reply_holds(ws, contacts).values_list("contact_id", flat=True)
+    }
+    due: list[bool] = []
+    for (ws, contact_id, _, _, only), verdict in zip(replies, verdicts, strict=True):
+        apply = (isinstance(verdict, Revoke) if only else verdict is not None) or (
+            not only and (ws, contact_id) in held
+        )
+        if apply:
+            held.add((ws, contact_id))
+        due.append(apply)
+    return due
+
+
+def _reply_holds(workspace_id: int, contact_ids: Collection[int]) -> QuerySet[ConsentState]:
+    return ConsentState.objects.filter(
+        workspace_id=workspace_id, contact_id__in=list(contact_ids), purpose=Purpose.SERVICE,
+        status=Status.REVOKED,
+    )  # fmt: skip
 
 
 def _reply_hold(workspace_id: int, contact_id: int) -> QuerySet[ConsentState]:

@@ -44,6 +44,7 @@ def e164(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=16_384)  # a pure function, and parsing is slow: the drainer asks for each sender
 def whatsapp_id(value: str) -> str:
     """E.164, with the two legacy forms WhatsApp still reports folded into the current one, so either
     finds the same contact: Brazilian mobiles without the ninth digit (+55 DD 8xxxxxxx becomes

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 
+from chatrk.core.bulk import insert_rows
 from chatrk.core.clock import now
 from chatrk.crypto import ledger
 from chatrk.crypto.aead import new_key, open_bytes, seal_bytes
@@ -156,6 +157,51 @@ def active_key(workspace_id: int | None, kind: str, subject: str = "") -> Loaded
     return loaded
 
 
+def preload_active(workspace_id: int, kind: str, subjects: Iterable[str]) -> None:
+    """Caches the active keys of many subjects in one query (the contacts of a drain batch), so that
+    encrypting under each costs no query of its own. Keys cached for less than half their time are
+    read again with the others, so they do not expire one by one (a query each) while the batch is
+    applied. Subjects without an active key are left to ``active_key`` or ``create_subject_keys``."""
+    fresh_until = time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS / 2
+    with _lock:
+        cached = {subject: _active.get((workspace_id, kind, subject)) for subject in set(subjects)}
+    missing = [
+        subject
+        for subject, hit in cached.items()
+        if (hit is None or hit[0] < fresh_until) and _uncommitted_key((workspace_id, kind, subject)) is None
+    ]
+    if not missing:
+        return
+    for row in _keys_of_many(workspace_id, kind, missing).filter(state=KeyState.ACTIVE):
+        with contextlib.suppress(CryptoError):  # reported by the value that needs it, as load_key does
+            if not ledger.is_erased(row.pk):
+                _remember(row)
+                _cache_active((workspace_id, kind, row.subject), row.pk)
+
+
+def create_subject_keys(workspace_id: int, subjects: Collection[str]) -> None:
+    """First keys for many new subjects (the new contacts of a drain batch): one INSERT for all, wrapped
+    under the workspace key; each is cached for the open transaction as ``active_key`` would cache it.
+    Refuses (SubjectErased) if any subject's key was destroyed: an erased person stays erased."""
+    if not subjects:
+        return
+    if _keys_of_many(workspace_id, KeyKind.SUBJECT, subjects).filter(state=KeyState.DESTROYED).exists():
+        raise SubjectErased(f"a subject key in workspace {workspace_id} was destroyed")
+    parent = active_key(workspace_id, KeyKind.WORKSPACE)
+    made = [(subject, new_key()) for subject in subjects]
+    rows = [
+        new_key_row(workspace_id, KeyKind.SUBJECT, subject, version=1, parent=parent, material=material)
+        for subject, material in made
+    ]
+    insert_rows(DataKey, rows)
+    for row, (_, material) in zip(rows, made, strict=True):
+        _cache_material(row, material)
+        if connection.in_atomic_block:
+            _hold_until_commit((workspace_id, KeyKind.SUBJECT, row.subject), row.pk)
+        else:
+            _cache_active((workspace_id, KeyKind.SUBJECT, row.subject), row.pk)
+
+
 def _cache_active(slot: Slot, key_id: int) -> None:
     with _lock:
         _active[slot] = (time.monotonic() + settings.CRYPTO_KEY_CACHE_SECONDS, key_id)
@@ -199,6 +245,10 @@ def _keys_of(workspace_id: int | None, kind: str, subject: str) -> models.QueryS
     if workspace_id is None:
         return rows.filter(workspace__isnull=True)  # "= NULL" matches nothing in SQL
     return rows.filter(workspace_id=workspace_id)
+
+
+def _keys_of_many(workspace_id: int, kind: str, subjects: Collection[str]) -> models.QuerySet[DataKey]:
+    return DataKey.objects.filter(workspace_id=workspace_id, kind=kind, subject__in=list(subjects))
 
 
 def _create_first(workspace_id: int | None, kind: str, subject: str) -> DataKey:

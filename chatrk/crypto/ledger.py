@@ -44,16 +44,19 @@ def erased_ids() -> frozenset[int]:
 
 
 def _erased_ids() -> frozenset[int]:
-    path = _path()
+    # Checked on every key use, so the file is stat()ed each time; a plain string path, because
+    # building a pathlib.Path cost more than the stat itself.
+    location = os.fspath(settings.CRYPTO_ERASURE_LEDGER)
     try:
-        info = path.stat()
+        info = os.stat(location)
     except FileNotFoundError:
         return frozenset()
     signature = (info.st_mtime_ns, info.st_size)
     with _lock:
-        cached = _cache.get(str(path))
+        cached = _cache.get(location)
         if cached and cached[0] == signature:
             return cached[1]
-        ids = frozenset(int(line.split()[0]) for line in path.read_text().splitlines() if line.strip())
-        _cache[str(path)] = (signature, ids)
+        text = Path(location).read_text()
+        ids = frozenset(int(line.split()[0]) for line in text.splitlines() if line.strip())
+        _cache[location] = (signature, ids)
         return ids

@@ -5,7 +5,10 @@ Each runs inside the caller's transaction (or its own) and records its audit eve
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,11 +18,15 @@ from django.db import IntegrityError, connection, transaction
 
 from chatrk.audit.actions import SYSTEM, Actor, Origin, record
 from chatrk.audit.models import Outcome
+from chatrk.core.bulk import insert_rows
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
+from chatrk.crypto.blind import NORMALISERS, NormalisationError
+from chatrk.crypto.envelope import Sealed, key_id_of
 from chatrk.crypto.errors import SubjectShredded
-from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.fields import BlindIndexField, open_for_system, scope_of
+from chatrk.crypto.keyring import create_subject_keys, preload
 from chatrk.crypto.queries import find_by_blind_index
 from chatrk.inbox import names, work
 from chatrk.inbox.errors import InboxError
@@ -107,6 +114,100 @@ def contact_for(workspace_id: int, wa_id: str, *, profile_name: str | None = Non
     return contact
 
 
+def contacts_for(workspace_id: int, wanted: Mapping[str, str | None]) -> dict[str, Contact]:
+    """``contact_for`` for many WhatsApp ids at once (a drain batch's senders, each with its latest
+    profile name): one blind-index query for all, their keys loaded in one query, new contacts and
+    their keys inserted together. Two forms of one number get the same contact; ids that are not
+    phone numbers are left out (``contact_for`` refuses them)."""
+    field = Contact._meta.get_field("wa_id_index")
+    assert isinstance(field, BlindIndexField)
+    normalise = NORMALISERS[field.normaliser]
+    forms: dict[str, list[str]] = {}  # normalised number -> the ids as sent
+    for wa_id in wanted:
+        try:
+            forms.setdefault(normalise(wa_id), []).append(wa_id)
+        except NormalisationError:
+            continue
+    found = _contacts_by_number(workspace_id, field, forms)
+    fresh: list[Contact] = []
+    result: dict[str, Contact] = {}
+    for number, ids in forms.items():
+        name = next((wanted[wa_id] for wa_id in reversed(ids) if wanted[wa_id] is not None), None)
+        contact = found.get(number)
+        if contact is None:
+            contact = Contact(workspace_id=workspace_id, created_at=now())
+            contact.wa_id = ids[0]
+            contact.profile_name = name
+            fresh.append(contact)
+        elif name is not None and open_for_system(contact, "profile_name") != name:
+            _rename(contact, name)
+        result.update(dict.fromkeys(ids, contact))
+    _create_contacts(workspace_id, fresh)
+    return result
+
+
+def _contacts_by_number(
+    workspace_id: int, field: BlindIndexField, forms: Mapping[str, list[str]]
+) -> dict[str, Contact]:
+    """The stored contacts of these normalised numbers, confirmed by decrypting (the index is truncated)."""
+    if not forms:
+        return {}
+    indexes = {field.value_for(workspace_id, number) for number in forms}
+    _lock_numbers(workspace_id, indexes)
+    candidates = list(
+        Contact.objects.for_workspace(workspace_id).filter(wa_id_index__in=indexes).order_by("id")
+    )
+    preload({key_id_of(row.wa_id) for row in candidates if isinstance(row.wa_id, Sealed)})
+    normalise = NORMALISERS[field.normaliser]
+    found: dict[str, Contact] = {}
+    for row in candidates:
+        plaintext = open_for_system(row, "wa_id")
+        with contextlib.suppress(NormalisationError):
+            found.setdefault(normalise(plaintext), row)
+    return {number: found[number] for number in forms if number in found}
+
+
+# pg_advisory_xact_lock(class, key) class of "a contact's number" ("ct"); keys are folded to 32 bits.
+_NUMBER_LOCK_CLASS = 0x6374
+
+
+def _lock_numbers(workspace_id: int, indexes: set[int]) -> None:
+    """PostgreSQL: two drainers must not both create a contact for one new number, so each takes a
+    lock per number before reading (all in one statement and in order, so two batches cannot
+    deadlock; a folded key shared by two numbers only makes one wait). SQLite already serialises
+    writers (transactions are IMMEDIATE)."""
+    if connection.vendor != "postgresql" or not indexes:
+        return
+    keys = sorted({_fold(f"{workspace_id}:{index}") for index in indexes})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, key) FROM (SELECT unnest(%s::int[]) AS key ORDER BY 1) AS keys",
+            [_NUMBER_LOCK_CLASS, keys],
+        )
+
+
+def _fold(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big", signed=True)
+
+
+def _rename(contact: Contact, name: str) -> None:
+    contact.profile_name = name
+    with transaction.atomic():
+        contact.save(update_fields=["profile_name"])
+        names.index_name(contact, name)
+
+
+def _create_contacts(workspace_id: int, fresh: list[Contact]) -> None:
+    """New contacts with their own keys: one INSERT for the keys, one for the rows, one for name words."""
+    if not fresh:
+        return
+    scope = scope_of(Contact)
+    create_subject_keys(workspace_id, [scope.subject_ref(contact) for contact in fresh])
+    named = [(contact, open_for_system(contact, "profile_name")) for contact in fresh]
+    insert_rows(Contact, fresh)
+    names.index_new_names(named)
+
+
 CONTACT_NOTES_MAX = 2000
 
 
@@ -173,25 +274,61 @@ def conversation_for(channel: Channel, contact: Contact, *, at: datetime | None 
         return Conversation.objects.get(channel=channel, contact=contact)
 
 
-def next_number(workspace_id: int, name: str) -> int:
-    """The next value of a per-workspace counter; the UPDATE's row lock serialises concurrent callers.
+def conversations_for(channel: Channel, firsts: Mapping[Contact, datetime]) -> dict[int, Conversation]:
+    """``conversation_for`` for many contacts of one number at once (a drain batch), by contact id:
+    one query for the existing threads; the new ones numbered together and inserted in one statement
+    (``firsts``: each contact's first message time). A number that assigns round-robin makes them one
+    by one, under the channel's lock. A thread made meanwhile by another drainer fails the INSERT,
+    and with it the batch, which the drainer then applies event by event."""
+    found = {
+        row.contact_id: row
+        for row in Conversation.objects.for_workspace(channel.workspace_id).filter(
+            channel=channel, contact_id__in=[contact.pk for contact in firsts]
+        )
+    }
+    missing = [(contact, at) for contact, at in firsts.items() if contact.pk not in found]
+    if not missing:
+        return found
+    if channel.auto_assign:
+        for contact, at in missing:
+            found[contact.pk] = conversation_for(channel, contact, at=at)
+        return found
+    numbers = next_numbers(channel.workspace_id, "conversation", len(missing))
+    created = [
+        Conversation(
+            workspace_id=channel.workspace_id, number=number, channel=channel, contact=contact,
+            last_message_at=at, created_at=at,
+        )
+        for number, (contact, at) in zip(numbers, missing, strict=True)
+    ]  # fmt: skip
+    insert_rows(Conversation, created)
+    found.update((row.contact_id, row) for row in created)
+    return found
 
-    One statement once the counter exists (UPDATE … RETURNING: SQLite ≥ 3.35, PostgreSQL).
+
+def next_number(workspace_id: int, name: str) -> int:
+    """The next value of a per-workspace counter; the UPDATE's row lock serialises concurrent callers."""
+    return next_numbers(workspace_id, name, 1)[0]
+
+
+def next_numbers(workspace_id: int, name: str, count: int) -> range:
+    """The next ``count`` values of a per-workspace counter, taken together (a drain batch's new
+    conversations). One statement once the counter exists (UPDATE … RETURNING: SQLite ≥ 3.35, PostgreSQL).
     """
     with transaction.atomic():
-        value = _increment(workspace_id, name)
+        value = _increment(workspace_id, name, count)
         if value is None:  # the workspace's first: make the row, then count
             Counter.objects.get_or_create(workspace_id=workspace_id, name=name)
-            value = _increment(workspace_id, name)
-        return int(value)
+            value = _increment(workspace_id, name, count)
+        return range(int(value) - count + 1, int(value) + 1)
 
 
-def _increment(workspace_id: int, name: str) -> Any:
+def _increment(workspace_id: int, name: str, count: int) -> Any:
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE inbox_counter SET value = value + 1"
+            "UPDATE inbox_counter SET value = value + %s"
             " WHERE workspace_id = %s AND name = %s RETURNING value",
-            [workspace_id, name],
+            [count, workspace_id, name],
         )
         row = cursor.fetchone()
     return None if row is None else row[0]

@@ -34,6 +34,15 @@ def publish(workspace_id: int, kind: str, **ids: int | str | None) -> None:
     transaction.on_commit(lambda: _deliver(workspace_id, event))
 
 
+def publish_all(batch: list[Event]) -> None:
+    """Several events (each with its ``workspace_id``) sent together after commit: one Redis round
+    trip (a pipeline) for a drain batch's new messages instead of one per message."""
+    if not batch:
+        return
+    sending = list(batch)
+    transaction.on_commit(lambda: _deliver_all(sending))
+
+
 def subscribe(workspace_id: int, listener: Listener) -> Callable[[], None]:
     """In-process subscription (embedded); returns the function that ends it."""
     with _lock:
@@ -54,6 +63,17 @@ def _deliver(workspace_id: int, event: Event) -> None:
         listeners = list(_listeners[workspace_id])
     for listener in listeners:
         listener(event)
+
+
+def _deliver_all(batch: list[Event]) -> None:
+    if not settings.REDIS_URL:
+        for event in batch:
+            _deliver(event["workspace_id"], event)
+        return
+    pipeline = _redis().pipeline(transaction=False)
+    for event in batch:
+        pipeline.publish(channel_name(event["workspace_id"]), json.dumps(event))
+    pipeline.execute()
 
 
 @cache

@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,12 +23,15 @@ from django.db.models import F, Q
 
 from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.models import Outcome
+from chatrk.core.bulk import insert_rows
 from chatrk.core.clock import now
 from chatrk.crypto.blind import NormalisationError
 from chatrk.crypto.errors import CryptoError
-from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.fields import open_for_system, scope_of
+from chatrk.crypto.keyring import preload_active
+from chatrk.crypto.models import KeyKind
 from chatrk.inbox import events
-from chatrk.inbox.actions import contact_for, conversation_for
+from chatrk.inbox.actions import contact_for, contacts_for, conversation_for, conversations_for
 from chatrk.inbox.blocking import blocked_sender, blocked_senders
 from chatrk.inbox.models import Channel, Contact, Conversation, Media, Message
 from chatrk.ingest import hooks
@@ -93,13 +96,15 @@ class _Batch:
     channels: dict[int, Channel | None] = field(default_factory=dict)
     by_number: dict[tuple[int, str], Channel | None] = field(default_factory=dict)
     contacts: dict[tuple[int, str, str | None], Contact] = field(default_factory=dict)
+    senders: dict[tuple[int, str], Contact] = field(default_factory=dict)  # prefetched: (workspace, wa_id)
     conversations: dict[tuple[int, int], Conversation] = field(default_factory=dict)
     orphans: dict[int, bool] = field(default_factory=dict)
     known: set[tuple[int, str]] = field(default_factory=set)  # (channel id, wamid) already stored
     messages: list[Message] = field(default_factory=list)  # new rows, inserted together by flush()
     media: list[tuple[Media, MediaFetch]] = field(default_factory=list)
     touches: dict[int, _Touch] = field(default_factory=dict)  # conversation id -> what to update
-    replies: list[Callable[[], None]] = field(default_factory=list)  # consent calls, after the rows exist
+    replies: list[hooks.InboundReply] = field(default_factory=list)  # for consent, after the rows exist
+    published: list[events.Event] = field(default_factory=list)  # message.new, sent together after commit
     blocked: set[tuple[int, int]] = field(default_factory=set)  # candidates: (workspace, wa_id index)
     dropped: int = 0
 
@@ -117,9 +122,11 @@ class _Touch:
             self.unread += 1
 
 
-def _prefetch(batch: _Batch, webhooks: Sequence[wa.Webhook]) -> None:
-    """One query for every wamid in the batch: which messages are already stored (redeliveries); one
-    for its senders: which may be blocked numbers."""
+def _prefetch(batch: _Batch, parsed: Sequence[tuple[RawEvent, wa.Webhook]]) -> None:
+    """Everything the batch's messages look up, asked together rather than per event: which wamids
+    are already stored (redeliveries), which senders may be blocked numbers, and the senders'
+    contacts, keys and conversations."""
+    webhooks = [webhook for _, webhook in parsed]
     numbers: set[str] = set()
     wamids: set[str] = set()
     for webhook in webhooks:
@@ -147,26 +154,111 @@ def _prefetch(batch: _Batch, webhooks: Sequence[wa.Webhook]) -> None:
     for channel_id, wamid in known.values_list("channel_id", "wamid"):
         if wamid is not None:
             batch.known.add((channel_id, wamid))
+    _prefetch_senders(batch, parsed)
+
+
+def _prefetch_senders(batch: _Batch, parsed: Sequence[tuple[RawEvent, wa.Webhook]]) -> None:
+    """The contacts and conversations of the batch's new messages, found or created together (new ones
+    in one INSERT each), and the senders' keys loaded in one query. Senders seen in an earlier batch
+    with the same name cost nothing. A number change in the batch leaves every sender to the event
+    order (a contact may move to a number that writes later in the batch)."""
+    wanted: dict[int, dict[str, str | None]] = {}  # workspace -> wa_id -> latest profile name
+    firsts: dict[Channel, dict[str, datetime]] = {}  # channel -> wa_id -> first message time
+    for channel, message, names in _new_messages(batch, parsed):
+        if isinstance(message.content, wa.System) and message.content.new_wa_id:
+            return
+        sender = message.from_ or ""
+        name = names.get(sender)
+        known = _known_contacts.get((channel.workspace_id, sender, name))
+        if known is not None:
+            batch.senders[(channel.workspace_id, sender)] = known
+        by_id = wanted.setdefault(channel.workspace_id, {})
+        if known is None and (name is not None or sender not in by_id):
+            by_id[sender] = name
+        firsts.setdefault(channel, {}).setdefault(sender, message.timestamp)
+    for workspace_id, by_id in wanted.items():
+        found = contacts_for(workspace_id, by_id)
+        batch.senders.update(((workspace_id, wa_id), contact) for wa_id, contact in found.items())
+        _remember_all_after_commit(
+            _known_contacts,
+            {(workspace_id, wa_id, by_id[wa_id]): contact for wa_id, contact in found.items()},
+        )
+    for channel, first in firsts.items():
+        _prefetch_conversations(batch, channel, first)
+    for workspace_id in {workspace_id for workspace_id, _ in batch.senders}:
+        preload_active(workspace_id, KeyKind.SUBJECT, _subjects(batch, workspace_id))
+
+
+def _new_messages(
+    batch: _Batch, parsed: Sequence[tuple[RawEvent, wa.Webhook]]
+) -> Iterable[tuple[Channel, wa.Message, dict[str, str | None]]]:
+    """The batch's messages that will be stored as rows, with their channel and the senders' names."""
+    for event, webhook in parsed:
+        url_channel = _channel(batch, event.channel_id)
+        if url_channel is None:
+            continue
+        for change in webhook.changes():
+            if not isinstance(change, wa.MessagesChange):
+                continue
+            channel = _channel_for_number(batch, url_channel, change.metadata.phone_number_id)
+            if channel is None:
+                continue
+            names = {c.wa_id: c.profile_name for c in change.contacts if c.wa_id}
+            for message in change.messages:
+                if (
+                    message.from_
+                    and not isinstance(message.content, wa.Edit | wa.Revoke)
+                    and (channel.pk, message.id) not in batch.known
+                    and blocked_sender(batch.blocked, channel.workspace_id, message.from_) is None
+                ):
+                    yield channel, message, names
+
+
+def _prefetch_conversations(batch: _Batch, channel: Channel, first: dict[str, datetime]) -> None:
+    firsts: dict[Contact, datetime] = {}
+    for wa_id, at in first.items():
+        contact = batch.senders.get((channel.workspace_id, wa_id))
+        if contact is None:
+            continue
+        known = _known_conversations.get((channel.pk, contact.pk))
+        if known is not None:
+            batch.conversations[(channel.pk, contact.pk)] = known
+        else:
+            firsts.setdefault(contact, at)
+    if not firsts:
+        return
+    found = conversations_for(channel, firsts)
+    batch.conversations.update(((channel.pk, contact_id), row) for contact_id, row in found.items())
+    _remember_all_after_commit(
+        _known_conversations, {(channel.pk, contact_id): row for contact_id, row in found.items()}
+    )
+
+
+def _subjects(batch: _Batch, workspace_id: int) -> set[str]:
+    scope = scope_of(Contact)
+    return {scope.subject_ref(contact) for (ws, _), contact in batch.senders.items() if ws == workspace_id}
 
 
 def _flush(batch: _Batch) -> None:
     """Inserts the batch's new messages and media, then updates each touched conversation once."""
+    events.publish_all(batch.published)
+    batch.published = []
     if batch.messages:
-        Message.objects.bulk_create(batch.messages)
+        insert_rows(Message, batch.messages)
         orphan_checks = [row for row in batch.messages if batch.orphans.get(row.channel_id)]
         batch.messages = []
         for row in orphan_checks:
             apply_orphans(row.channel, row.wamid or "")
     if batch.media:
-        Media.objects.bulk_create([media for media, _ in batch.media])
-        MediaFetch.objects.bulk_create([job for _, job in batch.media])
+        insert_rows(Media, [media for media, _ in batch.media])
+        insert_rows(MediaFetch, [job for _, job in batch.media])
         for media, _ in batch.media:
             transaction.on_commit(partial(_enqueue_media, media.pk))
         batch.media = []
     _touch_conversations(batch.touches)
     batch.touches = {}
-    for tell_consent in batch.replies:
-        tell_consent()
+    if batch.replies:
+        hooks.inbound_replies(batch.replies)
     batch.replies = []
 
 
@@ -214,7 +306,7 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
     try:
         with transaction.atomic():
             batch = _Batch()
-            _prefetch(batch, [webhook for _, webhook in parsed])
+            _prefetch(batch, parsed)
             for event, webhook in parsed:
                 _apply(batch, event, webhook)
             _flush(batch)
@@ -231,7 +323,7 @@ def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainR
         try:
             with transaction.atomic():
                 single = _Batch()
-                _prefetch(single, [webhook])
+                _prefetch(single, [(event, webhook)])
                 _apply(single, event, webhook)
                 _flush(single)
                 RawEvent.objects.filter(pk=event.pk).delete()
@@ -482,12 +574,19 @@ def _apply_message(
     if isinstance(message.content, wa.System) and message.content.new_wa_id:
         _change_number(contact, message.content.new_wa_id)
         batch.contacts.clear()
+        batch.senders.clear()
         forget_cached()
-    events.publish(channel.workspace_id, "message.new", message_id=row.pk, conversation_id=conversation.pk)
+    batch.published.append(
+        {
+            "kind": "message.new",
+            "workspace_id": channel.workspace_id,
+            "message_id": row.pk,
+            "conversation_id": conversation.pk,
+        }
+    )
     if kind not in _NOT_CONVERSATIONAL:
         batch.replies.append(
-            partial(
-                hooks.inbound_reply,
+            hooks.InboundReply(
                 workspace_id=channel.workspace_id,
                 contact_id=contact.pk,
                 message_id=row.pk,
@@ -507,9 +606,9 @@ def _drop_blocked(batch: _Batch, contact: Contact, message: wa.Message) -> None:
     if isinstance(message.content, wa.Text) or _button_payload(message.content):
         text = message.content.body if isinstance(message.content, wa.Text) else None
         batch.replies.append(
-            partial(
-                hooks.inbound_reply, workspace_id=contact.workspace_id, contact_id=contact.pk,
-                message_id=None, wamid=message.id, at=message.timestamp, text=text,
+            hooks.InboundReply(
+                workspace_id=contact.workspace_id, contact_id=contact.pk, message_id=None,
+                wamid=message.id, at=message.timestamp, text=text,
                 button_payload=_button_payload(message.content), opt_out_only=True,
             )
         )  # fmt: skip
@@ -537,18 +636,23 @@ def forget_cached() -> None:
 
 
 def _remember_after_commit(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    def remember() -> None:
-        if len(cache) >= _KNOWN_CAP:
-            cache.clear()
-        cache[key] = value
+    _remember_all_after_commit(cache, {key: value})
 
-    transaction.on_commit(remember)
+
+def _remember_all_after_commit(cache: dict[Any, Any], items: dict[Any, Any]) -> None:
+    def remember() -> None:
+        if len(cache) + len(items) > _KNOWN_CAP:
+            cache.clear()
+        cache.update(items)
+
+    if items:
+        transaction.on_commit(remember)
 
 
 def _contact(batch: _Batch, workspace_id: int, wa_id: str, name: str | None) -> Contact:
     """The sender's contact; one seen before with the same name costs nothing."""
     key = (workspace_id, wa_id, name)
-    cached = batch.contacts.get(key) or _known_contacts.get(key)
+    cached = batch.senders.get((workspace_id, wa_id)) or batch.contacts.get(key) or _known_contacts.get(key)
     if cached is None and name is None:
         cached = next(
             (c for (w, i, _), c in batch.contacts.items() if w == workspace_id and i == wa_id), None
@@ -576,32 +680,52 @@ def _conversation(batch: _Batch, channel: Channel, contact: Contact, at: datetim
 
 _TOUCH_SQL = """
 UPDATE inbox_conversation SET
-  last_message_at = {greatest}(last_message_at, %s),
+  last_message_at = MAX(last_message_at, %s),
   last_inbound_at = CASE WHEN %s IS NULL THEN last_inbound_at
-                         ELSE {greatest}(COALESCE(last_inbound_at, %s), %s) END,
+                         ELSE MAX(COALESCE(last_inbound_at, %s), %s) END,
   unread = unread + %s,
   status = CASE WHEN %s = 0 OR status = 'pending' THEN status ELSE 'open' END,
   snoozed_until = CASE WHEN %s = 0 THEN snoozed_until ELSE NULL END
 WHERE id = %s
 """
 
+# PostgreSQL: the whole batch in one statement, one array per column.
+_TOUCH_ALL_SQL = """
+UPDATE inbox_conversation AS c SET
+  last_message_at = GREATEST(c.last_message_at, t.last),
+  last_inbound_at = CASE WHEN t.inbound IS NULL THEN c.last_inbound_at
+                         ELSE GREATEST(COALESCE(c.last_inbound_at, t.inbound), t.inbound) END,
+  unread = c.unread + t.unread,
+  status = CASE WHEN t.inbound IS NULL OR c.status = 'pending' THEN c.status ELSE 'open' END,
+  snoozed_until = CASE WHEN t.inbound IS NULL THEN c.snoozed_until ELSE NULL END
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::integer[]) AS t(id, last, inbound, unread)
+WHERE c.id = t.id
+"""
+
 
 def _touch_conversations(touches: dict[int, _Touch]) -> None:
-    """Window, recency, unread count and reopening: one parametrised UPDATE per conversation, sent
-    together. Times only move forward (GREATEST), so late or repeated events never move the window
-    back, and concurrent drainers add up rather than overwrite."""
+    """Window, recency, unread count and reopening: one UPDATE for the batch on PostgreSQL, one
+    parametrised UPDATE per conversation sent together on SQLite, in id order (two drainers lock
+    shared rows in the same order). Times only move forward (GREATEST), so late or repeated events
+    never move the window back, and concurrent drainers add up rather than overwrite."""
     if not touches:
         return
-    ops = connection.ops
-    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    rows = []
-    for conversation_id, touch in touches.items():
-        last = ops.adapt_datetimefield_value(touch.last_message_at)
-        inbound = ops.adapt_datetimefield_value(touch.last_inbound_at) if touch.last_inbound_at else None
-        customer = 1 if touch.last_inbound_at is not None else 0
-        rows.append((last, inbound, inbound, inbound, touch.unread, customer, customer, conversation_id))
+    ordered = sorted(touches.items())
     with connection.cursor() as cursor:
-        cursor.executemany(_TOUCH_SQL.format(greatest=greatest), rows)
+        if connection.vendor == "postgresql":
+            columns = zip(
+                *((pk, t.last_message_at, t.last_inbound_at, t.unread) for pk, t in ordered), strict=True
+            )
+            cursor.execute(_TOUCH_ALL_SQL, [list(column) for column in columns])
+            return
+        ops = connection.ops
+        rows = []
+        for conversation_id, touch in ordered:
+            last = ops.adapt_datetimefield_value(touch.last_message_at)
+            inbound = ops.adapt_datetimefield_value(touch.last_inbound_at) if touch.last_inbound_at else None
+            customer = 1 if touch.last_inbound_at is not None else 0
+            rows.append((last, inbound, inbound, inbound, touch.unread, customer, customer, conversation_id))
+        cursor.executemany(_TOUCH_SQL, rows)
 
 
 def _register_media(batch: _Batch, message: Message, media: wa.Media) -> None:

@@ -6,6 +6,8 @@ opt-out is in the ledger before any later send can be checked against it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from chatrk.whatsapp.enums import MarketingPreference
@@ -35,6 +37,33 @@ def inbound_reply(
         from chatrk.outbound.system import confirm_opt_out_in_drain
 
         confirm_opt_out_in_drain(workspace_id, contact_id)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReply:
+    """One conversational message of a drain batch, as ``inbound_reply`` takes it."""
+
+    workspace_id: int
+    contact_id: int
+    message_id: int | None
+    wamid: str
+    at: datetime
+    text: str | None
+    button_payload: str | None
+    opt_out_only: bool = False
+
+
+def inbound_replies(replies: Sequence[InboundReply]) -> None:
+    """A batch's messages in order: ``inbound_reply`` for each that can change the ledger (a keyword,
+    a button, or a message from a contact whose replies are held); the holds are read once a batch."""
+    from chatrk.consent.actions import replies_to_apply
+
+    due = replies_to_apply(
+        [(r.workspace_id, r.contact_id, r.text, r.button_payload, r.opt_out_only) for r in replies]
+    )
+    for reply, apply in zip(replies, due, strict=True):
+        if apply:
+            inbound_reply(**asdict(reply))
 
 
 def marketing_preference_changed(

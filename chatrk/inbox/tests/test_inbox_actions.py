@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -119,3 +121,63 @@ def test_events_are_published_after_commit_only() -> None:
     finally:
         unsubscribe()
     assert heard == [{"kind": "message.new", "workspace_id": 42, "message_id": 7}]
+
+
+def publish_all_then_fail(batch: list[dict[str, int | str]]) -> None:
+    from django.db import transaction
+
+    from chatrk.inbox import events
+
+    with transaction.atomic():
+        events.publish_all(batch)
+        raise RuntimeError("roll back")
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(REDIS_URL="")
+def test_events_published_together_reach_each_workspace_after_commit_only() -> None:
+    from django.db import transaction
+
+    from chatrk.inbox import events
+
+    heard: dict[int, list[events.Event]] = {42: [], 43: []}
+    stops = [events.subscribe(ws, heard[ws].append) for ws in heard]
+    batch: list[events.Event] = [
+        {"kind": "message.new", "workspace_id": 42, "message_id": 1},
+        {"kind": "message.new", "workspace_id": 43, "message_id": 2},
+        {"kind": "message.new", "workspace_id": 42, "message_id": 3},
+    ]
+    try:
+        with pytest.raises(RuntimeError):
+            publish_all_then_fail(batch)
+        with transaction.atomic():
+            events.publish_all(batch)
+            assert heard == {42: [], 43: []}
+    finally:
+        for stop in stops:
+            stop()
+    assert [event["message_id"] for event in heard[42]] == [1, 3]
+    assert [event["message_id"] for event in heard[43]] == [2]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_published_together_go_through_redis_in_one_pipeline() -> None:
+    import os
+
+    import redis
+    from django.db import transaction
+
+    from chatrk.inbox import events
+
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        pytest.skip("needs REDIS_URL")
+    client: Any = redis.Redis.from_url(url)  # redis-py's pubsub() is untyped
+    listener = client.pubsub()
+    listener.subscribe(events.channel_name(42))
+    listener.get_message(timeout=1)  # the subscription's confirmation
+    with override_settings(REDIS_URL=url), transaction.atomic():
+        events.publish_all([{"kind": "message.new", "workspace_id": 42, "message_id": n} for n in (1, 2)])
+    received = [listener.get_message(timeout=2) for _ in range(2)]
+    listener.close()
+    assert [json.loads(message["data"])["message_id"] for message in received if message] == [1, 2]

@@ -1,0 +1,75 @@
+"""insert_rows: many new rows in one statement, stored exactly as save() would store them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from chatrk.core.bulk import insert_rows
+from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.queries import find_by_blind_index
+from chatrk.inbox.models import Contact, ContactNameWord
+from chatrk.testing import make_workspace
+
+pytestmark = pytest.mark.django_db
+AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+def new_contacts(workspace_id: int, count: int) -> list[Contact]:
+    made = []
+    for n in range(count):
+        contact = Contact(workspace_id=workspace_id, created_at=AT)
+        contact.wa_id = f"1650555{n:04d}"
+        contact.profile_name = None if n % 2 else f"Person {n}"
+        made.append(contact)
+    return made
+
+
+def test_rows_are_sealed_indexed_and_read_back_like_saved_ones() -> None:
+    workspace = make_workspace()
+    contacts = new_contacts(workspace.pk, 150)
+    insert_rows(Contact, contacts)
+    assert Contact.objects.filter(workspace=workspace).count() == 150
+    stored = Contact.objects.get(pk=contacts[7].pk)
+    assert open_for_system(stored, "wa_id") == "16505550007"
+    assert open_for_system(stored, "profile_name") is None and stored.notes is None
+    assert stored.created_at == AT and stored.blocked_at is None
+    assert open_for_system(Contact.objects.get(pk=contacts[8].pk), "profile_name") == "Person 8"
+    assert [c.pk for c in find_by_blind_index(Contact, workspace.pk, "wa_id_index", "+16505550123")] == [
+        contacts[123].pk
+    ]
+    assert not contacts[0]._state.adding
+
+
+def test_database_assigned_ids_are_left_to_the_database() -> None:
+    workspace = make_workspace()
+    contact = new_contacts(workspace.pk, 1)[0]
+    insert_rows(Contact, [contact])
+    words = [ContactNameWord(workspace_id=workspace.pk, contact=contact, token=n) for n in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(ContactNameWord, words)
+    assert len(queries) == 1
+    assert sorted(ContactNameWord.objects.filter(contact=contact).values_list("token", flat=True)) == [
+        0,
+        1,
+        2,
+    ]
+
+
+def test_constraints_still_hold() -> None:
+    workspace = make_workspace()
+    contact = new_contacts(workspace.pk, 1)[0]
+    insert_rows(Contact, [contact])
+    twice = [ContactNameWord(workspace_id=workspace.pk, contact=contact, token=9) for _ in range(2)]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(ContactNameWord, twice)
+    assert not ContactNameWord.objects.exists()
+
+
+def test_nothing_to_insert_is_no_query() -> None:
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(Contact, [])
+    assert len(queries) == 0
