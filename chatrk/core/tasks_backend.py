@@ -7,6 +7,7 @@ any machine runs the same code; ``chatrk worker`` consumes the queue.
 from __future__ import annotations
 
 import json
+import threading
 from functools import cache
 from typing import Any
 
@@ -33,8 +34,19 @@ def _run(path: str, payload: str) -> None:
     import_string(path).call(*arguments["args"], **arguments["kwargs"])
 
 
-@cache
+_registering = threading.Lock()
+
+
 def _huey_task() -> Any:
+    """Huey's one task, which runs ours by import path. Registered once per process: the lock, because
+    the first enqueues can come from several request threads at once, and Huey refuses a second
+    registration under the same name."""
+    with _registering:
+        return _registered_task()
+
+
+@cache
+def _registered_task() -> Any:
     return huey().task(name="chatrk.run")(_run)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache as cache_of
 
 import pytest
 from django.test import override_settings
@@ -17,9 +18,9 @@ def memory_huey(monkeypatch: pytest.MonkeyPatch) -> object:
 
     queue = MemoryHuey("test", immediate=True)
     monkeypatch.setattr(tasks_backend, "huey", lambda: queue)
-    tasks_backend._huey_task.cache_clear()
+    tasks_backend._registered_task.cache_clear()
     yield queue
-    tasks_backend._huey_task.cache_clear()
+    tasks_backend._registered_task.cache_clear()
 
 
 def test_an_enqueued_task_runs_with_its_json_arguments(memory_huey: object) -> None:
@@ -46,3 +47,29 @@ def test_periodic_tasks_are_scheduled_at_their_cadence(memory_huey: object) -> N
         for minute in (0, 3, 5)
     }
     assert name in due_at[0] and name in due_at[5] and name not in due_at[3]
+
+
+def test_the_first_enqueues_from_many_threads_register_huey_s_task_once(memory_huey: object) -> None:
+    import threading
+    import time
+
+    registrations: list[int] = []
+    register = tasks_backend._registered_task.__wrapped__
+
+    def slow_register() -> object:
+        registrations.append(1)
+        time.sleep(0.05)  # wide enough for every thread to arrive while the first registers
+        return register()
+
+    cached = cache_of(slow_register)
+    original = tasks_backend._registered_task
+    tasks_backend._registered_task = cached
+    try:
+        threads = [threading.Thread(target=tasks_backend._huey_task) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        tasks_backend._registered_task = original
+    assert registrations == [1]
