@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -82,41 +83,130 @@ def setup_django(directory: Path) -> None:
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
 
 
+def now() -> Any:
+    from chatrk.core.clock import now as clock_now
+
+    return clock_now()
+
+
+# One body per number: WhatsApp rejects a second template with the same body in one account.
+ORDER_UPDATE = {
+    "HIGH": "Hello {{1}}, your order {{2}} has shipped and will arrive within three days.",
+    "STANDARD": "Hi {{1}}, your parcel {{2}} left our warehouse today; tracking follows by email.",
+}
+
+
 def prepare(url: str, phone: str, level: str, messages: int, customers: int) -> Any:
-    """A workspace with one channel on the emulator and ``messages`` texts queued to ``customers``."""
+    """A workspace set up the way a business sends in bulk, with every gate on: a UTILITY template
+    written by a marketer, approved by a compliance officer and by WhatsApp (the emulator reviews
+    it), customers who gave utility consent, and ``messages`` template sends with each customer's own
+    values queued by the marketer (the content policy's free-form volume signals do not apply to an
+    approved template; Meta's own limits still do)."""
     from chatrk.audit.actions import Actor, Origin
-    from chatrk.core.clock import now
-    from chatrk.core.models import Membership, Workspace
-    from chatrk.core.roles import Role
+    from chatrk.core.models import Workspace
+    from chatrk.core.roles import Perm, Role
     from chatrk.inbox.actions import ChannelSettings, connect_channel, contact_for, conversation_for
     from chatrk.inbox.models import Channel
+    from chatrk.msgtemplates.sending import TemplateValues, build_send
     from chatrk.outbound.actions import SendBy, do_enqueue
-    from chatrk.whatsapp.messages import TextMessage
 
-    user_model = __import__("django.contrib.auth", fromlist=["get_user_model"]).get_user_model()
-    user = user_model.objects.create(email=f"bench-{phone}@example.org", name="Bench", created_at=now())
     workspace = Workspace.objects.create(name=f"Bench {phone}", slug=f"bench-{phone}", created_at=now())
-    owner = Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER, created_at=now())
+    owner, marketer, officer = (
+        _member(workspace, phone, role) for role in (Role.OWNER, Role.MARKETER, Role.COMPLIANCE)
+    )
     spec = ChannelSettings(level, phone, WABA, phone, TOKEN, "bench-secret", graph_url=url)
     channel = connect_channel(owner, spec, origin=Origin())
     Channel.objects.filter(pk=channel.pk).update(throughput_level=level)
-    by = SendBy(workspace.pk, Actor.user(user.pk), Role.OWNER, user_id=user.pk)
+    channel.refresh_from_db()
+    template = _approved_template(url, channel, marketer, officer, level)
+    wording = _consent_wording(workspace.pk)
+    by = SendBy(workspace.pk, Actor.user(marketer.user_id), Role.MARKETER, user_id=marketer.user_id,
+                permission=Perm.MANAGE_CAMPAIGNS)  # fmt: skip
     conversations = []
     for n in range(customers):
-        conversation = conversation_for(
-            channel, contact_for(workspace.pk, f"1{650 if level == 'HIGH' else 415}555{n:04d}")
-        )
-        conversation.last_inbound_at = now()
-        conversation.save(update_fields=["last_inbound_at"])
-        conversations.append(conversation)
+        contact = contact_for(workspace.pk, f"1{650 if level == 'HIGH' else 415}555{n:04d}")
+        _grant_utility(workspace.pk, contact.pk, wording)
+        conversations.append(conversation_for(channel, contact))
     for n in range(messages):
-        do_enqueue(by, conversations[n % customers], TextMessage(f"bench message {n}"))
+        values = TemplateValues(body=(f"customer {n % customers}", f"A-{n:06d}"))
+        do_enqueue(by, conversations[n % customers], build_send(template, values))
     return channel
+
+
+def _member(workspace: Any, phone: str, role: str) -> Any:
+    from django.contrib.auth import get_user_model
+
+    from chatrk.core.models import Membership
+
+    user = get_user_model().objects.create(email=f"bench-{role}-{phone}@example.org", name=f"Bench {role}",
+                                           created_at=now())  # fmt: skip
+    return Membership.objects.create(workspace=workspace, user=user, role=role, created_at=now())
+
+
+def _approved_template(url: str, channel: Any, marketer: Any, officer: Any, level: str) -> Any:
+    """The real workflow: write, submit, approve (four eyes), submit to WhatsApp, its review, sync."""
+    import httpx
+
+    from chatrk.msgtemplates import actions
+    from chatrk.msgtemplates.models import Template
+    from emulator.client import EmulatorControl
+
+    definition = {
+        "name": f"order_update_{level.lower()}",
+        "language": "en_US",
+        "category": "UTILITY",
+        "components": [
+            {"type": "BODY", "text": ORDER_UPDATE[level], "example": {"body_text": [["Ada", "A-1001"]]}},
+            {"type": "FOOTER", "text": "Bench Shoes"},
+        ],
+    }
+    template = actions.create_template(marketer, channel, definition)
+    template = actions.submit_for_review(marketer, template)
+    template = actions.approve_template(officer, template)
+    template = actions.submit_to_meta(template.pk)
+    if not template.meta_template_id:
+        raise SystemExit(f"the template was not submitted: {template.meta_reason}")
+    with httpx.Client(base_url=url, timeout=10) as http:
+        EmulatorControl(http).review_now(template.meta_template_id)
+    actions.sync_templates(channel)
+    template = Template.objects.get(pk=template.pk)
+    if template.meta_status != Template.MetaStatus.APPROVED:
+        raise SystemExit(f"WhatsApp did not approve the template ({template.meta_status})")
+    return template
+
+
+def _consent_wording(workspace_id: int) -> int:
+    """The wording customers tick at checkout. The owner turned double opt-in off (a workspace setting):
+    the checkout form confirms by email, so a WhatsApp YES would ask twice."""
+    from chatrk.audit.actions import Actor
+    from chatrk.consent.actions import publish_wording, update_settings
+
+    owner = Actor("system", "bench-owner")
+    update_settings(
+        workspace_id, actor=owner, double_opt_in=False, confirmation_template="consent_confirmation"
+    )
+    text = "Yes, send me order updates from Bench Shoes on WhatsApp. Reply STOP at any time to opt out."
+    wording = publish_wording(
+        workspace_id, text=text, business_name="Bench Shoes", purposes=("utility",), actor=owner
+    )
+    return int(wording.pk)
+
+
+def _grant_utility(workspace_id: int, contact_id: int, wording_id: int) -> None:
+    """Consent captured at checkout (a web form), with the wording the customer saw."""
+    from chatrk.audit.actions import Actor
+    from chatrk.consent.actions import Proof, record_consent
+    from chatrk.consent.models import Source
+
+    proof = Proof(source=Source.WEB_FORM, captured_by=Actor("system", "checkout"), wording_id=wording_id,
+                  capture_method="checkbox")  # fmt: skip
+    record_consent(workspace_id, contact_id, ("utility",), proof)
 
 
 def run_senders(count: int, directory: Path, channel_id: int, total: int) -> dict[str, Any]:
