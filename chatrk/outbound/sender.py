@@ -20,6 +20,7 @@ are kept in memory and written once the database is back.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import socket
@@ -27,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -127,7 +128,11 @@ class Sender:
     worker: str = field(default_factory=worker_name)
     idle_sleep: float = 0.5
     _stop: threading.Event = field(default_factory=threading.Event)
-    _clients: dict[int, GraphClient] = field(default_factory=dict)
+    # Per channel, one client per call slot (a pool thread): httpx's pool looks at each of its
+    # connections for every request, so one shared client with 32 connections costs 32 polls a call.
+    _clients: dict[int, list[GraphClient]] = field(default_factory=dict)
+    _slot: threading.local = field(default_factory=threading.local)
+    _slot_numbers: Iterator[int] = field(default_factory=itertools.count)
     _pool: ThreadPoolExecutor | None = None
     _pending: list[actions.Outcome_] = field(default_factory=list)  # answers not yet written
     _lost_claims: bool = False
@@ -146,8 +151,9 @@ class Sender:
         return self._stop.is_set()
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
+        for clients in self._clients.values():
+            for client in clients:
+                client.close()
         self._clients.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
@@ -334,7 +340,7 @@ class Sender:
         if not media.meta_media_id:
             content = media_files.load(media)
             filename = open_for_system(media, "filename") or f"file.{media.mime_type.split('/')[-1]}"
-            media_id = self._client(item.channel).upload_media(
+            media_id = self._clients_for(item.channel)[0].upload_media(
                 item.channel.phone_number_id, content, media.mime_type, filename
             )
             Media.objects.filter(pk=media.pk).update(meta_media_id=media_id)
@@ -346,18 +352,26 @@ class Sender:
         inner.pop("link", None)
         return {**body, kind: inner}
 
-    def _client(self, channel: Channel) -> GraphClient:
-        client = self._clients.get(channel.pk)
-        if client is None:
-            client = client_for(channel, transport=self.transport)
-            self._clients[channel.pk] = client
-        return client
+    def _clients_for(self, channel: Channel) -> list[GraphClient]:
+        clients = self._clients.get(channel.pk)
+        if clients is None:
+            clients = [client_for(channel, transport=self.transport) for _ in range(max(1, self.concurrency))]
+            self._clients[channel.pk] = clients
+        return clients
+
+    def _slot_client(self, channel_id: int) -> GraphClient:
+        """This thread's own client for the channel (each pool thread keeps its slot for life)."""
+        slot = getattr(self._slot, "number", None)
+        if slot is None:
+            slot = self._slot.number = next(self._slot_numbers)
+        clients = self._clients[channel_id]
+        return clients[slot % len(clients)]
 
     def _call_all(self, jobs: list[_Job]) -> list[actions.Outcome_]:
         if not jobs:
             return []
         for job in jobs:
-            self._client(job.item.channel)  # built here: the pool threads never touch the database
+            self._clients_for(job.item.channel)  # built here: the pool threads never touch the database
         if len(jobs) == 1 or self.concurrency <= 1:
             return [self._call(job) for job in jobs]
         if self._pool is None:
@@ -366,7 +380,7 @@ class Sender:
 
     def _call(self, job: _Job) -> actions.Outcome_:
         item = job.item
-        client = self._clients[item.channel_id]
+        client = self._slot_client(item.channel_id)
         try:
             sent = client.send(
                 item.channel.phone_number_id,
@@ -408,8 +422,7 @@ class Sender:
                 reauthorise.add(item.channel_id)
         for channel_id in reauthorise:
             actions.needs_reauthorisation(channel_id)
-            client = self._clients.pop(channel_id, None)
-            if client is not None:
+            for client in self._clients.pop(channel_id, []):
                 client.close()
 
     def _flush_pending(self, *, final: bool = False) -> None:
