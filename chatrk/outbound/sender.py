@@ -136,6 +136,9 @@ class Sender:
     _pool: ThreadPoolExecutor | None = None
     _pending: list[actions.Outcome_] = field(default_factory=list)  # answers not yet written
     _lost_claims: bool = False
+    # Seconds a pass keeps rows over the number's rate, sending them as the bucket refills, before it
+    # gives the rest back: re-claiming every fifth of a second would cost more writes than the sends.
+    pace_for: float = 1.0
     error_pause: float = 5.0  # seconds to wait after a pass failed unexpectedly
     reap_every: float = 2.0  # seconds between looks for rows a dead worker left behind
     _next_reap: float = 0.0
@@ -205,24 +208,21 @@ class Sender:
         result.claimed = len(items)
         if not items:
             return result
-        by_channel: dict[int, list[OutboxItem]] = defaultdict(list)
-        for item in items:
-            by_channel[item.channel_id].append(item)
-        ready: list[OutboxItem] = []
-        for group in by_channel.values():
-            granted, deferred, wait = self._pace(group)
-            ready.extend(granted)
-            if deferred:
-                actions.release(self.worker, [i.pk for i in deferred], due_in=timedelta(seconds=wait))
-                result.deferred += len(deferred)
-                result.wait = max(result.wait, min(wait, 1.0))
-                result.paced_at = result.paced_at or time.monotonic()
-        jobs, outcomes = self._prepare(ready)
-        ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
-        jobs = [job for job in jobs if job.item.pk in ids]
-        outcomes.extend(self._call_all(jobs))
-        self._pending.extend(outcomes)  # from here on, the answers survive a failure of what follows
-        self._penalise(outcomes, {i.pk: i for i in items})
+        by_id = {item.pk: item for item in items}
+        outcomes: list[actions.Outcome_] = []
+        waiting = items
+        give_back_at = time.monotonic() + self.pace_for
+        while waiting:
+            ready, deferred = self._pace_all(waiting)
+            paced_at = time.monotonic()
+            outcomes.extend(self._send(ready, by_id))
+            soon, later = self._split(deferred, paced_at, give_back_at)
+            self._give_back(later, paced_at, result)
+            waiting = [item for rows, _ in soon for item in rows]
+            if (
+                waiting
+            ):  # the bucket refills while we hold the leases: cheaper than giving back and re-claiming
+                self._stop.wait(max(0.0, paced_at + min(wait for _, wait in soon) - time.monotonic()))
         for outcome in outcomes:
             if isinstance(outcome, actions.Sent):
                 result.sent += 1
@@ -230,9 +230,56 @@ class Sender:
                 result.retried += 1
             else:
                 result.failed += 1
-        self._flush_pending()
         self._count(result, outcomes)
         return result
+
+    def _pace_all(
+        self, items: list[OutboxItem]
+    ) -> tuple[list[OutboxItem], list[tuple[list[OutboxItem], float]]]:
+        """(rows with tokens, [(rows without, seconds until their tokens)] per number)."""
+        by_channel: dict[int, list[OutboxItem]] = defaultdict(list)
+        for item in items:
+            by_channel[item.channel_id].append(item)
+        ready: list[OutboxItem] = []
+        deferred: list[tuple[list[OutboxItem], float]] = []
+        for group in by_channel.values():
+            granted, over, wait = self._pace(group)
+            ready.extend(granted)
+            if over:
+                deferred.append((over, wait))
+        return ready, deferred
+
+    def _split(
+        self, deferred: list[tuple[list[OutboxItem], float]], paced_at: float, give_back_at: float
+    ) -> tuple[list[tuple[list[OutboxItem], float]], list[tuple[list[OutboxItem], float]]]:
+        """(groups whose tokens come within this pass, the others); all are given back when stopping."""
+        soon: list[tuple[list[OutboxItem], float]] = []
+        later: list[tuple[list[OutboxItem], float]] = []
+        for group in deferred:
+            fits = not self.stopping and paced_at + group[1] <= give_back_at
+            (soon if fits else later).append(group)
+        return soon, later
+
+    def _give_back(
+        self, deferred: list[tuple[list[OutboxItem], float]], paced_at: float, result: PassResult
+    ) -> None:
+        """Rows whose tokens come later than this pass may wait: due again when they come."""
+        for rows, wait in deferred:
+            actions.release(self.worker, [i.pk for i in rows], due_in=timedelta(seconds=wait))
+            result.deferred += len(rows)
+            result.wait = max(result.wait, min(wait, 1.0))
+            result.paced_at = result.paced_at or paced_at
+
+    def _send(self, ready: list[OutboxItem], by_id: dict[int, OutboxItem]) -> list[actions.Outcome_]:
+        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails)."""
+        jobs, outcomes = self._prepare(ready)
+        ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
+        jobs = [job for job in jobs if job.item.pk in ids]
+        outcomes.extend(self._call_all(jobs))
+        self._pending.extend(outcomes)  # from here on, the answers survive a failure of what follows
+        self._penalise(outcomes, by_id)
+        self._flush_pending()
+        return outcomes
 
     def _count(self, result: PassResult, outcomes: list[actions.Outcome_]) -> None:
         codes = [o.code for o in outcomes if isinstance(o, actions.Failed)]
@@ -258,9 +305,10 @@ class Sender:
         tp_key = buckets.throughput_key(channel.pk)
         grant = self.store.take(tp_key, rate=rate, burst=burst, want=len(group))
         allowed, deferred = group[: grant.granted], group[grant.granted :]
-        # Rows over the number's rate come back when there are tokens for all of them (at most a second),
-        # not at the next token: many senders re-claiming rows every millisecond would only add writes.
-        wait = max(grant.wait, min(1.0, min(len(deferred), burst) / rate)) if deferred else 0.0
+        # Rows over the number's rate are offered again when half the bucket has refilled: before it is
+        # full (tokens over its capacity are lost, and the sustained rate with them), and not at every
+        # token (each round costs a few writes).
+        wait = max(grant.wait, min(len(deferred), burst / 2) / rate) if deferred else 0.0
         per_contact: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in allowed:
             per_contact[item.recipient_id].append(item)

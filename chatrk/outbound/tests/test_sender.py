@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 from itertools import count
+from typing import Any
 
 import httpx
 import pytest
@@ -249,10 +250,52 @@ def test_the_pair_limit_defers_the_46th_message_to_one_customer(
 def test_the_throughput_bucket_paces_a_number(world: World, emulator: EmulatorServer) -> None:
     for _ in range(30):
         queue_text(world)
-    result = sender(batch=100).run_once()
+    started = now()
+    result = sender(batch=100, pace_for=0.0).run_once()
     burst = buckets.throughput_burst(80.0)
     assert result.sent == burst and result.deferred == 30 - burst
     assert len(emulator.emulator.messages) == burst  # no 130429 answer: nothing over the rate was sent
+    due = OutboxItem.objects.filter(state=OutboxItem.State.QUEUED, claimed_by="").values_list(
+        "due_at", flat=True
+    )
+    assert len(due) == 30 - burst and min(due) > started  # given back, due when the bucket refills
+
+
+def test_a_pass_sends_rows_over_the_rate_as_the_bucket_refills(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(40):
+        queue_text(world)
+    store = buckets.DatabaseBuckets()
+    grants: list[tuple[float, int]] = []
+    real_take = store.take
+
+    def take(key: str, **options: Any) -> buckets.Grant:
+        grant = real_take(key, **options)
+        grants.append((now().timestamp(), grant.granted))
+        return grant
+
+    monkeypatch.setattr(store, "take", take)
+    result = Sender(store=store, concurrency=4, batch=100, pace_for=5.0).run_once()
+    assert (result.sent, result.deferred) == (40, 0)  # nothing given back: the pass waited for tokens
+    burst = buckets.throughput_burst(80.0)
+    assert len(grants) >= 3 and grants[0][1] == burst
+    for at, _ in grants:  # never more than the bucket allows: its capacity, then 80 a second
+        assert sum(n for t, n in grants if t <= at) <= burst + 80.0 * (at - grants[0][0]) + 1
+    assert len(emulator.emulator.messages) == 40
+
+
+def test_a_stopping_sender_gives_rows_over_the_rate_back_at_once(
+    world: World, emulator: EmulatorServer
+) -> None:
+    for _ in range(30):
+        queue_text(world)
+    running = sender(batch=100, pace_for=5.0)
+    running.stop()
+    result = running.run_once()
+    burst = buckets.throughput_burst(80.0)
+    assert (result.sent, result.deferred) == (burst, 30 - burst)
+    assert not OutboxItem.objects.exclude(claimed_by="").exists()  # no lease kept
 
 
 def test_stored_recipient_is_what_the_emulator_saw(world: World, emulator: EmulatorServer) -> None:
@@ -298,7 +341,7 @@ def test_senders_pace_through_redis_buckets_too(world: World, emulator: Emulator
     try:
         for _ in range(20):
             queue_text(world)
-        result = Sender(store=store, concurrency=4).run_once()
+        result = Sender(store=store, concurrency=4, pace_for=0.0).run_once()
         burst = buckets.throughput_burst(80.0)
         assert (result.sent, result.deferred) == (burst, 20 - burst)
         assert not RateBucket.objects.exists()  # nothing paced through the database
