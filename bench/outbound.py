@@ -3,8 +3,11 @@
 Two runs, each on its own number: the HIGH throughput level (goal 1,000 msg/s with no 130429 answers)
 and the default STANDARD level (exactly 80 msg/s). The emulator runs under granian in its own process
 and enforces Meta's limits; the senders are real ``chatrk send`` processes sharing one database
-(SQLite under a temporary directory, or ``DATABASE_URL``) and its token buckets (or Redis with
-``REDIS_URL``). Prints one JSON object on its last line.
+(SQLite under a temporary directory, or a fresh ``<name>_bench`` database beside the one
+``DATABASE_URL`` names) and its token buckets (or Redis with ``REDIS_URL``). The messages are queued
+as a business sends in bulk: an approved UTILITY template to customers who consented (see
+``prepare``). Prints one JSON object on its last line, with the senders' and the emulator's CPU per
+message and the load average.
 
     python bench/outbound.py [--high 6000] [--standard 800] [--senders 2]
 """
@@ -76,7 +79,23 @@ def start_emulator(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the emulator did not start")
 
 
+def fresh_postgres(url: str) -> str:
+    """A new database beside the one ``DATABASE_URL`` names (``<name>_bench``): every run starts empty."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/')}_bench"
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 def setup_django(directory: Path) -> None:
+    if os.environ.get("DATABASE_URL"):  # the senders inherit the environment: they use it too
+        os.environ["DATABASE_URL"] = fresh_postgres(os.environ["DATABASE_URL"])
     os.environ["CHATRK_VAR_DIR"] = str(directory)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatrk.settings")
     sys.path.insert(0, str(ROOT))

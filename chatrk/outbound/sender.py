@@ -37,7 +37,7 @@ from typing import Any, cast
 import httpx
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
-from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.fields import open_for_system, preload_keys
 from chatrk.inbox.blocking import BLOCKED_BEFORE_SENDING
 from chatrk.inbox.models import Channel, Contact, Media, Message
 from chatrk.outbound import actions, buckets
@@ -339,6 +339,8 @@ class Sender:
             return [], []
         messages = {m.pk: m for m in Message.objects.filter(pk__in=[i.message_id for i in items])}
         contacts = {c.pk: c for c in Contact.objects.filter(pk__in=[i.recipient_id for i in items])}
+        preload_keys(list(messages.values()), ["payload"])  # one query for every customer's key
+        preload_keys(list(contacts.values()), ["wa_id"])
         jobs: list[_Job] = []
         failures: list[actions.Outcome_] = []
         numbers: dict[int, str] = {}  # each customer's number, decrypted once per pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -119,3 +121,74 @@ def test_events_are_published_after_commit_only() -> None:
     finally:
         unsubscribe()
     assert heard == [{"kind": "message.new", "workspace_id": 42, "message_id": 7}]
+
+
+def publish_many_then_fail() -> None:
+    from django.db import transaction
+
+    from chatrk.inbox import events
+
+    with transaction.atomic():
+        events.publish_many([{"kind": "message.status", "workspace_id": 42, "message_id": 9}])
+        raise RuntimeError("roll back")
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(REDIS_URL="")
+def test_many_events_are_published_after_commit_each_to_its_workspace() -> None:
+    from django.db import transaction
+
+    from chatrk.inbox import events
+
+    heard: dict[int, list[events.Event]] = {42: [], 43: []}
+    stops = [events.subscribe(ws, heard[ws].append) for ws in heard]
+    batch = [
+        {"kind": "message.status", "workspace_id": ws, "message_id": n} for n, ws in enumerate((42, 43, 42))
+    ]
+    try:
+        with transaction.atomic():
+            events.publish_many(batch)
+            assert heard == {42: [], 43: []}
+        with pytest.raises(RuntimeError):
+            publish_many_then_fail()
+    finally:
+        for stop in stops:
+            stop()
+    assert heard == {42: [batch[0], batch[2]], 43: [batch[1]]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_events_go_through_redis_each_to_its_workspace() -> None:
+    import redis
+
+    from chatrk.inbox import events
+
+    url = "redis://127.0.0.1:6379/13"
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    listener = client.pubsub()
+    listener.subscribe(events.channel_name(77), events.channel_name(78))
+    batch = [
+        {"kind": "message.status", "workspace_id": ws, "message_id": n} for n, ws in enumerate((77, 78, 77))
+    ]
+    events._redis.cache_clear()
+    try:
+        with override_settings(REDIS_URL=url):
+            events.publish_many(batch)  # autocommit: delivered at once
+        got: list[tuple[bytes, dict[str, object]]] = []
+        deadline = time.monotonic() + 10  # a bound on waiting, not a speed check
+        while len(got) < 3 and time.monotonic() < deadline:
+            message = listener.get_message(ignore_subscribe_messages=True, timeout=1)
+            if message is not None:  # None: nothing yet, or a subscription's confirmation
+                got.append((message["channel"], json.loads(message["data"])))
+    finally:
+        events._redis.cache_clear()
+        listener.close()
+        client.close()
+    assert got == [
+        (events.channel_name(ws).encode(), event)
+        for ws, event in ((77, batch[0]), (78, batch[1]), (77, batch[2]))
+    ]

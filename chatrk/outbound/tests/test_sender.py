@@ -367,3 +367,20 @@ def test_a_status_that_overtakes_the_send_is_applied_once_the_wamid_is_stored(wo
     assert not apply_status(world.channel, delivered)  # no message has that wamid yet: kept as an orphan
     record_outcomes("w1", [Sent(item.pk, "wamid.early")])
     assert Message.objects.get(pk=item.message_id).status == Message.Status.DELIVERED
+
+
+def test_a_pass_loads_every_customers_key_in_one_query(world: World, emulator: EmulatorServer) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chatrk.crypto import keyring
+
+    Channel.objects.filter(pk=world.channel.pk).update(throughput_level="HIGH")
+    for _ in range(12):  # twelve customers, each with their own key
+        queue_text(world)
+    keyring.clear_cache()
+    with CaptureQueriesContext(connection) as queries:
+        result = sender(batch=50).run_once()
+    assert result.sent == 12
+    key_reads = [q["sql"] for q in queries.captured_queries if '"crypto_datakey"' in q["sql"]]
+    assert 1 <= len(key_reads) <= 3  # the customers' keys at once (and the channel's token key), not 12+
