@@ -207,31 +207,33 @@ class Sender:
         items = actions.claim_due(self.worker, limit=self.batch, lease=self.lease)
         result.claimed = len(items)
         if not items:
+            self._count(result, [])
             return result
-        by_id = {item.pk: item for item in items}
         outcomes: list[actions.Outcome_] = []
+        try:
+            self._send_paced(items, outcomes, result)
+        finally:  # the answers of earlier rounds count even if a later one failed
+            self._count(result, outcomes)
+        return result
+
+    def _send_paced(
+        self, items: list[OutboxItem], outcomes: list[actions.Outcome_], result: PassResult
+    ) -> None:
+        """Rounds of pace-and-send until every row went, or was given back (steps 3 to 7)."""
+        by_id = {item.pk: item for item in items}
         waiting = items
         give_back_at = time.monotonic() + self.pace_for
+        stopped: set[int] = set()  # numbers WhatsApp refused to serve (190): nothing more for them here
         while waiting:
             ready, deferred = self._pace_all(waiting)
             paced_at = time.monotonic()
-            outcomes.extend(self._send(ready, by_id))
-            soon, later = self._split(deferred, paced_at, give_back_at)
+            outcomes.extend(self._send(ready, by_id, stopped))
+            soon, later = self._split(deferred, paced_at, give_back_at, stopped)
             self._give_back(later, paced_at, result)
             waiting = [item for rows, _ in soon for item in rows]
-            if (
-                waiting
-            ):  # the bucket refills while we hold the leases: cheaper than giving back and re-claiming
+            # Wait for the bucket while holding the leases: cheaper than giving back and re-claiming.
+            if waiting:
                 self._stop.wait(max(0.0, paced_at + min(wait for _, wait in soon) - time.monotonic()))
-        for outcome in outcomes:
-            if isinstance(outcome, actions.Sent):
-                result.sent += 1
-            elif outcome.retry_in is not None:
-                result.retried += 1
-            else:
-                result.failed += 1
-        self._count(result, outcomes)
-        return result
 
     def _pace_all(
         self, items: list[OutboxItem]
@@ -250,13 +252,19 @@ class Sender:
         return ready, deferred
 
     def _split(
-        self, deferred: list[tuple[list[OutboxItem], float]], paced_at: float, give_back_at: float
+        self,
+        deferred: list[tuple[list[OutboxItem], float]],
+        paced_at: float,
+        give_back_at: float,
+        stopped: set[int],
     ) -> tuple[list[tuple[list[OutboxItem], float]], list[tuple[list[OutboxItem], float]]]:
-        """(groups whose tokens come within this pass, the others); all are given back when stopping."""
+        """(groups whose tokens come within this pass, the others); all are given back when stopping,
+        and a stopped number's rows at once (they wait in the outbox for its re-authorisation)."""
         soon: list[tuple[list[OutboxItem], float]] = []
         later: list[tuple[list[OutboxItem], float]] = []
         for group in deferred:
             fits = not self.stopping and paced_at + group[1] <= give_back_at
+            fits = fits and group[0][0].channel_id not in stopped
             (soon if fits else later).append(group)
         return soon, later
 
@@ -270,18 +278,28 @@ class Sender:
             result.wait = max(result.wait, min(wait, 1.0))
             result.paced_at = result.paced_at or paced_at
 
-    def _send(self, ready: list[OutboxItem], by_id: dict[int, OutboxItem]) -> list[actions.Outcome_]:
-        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails)."""
+    def _send(
+        self, ready: list[OutboxItem], by_id: dict[int, OutboxItem], stopped: set[int]
+    ) -> list[actions.Outcome_]:
+        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails).
+        Adds to ``stopped`` the numbers that need re-authorisation now."""
         jobs, outcomes = self._prepare(ready)
         ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
         jobs = [job for job in jobs if job.item.pk in ids]
         outcomes.extend(self._call_all(jobs))
         self._pending.extend(outcomes)  # from here on, the answers survive a failure of what follows
-        self._penalise(outcomes, by_id)
+        stopped.update(self._penalise(outcomes, by_id))
         self._flush_pending()
         return outcomes
 
     def _count(self, result: PassResult, outcomes: list[actions.Outcome_]) -> None:
+        for outcome in outcomes:
+            if isinstance(outcome, actions.Sent):
+                result.sent += 1
+            elif outcome.retry_in is not None:
+                result.retried += 1
+            else:
+                result.failed += 1
         codes = [o.code for o in outcomes if isinstance(o, actions.Failed)]
         result.throttled = sum(1 for code in codes if code in THROUGHPUT_CODES)
         result.pair_limited = sum(1 for code in codes if code in PAIR_CODES)
@@ -446,8 +464,9 @@ class Sender:
             return actions.Failed(item.pk, None, actions.OUTCOME_UNKNOWN)
         return actions.Sent(item.pk, sent.wamid)
 
-    def _penalise(self, outcomes: list[actions.Outcome_], items: dict[int, OutboxItem]) -> None:
-        """Meta said "too fast": empty the number's (130429) or the pair's (131056) bucket for a while."""
+    def _penalise(self, outcomes: list[actions.Outcome_], items: dict[int, OutboxItem]) -> set[int]:
+        """Meta said "too fast": empty the number's (130429) or the pair's (131056) bucket for a while.
+        Returns the numbers that need re-authorisation (190 and the like)."""
         reauthorise: set[int] = set()
         for outcome in outcomes:
             if not isinstance(outcome, actions.Failed) or outcome.error is None:
@@ -474,6 +493,7 @@ class Sender:
             actions.needs_reauthorisation(channel_id)
             for client in self._clients.pop(channel_id, []):
                 client.close()
+        return reauthorise
 
     def _flush_pending(self, *, final: bool = False) -> None:
         """Writes answers held in memory; a database outage keeps them for the next try."""

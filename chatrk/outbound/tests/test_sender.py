@@ -128,6 +128,19 @@ def test_error_190_stops_the_number_until_it_is_reauthorised(world: World, emula
     assert second.state == OutboxItem.State.QUEUED
 
 
+def test_a_pass_waiting_for_tokens_sends_nothing_more_once_the_number_needs_reauthorisation(
+    world: World, emulator: EmulatorServer
+) -> None:
+    emulator.control.expire_token("EMULATOR-ACCESS-TOKEN")
+    for _ in range(30):
+        queue_text(world)
+    result = sender(batch=100, pace_for=5.0).run_once()
+    burst = buckets.throughput_burst(80.0)
+    assert (result.failed, result.deferred) == (burst, 30 - burst)  # the first round, then given back
+    assert OutboxItem.objects.filter(state=OutboxItem.State.QUEUED, claimed_by="").count() == 30 - burst
+    assert OutboxItem.objects.filter(last_error_code=190).count() == burst
+
+
 class _ForwardThenTimeOut(httpx.BaseTransport):
     """Delivers the request to the emulator, then loses the answer: the message went out, we can't know."""
 
@@ -384,3 +397,26 @@ def test_a_pass_loads_every_customers_key_in_one_query(world: World, emulator: E
     assert result.sent == 12
     key_reads = [q["sql"] for q in queries.captured_queries if '"crypto_datakey"' in q["sql"]]
     assert 1 <= len(key_reads) <= 3  # the customers' keys at once (and the channel's token key), not 12+
+
+
+def test_the_answers_of_a_passs_first_rounds_count_when_a_later_round_fails(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(30):
+        queue_text(world)
+    real_mark = actions.mark_sending
+    calls: list[int] = []
+
+    def failing_second_round(*args: Any, **kwargs: Any) -> set[int]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("database gone")
+        return real_mark(*args, **kwargs)
+
+    monkeypatch.setattr(actions, "mark_sending", failing_second_round)
+    running = sender(batch=100, pace_for=5.0)
+    with pytest.raises(RuntimeError):
+        running.run_once()
+    burst = buckets.throughput_burst(80.0)
+    assert running.totals.sent == burst == OutboxItem.objects.filter(state=OutboxItem.State.SENT).count()
+    assert running.totals.claimed == 30
