@@ -10,6 +10,7 @@ would hide an attack.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -22,8 +23,10 @@ from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
+from chatrk.crypto.envelope import Sealed, key_id_of
 from chatrk.crypto.errors import CryptoError, SubjectShredded
-from chatrk.crypto.fields import EncryptedField, open_for_system, preload_keys, scope_of
+from chatrk.crypto.fields import EncryptedField, open_for_system, scope_of
+from chatrk.crypto.keyring import preload
 
 
 class Erased:
@@ -77,7 +80,7 @@ def _reveal[M: models.Model](
         raise PermissionDenied(refusal)
     if model is not None:
         _check_fields(model, fields)
-    preload_keys(rows, fields)
+    _preload_keys(rows, fields)
     with transaction.atomic():
         revealed = [{name: _open(row, name) for name in fields} for row in rows]
         details["ids"] = ",".join(str(row.pk) for row in rows)
@@ -125,6 +128,19 @@ def _check_fields(model: type[models.Model], fields: Sequence[str]) -> None:
     for name in fields:
         if not isinstance(model._meta.get_field(name), EncryptedField):
             raise CryptoError(f"{model._meta.label}.{name} is not an encrypted field")
+
+
+def _preload_keys(rows: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """One query for the keys of a whole page, whatever the number of subjects on it."""
+    key_ids: set[int] = set()
+    for row in rows:
+        for name in fields:
+            field = row._meta.get_field(name)
+            value = getattr(row, field.attname) if isinstance(field, EncryptedField) else None
+            if isinstance(value, Sealed):
+                with contextlib.suppress(CryptoError):
+                    key_ids.add(key_id_of(value))
+    preload(key_ids)
 
 
 def _open(row: models.Model, name: str) -> Any:

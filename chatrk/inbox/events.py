@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -34,12 +34,13 @@ def publish(workspace_id: int, kind: str, **ids: int | str | None) -> None:
     transaction.on_commit(lambda: _deliver(workspace_id, event))
 
 
-def publish_many(events: Iterable[Event]) -> None:
-    """Several events (each with its ``workspace_id``) after commit, in one Redis round trip: a sender
-    writing 200 answers would otherwise wait for 200 publishes in a row."""
-    batch = list(events)
-    if batch:
-        transaction.on_commit(lambda: _deliver_many(batch))
+def publish_all(batch: list[Event]) -> None:
+    """Several events (each with its ``workspace_id``) sent together after commit: one Redis round
+    trip (a pipeline) for a drain batch's new messages instead of one per message."""
+    if not batch:
+        return
+    sending = list(batch)
+    transaction.on_commit(lambda: _deliver_all(sending))
 
 
 def subscribe(workspace_id: int, listener: Listener) -> Callable[[], None]:
@@ -64,15 +65,15 @@ def _deliver(workspace_id: int, event: Event) -> None:
         listener(event)
 
 
-def _deliver_many(batch: list[Event]) -> None:
+def _deliver_all(batch: list[Event]) -> None:
     if not settings.REDIS_URL:
         for event in batch:
-            _deliver(int(event["workspace_id"]), event)
+            _deliver(event["workspace_id"], event)
         return
-    pipe = _redis().pipeline(transaction=False)
+    pipeline = _redis().pipeline(transaction=False)
     for event in batch:
-        pipe.publish(channel_name(int(event["workspace_id"])), json.dumps(event))
-    pipe.execute()
+        pipeline.publish(channel_name(event["workspace_id"]), json.dumps(event))
+    pipeline.execute()
 
 
 @cache

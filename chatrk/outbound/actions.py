@@ -749,14 +749,16 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
                     reason=str(outcome.code or "unknown"),
                     details={"outbox": item.pk},
                 )
-        events.publish_many(
-            {
-                "kind": "message.status",
-                "workspace_id": item.workspace_id,
-                "message_id": item.message_id,
-                "conversation_id": messages[item.message_id].conversation_id,
-            }
-            for item in items.values()
+        events.publish_all(  # one Redis round trip for the batch, not one per row
+            [
+                {
+                    "kind": "message.status",
+                    "workspace_id": item.workspace_id,
+                    "message_id": item.message_id,
+                    "conversation_id": messages[item.message_id].conversation_id,
+                }
+                for item in items.values()
+            ]
         )
 
 
