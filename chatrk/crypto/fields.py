@@ -17,7 +17,9 @@ the subject's key (or the workspace key when the scope names no subject), bound 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +31,7 @@ from django.db.models.lookups import IsNull
 from chatrk.crypto import blind, envelope
 from chatrk.crypto.envelope import Binding, Sealed
 from chatrk.crypto.errors import CryptoError
-from chatrk.crypto.keyring import LoadedKey, active_key
+from chatrk.crypto.keyring import LoadedKey, active_key, preload
 from chatrk.crypto.models import KeyKind
 
 
@@ -230,6 +232,20 @@ def seal_pending(instance: models.Model) -> None:
         for index in indexes:
             setattr(instance, index.attname, index.value_for(binding.workspace_id, value))
         setattr(instance, field.attname, envelope.encrypt(plaintext, key, binding))
+
+
+def preload_keys(rows: Sequence[models.Model], field_names: Sequence[str]) -> None:
+    """One query for the keys of many rows' encrypted fields, whatever the number of subjects among
+    them (opening each row would otherwise load its subject's key by itself)."""
+    key_ids: set[int] = set()
+    for row in rows:
+        for name in field_names:
+            field = row._meta.get_field(name)
+            value = getattr(row, field.attname) if isinstance(field, EncryptedField) else None
+            if isinstance(value, Sealed):
+                with contextlib.suppress(CryptoError):
+                    key_ids.add(envelope.key_id_of(value))
+    preload(key_ids)
 
 
 def open_for_system(instance: models.Model, field_name: str) -> Any:

@@ -764,13 +764,17 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
                     reason=str(outcome.code or "unknown"),
                     details={"outbox": item.pk},
                 )
-        for item in items.values():
-            events.publish(
-                item.workspace_id,
-                "message.status",
-                message_id=item.message_id,
-                conversation_id=messages[item.message_id].conversation_id,
-            )
+        events.publish_all(  # one Redis round trip for the batch, not one per row
+            [
+                {
+                    "kind": "message.status",
+                    "workspace_id": item.workspace_id,
+                    "message_id": item.message_id,
+                    "conversation_id": messages[item.message_id].conversation_id,
+                }
+                for item in items.values()
+            ]
+        )
 
 
 def _tell_consent(items: Iterable[OutboxItem], outcomes: list[Outcome_], moment: Any) -> None:

@@ -20,6 +20,7 @@ are kept in memory and written once the database is back.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import socket
@@ -27,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,7 +37,7 @@ from typing import Any, cast
 import httpx
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
-from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.fields import open_for_system, preload_keys
 from chatrk.inbox.blocking import BLOCKED_BEFORE_SENDING
 from chatrk.inbox.models import Channel, Contact, Media, Message
 from chatrk.outbound import actions, buckets
@@ -127,10 +128,17 @@ class Sender:
     worker: str = field(default_factory=worker_name)
     idle_sleep: float = 0.5
     _stop: threading.Event = field(default_factory=threading.Event)
-    _clients: dict[int, GraphClient] = field(default_factory=dict)
+    # Per channel, one client per call slot (a pool thread): httpx's pool looks at each of its
+    # connections for every request, so one shared client with 32 connections costs 32 polls a call.
+    _clients: dict[int, list[GraphClient]] = field(default_factory=dict)
+    _slot: threading.local = field(default_factory=threading.local)
+    _slot_numbers: Iterator[int] = field(default_factory=itertools.count)
     _pool: ThreadPoolExecutor | None = None
     _pending: list[actions.Outcome_] = field(default_factory=list)  # answers not yet written
     _lost_claims: bool = False
+    # Seconds a pass keeps rows over the number's rate, sending them as the bucket refills, before it
+    # gives the rest back: re-claiming every fifth of a second would cost more writes than the sends.
+    pace_for: float = 1.0
     error_pause: float = 5.0  # seconds to wait after a pass failed unexpectedly
     reap_every: float = 2.0  # seconds between looks for rows a dead worker left behind
     _next_reap: float = 0.0
@@ -146,8 +154,9 @@ class Sender:
         return self._stop.is_set()
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
+        for clients in self._clients.values():
+            for client in clients:
+                client.close()
         self._clients.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
@@ -198,25 +207,92 @@ class Sender:
         items = actions.claim_due(self.worker, limit=self.batch, lease=self.lease)
         result.claimed = len(items)
         if not items:
+            self._count(result, [])
             return result
+        outcomes: list[actions.Outcome_] = []
+        try:
+            self._send_paced(items, outcomes, result)
+        finally:  # the answers of earlier rounds count even if a later one failed
+            self._count(result, outcomes)
+        return result
+
+    def _send_paced(
+        self, items: list[OutboxItem], outcomes: list[actions.Outcome_], result: PassResult
+    ) -> None:
+        """Rounds of pace-and-send until every row went, or was given back (steps 3 to 7)."""
+        by_id = {item.pk: item for item in items}
+        waiting = items
+        give_back_at = time.monotonic() + self.pace_for
+        stopped: set[int] = set()  # numbers WhatsApp refused to serve (190): nothing more for them here
+        while waiting:
+            ready, deferred = self._pace_all(waiting)
+            paced_at = time.monotonic()
+            outcomes.extend(self._send(ready, by_id, stopped))
+            soon, later = self._split(deferred, paced_at, give_back_at, stopped)
+            self._give_back(later, paced_at, result)
+            waiting = [item for rows, _ in soon for item in rows]
+            # Wait for the bucket while holding the leases: cheaper than giving back and re-claiming.
+            if waiting:
+                self._stop.wait(max(0.0, paced_at + min(wait for _, wait in soon) - time.monotonic()))
+
+    def _pace_all(
+        self, items: list[OutboxItem]
+    ) -> tuple[list[OutboxItem], list[tuple[list[OutboxItem], float]]]:
+        """(rows with tokens, [(rows without, seconds until their tokens)] per number)."""
         by_channel: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
             by_channel[item.channel_id].append(item)
         ready: list[OutboxItem] = []
+        deferred: list[tuple[list[OutboxItem], float]] = []
         for group in by_channel.values():
-            granted, deferred, wait = self._pace(group)
+            granted, over, wait = self._pace(group)
             ready.extend(granted)
-            if deferred:
-                actions.release(self.worker, [i.pk for i in deferred], due_in=timedelta(seconds=wait))
-                result.deferred += len(deferred)
-                result.wait = max(result.wait, min(wait, 1.0))
-                result.paced_at = result.paced_at or time.monotonic()
+            if over:
+                deferred.append((over, wait))
+        return ready, deferred
+
+    def _split(
+        self,
+        deferred: list[tuple[list[OutboxItem], float]],
+        paced_at: float,
+        give_back_at: float,
+        stopped: set[int],
+    ) -> tuple[list[tuple[list[OutboxItem], float]], list[tuple[list[OutboxItem], float]]]:
+        """(groups whose tokens come within this pass, the others); all are given back when stopping,
+        and a stopped number's rows at once (they wait in the outbox for its re-authorisation)."""
+        soon: list[tuple[list[OutboxItem], float]] = []
+        later: list[tuple[list[OutboxItem], float]] = []
+        for group in deferred:
+            fits = not self.stopping and paced_at + group[1] <= give_back_at
+            fits = fits and group[0][0].channel_id not in stopped
+            (soon if fits else later).append(group)
+        return soon, later
+
+    def _give_back(
+        self, deferred: list[tuple[list[OutboxItem], float]], paced_at: float, result: PassResult
+    ) -> None:
+        """Rows whose tokens come later than this pass may wait: due again when they come."""
+        for rows, wait in deferred:
+            actions.release(self.worker, [i.pk for i in rows], due_in=timedelta(seconds=wait))
+            result.deferred += len(rows)
+            result.wait = max(result.wait, min(wait, 1.0))
+            result.paced_at = result.paced_at or paced_at
+
+    def _send(
+        self, ready: list[OutboxItem], by_id: dict[int, OutboxItem], stopped: set[int]
+    ) -> list[actions.Outcome_]:
+        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails).
+        Adds to ``stopped`` the numbers that need re-authorisation now."""
         jobs, outcomes = self._prepare(ready)
         ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
         jobs = [job for job in jobs if job.item.pk in ids]
         outcomes.extend(self._call_all(jobs))
         self._pending.extend(outcomes)  # from here on, the answers survive a failure of what follows
-        self._penalise(outcomes, {i.pk: i for i in items})
+        stopped.update(self._penalise(outcomes, by_id))
+        self._flush_pending()
+        return outcomes
+
+    def _count(self, result: PassResult, outcomes: list[actions.Outcome_]) -> None:
         for outcome in outcomes:
             if isinstance(outcome, actions.Sent):
                 result.sent += 1
@@ -224,11 +300,6 @@ class Sender:
                 result.retried += 1
             else:
                 result.failed += 1
-        self._flush_pending()
-        self._count(result, outcomes)
-        return result
-
-    def _count(self, result: PassResult, outcomes: list[actions.Outcome_]) -> None:
         codes = [o.code for o in outcomes if isinstance(o, actions.Failed)]
         result.throttled = sum(1 for code in codes if code in THROUGHPUT_CODES)
         result.pair_limited = sum(1 for code in codes if code in PAIR_CODES)
@@ -252,9 +323,10 @@ class Sender:
         tp_key = buckets.throughput_key(channel.pk)
         grant = self.store.take(tp_key, rate=rate, burst=burst, want=len(group))
         allowed, deferred = group[: grant.granted], group[grant.granted :]
-        # Rows over the number's rate come back when there are tokens for all of them (at most a second),
-        # not at the next token: many senders re-claiming rows every millisecond would only add writes.
-        wait = max(grant.wait, min(1.0, min(len(deferred), burst) / rate)) if deferred else 0.0
+        # Rows over the number's rate are offered again when half the bucket has refilled: before it is
+        # full (tokens over its capacity are lost, and the sustained rate with them), and not at every
+        # token (each round costs a few writes).
+        wait = max(grant.wait, min(len(deferred), burst / 2) / rate) if deferred else 0.0
         per_contact: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in allowed:
             per_contact[item.recipient_id].append(item)
@@ -285,6 +357,8 @@ class Sender:
             return [], []
         messages = {m.pk: m for m in Message.objects.filter(pk__in=[i.message_id for i in items])}
         contacts = {c.pk: c for c in Contact.objects.filter(pk__in=[i.recipient_id for i in items])}
+        preload_keys(list(messages.values()), ["payload"])  # one query for every customer's key
+        preload_keys(list(contacts.values()), ["wa_id"])
         jobs: list[_Job] = []
         failures: list[actions.Outcome_] = []
         numbers: dict[int, str] = {}  # each customer's number, decrypted once per pass
@@ -334,7 +408,7 @@ class Sender:
         if not media.meta_media_id:
             content = media_files.load(media)
             filename = open_for_system(media, "filename") or f"file.{media.mime_type.split('/')[-1]}"
-            media_id = self._client(item.channel).upload_media(
+            media_id = self._clients_for(item.channel)[0].upload_media(
                 item.channel.phone_number_id, content, media.mime_type, filename
             )
             Media.objects.filter(pk=media.pk).update(meta_media_id=media_id)
@@ -346,18 +420,26 @@ class Sender:
         inner.pop("link", None)
         return {**body, kind: inner}
 
-    def _client(self, channel: Channel) -> GraphClient:
-        client = self._clients.get(channel.pk)
-        if client is None:
-            client = client_for(channel, transport=self.transport)
-            self._clients[channel.pk] = client
-        return client
+    def _clients_for(self, channel: Channel) -> list[GraphClient]:
+        clients = self._clients.get(channel.pk)
+        if clients is None:
+            clients = [client_for(channel, transport=self.transport) for _ in range(max(1, self.concurrency))]
+            self._clients[channel.pk] = clients
+        return clients
+
+    def _slot_client(self, channel_id: int) -> GraphClient:
+        """This thread's own client for the channel (each pool thread keeps its slot for life)."""
+        slot = getattr(self._slot, "number", None)
+        if slot is None:
+            slot = self._slot.number = next(self._slot_numbers)
+        clients = self._clients[channel_id]
+        return clients[slot % len(clients)]
 
     def _call_all(self, jobs: list[_Job]) -> list[actions.Outcome_]:
         if not jobs:
             return []
         for job in jobs:
-            self._client(job.item.channel)  # built here: the pool threads never touch the database
+            self._clients_for(job.item.channel)  # built here: the pool threads never touch the database
         if len(jobs) == 1 or self.concurrency <= 1:
             return [self._call(job) for job in jobs]
         if self._pool is None:
@@ -366,7 +448,7 @@ class Sender:
 
     def _call(self, job: _Job) -> actions.Outcome_:
         item = job.item
-        client = self._clients[item.channel_id]
+        client = self._slot_client(item.channel_id)
         try:
             sent = client.send(
                 item.channel.phone_number_id,
@@ -382,8 +464,9 @@ class Sender:
             return actions.Failed(item.pk, None, actions.OUTCOME_UNKNOWN)
         return actions.Sent(item.pk, sent.wamid)
 
-    def _penalise(self, outcomes: list[actions.Outcome_], items: dict[int, OutboxItem]) -> None:
-        """Meta said "too fast": empty the number's (130429) or the pair's (131056) bucket for a while."""
+    def _penalise(self, outcomes: list[actions.Outcome_], items: dict[int, OutboxItem]) -> set[int]:
+        """Meta said "too fast": empty the number's (130429) or the pair's (131056) bucket for a while.
+        Returns the numbers that need re-authorisation (190 and the like)."""
         reauthorise: set[int] = set()
         for outcome in outcomes:
             if not isinstance(outcome, actions.Failed) or outcome.error is None:
@@ -408,9 +491,9 @@ class Sender:
                 reauthorise.add(item.channel_id)
         for channel_id in reauthorise:
             actions.needs_reauthorisation(channel_id)
-            client = self._clients.pop(channel_id, None)
-            if client is not None:
+            for client in self._clients.pop(channel_id, []):
                 client.close()
+        return reauthorise
 
     def _flush_pending(self, *, final: bool = False) -> None:
         """Writes answers held in memory; a database outage keeps them for the next try."""

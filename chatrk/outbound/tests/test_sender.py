@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 from itertools import count
+from typing import Any
 
 import httpx
 import pytest
@@ -125,6 +126,19 @@ def test_error_190_stops_the_number_until_it_is_reauthorised(world: World, emula
     assert sender().run_once().claimed == 0  # the other row waits for an admin
     second.refresh_from_db()
     assert second.state == OutboxItem.State.QUEUED
+
+
+def test_a_pass_waiting_for_tokens_sends_nothing_more_once_the_number_needs_reauthorisation(
+    world: World, emulator: EmulatorServer
+) -> None:
+    emulator.control.expire_token("EMULATOR-ACCESS-TOKEN")
+    for _ in range(30):
+        queue_text(world)
+    result = sender(batch=100, pace_for=5.0).run_once()
+    burst = buckets.throughput_burst(80.0)
+    assert (result.failed, result.deferred) == (burst, 30 - burst)  # the first round, then given back
+    assert OutboxItem.objects.filter(state=OutboxItem.State.QUEUED, claimed_by="").count() == 30 - burst
+    assert OutboxItem.objects.filter(last_error_code=190).count() == burst
 
 
 class _ForwardThenTimeOut(httpx.BaseTransport):
@@ -249,10 +263,52 @@ def test_the_pair_limit_defers_the_46th_message_to_one_customer(
 def test_the_throughput_bucket_paces_a_number(world: World, emulator: EmulatorServer) -> None:
     for _ in range(30):
         queue_text(world)
-    result = sender(batch=100).run_once()
+    started = now()
+    result = sender(batch=100, pace_for=0.0).run_once()
     burst = buckets.throughput_burst(80.0)
     assert result.sent == burst and result.deferred == 30 - burst
     assert len(emulator.emulator.messages) == burst  # no 130429 answer: nothing over the rate was sent
+    due = OutboxItem.objects.filter(state=OutboxItem.State.QUEUED, claimed_by="").values_list(
+        "due_at", flat=True
+    )
+    assert len(due) == 30 - burst and min(due) > started  # given back, due when the bucket refills
+
+
+def test_a_pass_sends_rows_over_the_rate_as_the_bucket_refills(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(40):
+        queue_text(world)
+    store = buckets.DatabaseBuckets()
+    grants: list[tuple[float, int]] = []
+    real_take = store.take
+
+    def take(key: str, **options: Any) -> buckets.Grant:
+        grant = real_take(key, **options)
+        grants.append((now().timestamp(), grant.granted))
+        return grant
+
+    monkeypatch.setattr(store, "take", take)
+    result = Sender(store=store, concurrency=4, batch=100, pace_for=5.0).run_once()
+    assert (result.sent, result.deferred) == (40, 0)  # nothing given back: the pass waited for tokens
+    burst = buckets.throughput_burst(80.0)
+    assert len(grants) >= 3 and grants[0][1] == burst
+    for at, _ in grants:  # never more than the bucket allows: its capacity, then 80 a second
+        assert sum(n for t, n in grants if t <= at) <= burst + 80.0 * (at - grants[0][0]) + 1
+    assert len(emulator.emulator.messages) == 40
+
+
+def test_a_stopping_sender_gives_rows_over_the_rate_back_at_once(
+    world: World, emulator: EmulatorServer
+) -> None:
+    for _ in range(30):
+        queue_text(world)
+    running = sender(batch=100, pace_for=5.0)
+    running.stop()
+    result = running.run_once()
+    burst = buckets.throughput_burst(80.0)
+    assert (result.sent, result.deferred) == (burst, 30 - burst)
+    assert not OutboxItem.objects.exclude(claimed_by="").exists()  # no lease kept
 
 
 def test_stored_recipient_is_what_the_emulator_saw(world: World, emulator: EmulatorServer) -> None:
@@ -298,7 +354,7 @@ def test_senders_pace_through_redis_buckets_too(world: World, emulator: Emulator
     try:
         for _ in range(20):
             queue_text(world)
-        result = Sender(store=store, concurrency=4).run_once()
+        result = Sender(store=store, concurrency=4, pace_for=0.0).run_once()
         burst = buckets.throughput_burst(80.0)
         assert (result.sent, result.deferred) == (burst, 20 - burst)
         assert not RateBucket.objects.exists()  # nothing paced through the database
@@ -324,3 +380,43 @@ def test_a_status_that_overtakes_the_send_is_applied_once_the_wamid_is_stored(wo
     assert not apply_status(world.channel, delivered)  # no message has that wamid yet: kept as an orphan
     record_outcomes("w1", [Sent(item.pk, "wamid.early")])
     assert Message.objects.get(pk=item.message_id).status == Message.Status.DELIVERED
+
+
+def test_a_pass_loads_every_customers_key_in_one_query(world: World, emulator: EmulatorServer) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chatrk.crypto import keyring
+
+    Channel.objects.filter(pk=world.channel.pk).update(throughput_level="HIGH")
+    for _ in range(12):  # twelve customers, each with their own key
+        queue_text(world)
+    keyring.clear_cache()
+    with CaptureQueriesContext(connection) as queries:
+        result = sender(batch=50).run_once()
+    assert result.sent == 12
+    key_reads = [q["sql"] for q in queries.captured_queries if '"crypto_datakey"' in q["sql"]]
+    assert 1 <= len(key_reads) <= 3  # the customers' keys at once (and the channel's token key), not 12+
+
+
+def test_the_answers_of_a_passs_first_rounds_count_when_a_later_round_fails(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(30):
+        queue_text(world)
+    real_mark = actions.mark_sending
+    calls: list[int] = []
+
+    def failing_second_round(*args: Any, **kwargs: Any) -> set[int]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("database gone")
+        return real_mark(*args, **kwargs)
+
+    monkeypatch.setattr(actions, "mark_sending", failing_second_round)
+    running = sender(batch=100, pace_for=5.0)
+    with pytest.raises(RuntimeError):
+        running.run_once()
+    burst = buckets.throughput_burst(80.0)
+    assert running.totals.sent == burst == OutboxItem.objects.filter(state=OutboxItem.State.SENT).count()
+    assert running.totals.claimed == 30
