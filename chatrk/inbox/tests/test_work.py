@@ -191,7 +191,8 @@ def test_labels_are_named_once_per_workspace_and_renamed_and_deleted() -> None:
     work.add_label(conversation, other, actor=SYSTEM, origin=ORIGIN)
     work.delete_label(other, actor=SYSTEM, origin=ORIGIN)
     assert ConversationLabel.objects.count() == 0 and Conversation.objects.filter(pk=conversation.pk).exists()
-    assert list(AuditEvent.objects.filter(target_kind="label").order_by("seq").values_list("action", flat=True)) == [
+    labels = AuditEvent.objects.filter(target_kind="label").order_by("seq")
+    assert list(labels.values_list("action", flat=True)) == [
         "label.created", "label.created", "label.renamed", "label.created", "label.deleted",
     ]  # fmt: skip
 

@@ -327,7 +327,8 @@ def test_canned_responses_are_managed_by_admins(world: World) -> None:
     assert agent_client(world).get(base).status_code == 403  # agents use them, admins manage them
     assert admin.post(f"{base}{found.pk}/delete/").status_code == 302
     assert canned.by_shortcut(world.workspace_id, "returns") is None
-    actions = list(AuditEvent.objects.filter(action__startswith="canned.").order_by("seq").values_list("action", flat=True))
+    canned_events = AuditEvent.objects.filter(action__startswith="canned.").order_by("seq")
+    actions = list(canned_events.values_list("action", flat=True))
     assert actions == ["canned.created", "canned.updated", "canned.deleted"]
 
 
