@@ -237,6 +237,11 @@ def seal_pending(instance: models.Model) -> None:
 def preload_keys(rows: Sequence[models.Model], field_names: Sequence[str]) -> None:
     """One query for the keys of many rows' encrypted fields, whatever the number of subjects among
     them (opening each row would otherwise load its subject's key by itself)."""
+    preload(key_ids_of(rows, field_names))
+
+
+def key_ids_of(rows: Sequence[models.Model], field_names: Sequence[str]) -> set[int]:
+    """The keys the rows' sealed values name (unreadable envelopes are left for opening to report)."""
     key_ids: set[int] = set()
     for row in rows:
         for name in field_names:
@@ -245,7 +250,7 @@ def preload_keys(rows: Sequence[models.Model], field_names: Sequence[str]) -> No
             if isinstance(value, Sealed):
                 with contextlib.suppress(CryptoError):
                     key_ids.add(envelope.key_id_of(value))
-    preload(key_ids)
+    return key_ids
 
 
 def open_for_system(instance: models.Model, field_name: str) -> Any:

@@ -12,7 +12,6 @@ would hide an attack.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -25,9 +24,8 @@ from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
 from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
-from chatrk.crypto.envelope import Sealed, key_id_of
 from chatrk.crypto.errors import CryptoError, SubjectShredded
-from chatrk.crypto.fields import EncryptedField, open_for_system, scope_of
+from chatrk.crypto.fields import EncryptedField, key_ids_of, open_for_system, scope_of
 from chatrk.crypto.keyring import preload
 
 
@@ -156,16 +154,7 @@ def _check_fields(model: type[models.Model], fields: Sequence[str]) -> None:
 
 def _preload_keys(wanted: Sequence[Wanted]) -> None:
     """One query for the keys of a whole page, whatever the number of subjects and models on it."""
-    key_ids: set[int] = set()
-    for rows, fields in wanted:
-        for row in rows:
-            for name in fields:
-                field = row._meta.get_field(name)
-                value = getattr(row, field.attname) if isinstance(field, EncryptedField) else None
-                if isinstance(value, Sealed):
-                    with contextlib.suppress(CryptoError):
-                        key_ids.add(key_id_of(value))
-    preload(key_ids)
+    preload(set().union(*(key_ids_of(rows, fields) for rows, fields in wanted)))
 
 
 def _open(row: models.Model, name: str) -> Any:
