@@ -77,9 +77,10 @@ def test_a_batch_of_new_customers_gets_one_contact_and_one_conversation_each() -
     conversations = Conversation.objects.filter(channel=channel)
     assert sorted(conversations.values_list("number", flat=True)) == list(range(1, 13))
     for contact in contacts:
-        rows = Message.objects.filter(contact=contact).order_by("sent_at")
+        rows = Message.objects.filter(contact=contact)  # both carry the same timestamp: no order to check
         n = int(open_for_system(contact, "wa_id")) - 16505550000
-        assert [open_for_system(row, "body") for row in rows] == [f"message {n}", f"message {n + 12}"]
+        bodies = {open_for_system(row, "body") for row in rows}
+        assert bodies == {f"message {n}", f"message {n + 12}"} and rows.count() == 2
         assert open_for_system(contact, "profile_name") == f"Person {n}"
         assert contacts_named(channel.workspace_id, f"person {n}") == [contact.pk]
         conversation = conversations.get(contact=contact)

@@ -18,7 +18,7 @@ from chatrk.outbound.tests.conftest import make_world
 from chatrk.testing import add_member, make_user, next_code
 from chatrk.web.tests.conftest import WiredServer
 from chatrk.web.tests.test_accessibility_browser import sign_in
-from chatrk.web.tests.test_inbox_browser import arrived
+from chatrk.web.tests.test_inbox_browser import arrived, panels_loaded
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -56,6 +56,7 @@ def test_opening_a_thread_turns_the_customers_ticks_blue_until_the_admin_turns_i
     receipts.send_due()  # whatever the worker would send now
     assert ReadReceipt.objects.get(pk=second.conversation_id).message_id == first.pk  # nothing new owed
     assert wired_server.control.read_by_business(AMELIA) == [first.wamid]  # no blue ticks sent
+    panels_loaded(page)  # by htmx, after the thread
     panel = page.locator("#contact-panel")
     assert "No requests yet." in panel.inner_text()
     assert panel.get_by_role("link", name="Data-subject requests").count() == 0
