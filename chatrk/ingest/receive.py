@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO
+from functools import cache
 
 from django.db import connection, transaction
 
@@ -136,6 +136,7 @@ _COLUMNS = "(id, workspace_id, channel_id, dedup_key, body, received_at, attempt
 _VALUES = "(%s, %s, %s, %s, %s, %s, 0, '')"
 
 
+@cache
 def _insert_sql(rows: int) -> str:
     values = ", ".join([_VALUES] * rows)
     conflict = "ON CONFLICT (channel_id, dedup_key) DO NOTHING"
@@ -181,16 +182,22 @@ def _writers_of_other_processes_wait() -> Iterator[None]:
     if connection.vendor != "sqlite":
         yield
         return
-    with _lock_file() as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with _this_process_in_turn:  # flock does not exclude threads sharing one open file
+        descriptor = _lock_file(os.getpid(), str(connection.settings_dict["NAME"]))
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
-def _lock_file() -> IO[bytes]:
-    return open(f"{connection.settings_dict['NAME']}.ingest-lock", "ab")
+_this_process_in_turn = threading.Lock()
+
+
+@cache
+def _lock_file(process: int, database: str) -> int:
+    """The lock file, opened once per process (a forked worker opens its own) and database."""
+    return os.open(f"{database}.ingest-lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
 
 GROUP_COMMIT = os.environ.get("CHATRK_INGEST_GROUP_COMMIT", "1") == "1"
@@ -234,14 +241,15 @@ class GroupWriter:
                 self._writers = 1 if connection.vendor == "sqlite" else 2
             slot.leads = self._leading < self._writers
             self._leading += slot.leads
-        while not slot.written:
-            if slot.leads:
+        while True:
+            if slot.leads:  # handed the lead: taken up even if the other writer has written this row since
                 slot.leads = False
                 self._write_group()
-            elif slot.wake.wait(WRITE_TIMEOUT_SECONDS):
-                slot.wake.clear()
-            else:
+            if slot.written:
+                break
+            if not slot.wake.wait(WRITE_TIMEOUT_SECONDS):
                 raise TimeoutError("webhook event was not stored in time")
+            slot.wake.clear()  # the flags above are read again after this
         if slot.error is not None:
             raise slot.error
 
