@@ -241,6 +241,10 @@ class GroupWriter:
                 self._writers = 1 if connection.vendor == "sqlite" else 2
             slot.leads = self._leading < self._writers
             self._leading += slot.leads
+        self._until_written(slot)
+
+    def _until_written(self, slot: _Slot) -> None:
+        """Waits for the row to be written, leading whenever the lead is handed to this request."""
         while True:
             if slot.leads:  # handed the lead: taken up even if the other writer has written this row since
                 slot.leads = False

@@ -249,3 +249,16 @@ def test_a_group_padded_to_its_statement_shape_stores_each_row_once() -> None:
     receive._insert([receive._row(keys, json.dumps({**BODY, "n": n}).encode()) for n in range(5)])  # as 8
     assert RawEvent.objects.count() == 5
     assert len(set(RawEvent.objects.values_list("dedup_key", flat=True))) == 5
+
+
+def test_a_lead_handed_to_a_row_the_other_writer_has_since_written_is_not_lost() -> None:
+    """PostgreSQL's two writers: one hands the lead to a waiting row, the other writes that row before
+    its request wakes. The request must still take the lead up (here: give it back, nothing waits),
+    or each such race leaves one writer fewer until none is left and every webhook times out."""
+    writer = receive.GroupWriter(writers=2)
+    handed = receive._Slot((1, 1, 1, b"", b"", None))
+    handed.leads, handed.written = True, True  # promoted, then written by the other writer
+    handed.wake.set()
+    writer._leading = 1  # the lead it was handed
+    writer._until_written(handed)
+    assert writer._leading == 0
