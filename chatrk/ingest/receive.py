@@ -177,9 +177,11 @@ def _writers_of_other_processes_wait() -> Iterator[None]:
 
     SQLite's own busy handler polls, sleeping 1, 2, 5, 10 ms and more between tries: two processes'
     writers meeting on its write lock would leave the database idle while the loser sleeps. A waiter on
-    ``flock`` is woken the moment the lock is released, and meanwhile its next group grows.
+    ``flock`` is woken the moment the lock is released, and meanwhile its next group grows. Inside a
+    transaction the turn would end before SQLite's lock does (and could wait on this very transaction),
+    so the statement is left to SQLite there.
     """
-    if connection.vendor != "sqlite":
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
         yield
         return
     with _this_process_in_turn:  # flock does not exclude threads sharing one open file
