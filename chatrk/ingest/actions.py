@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -464,9 +464,9 @@ def _apply_change(batch: _Batch, url_channel: Channel, entry: wa.Entry, change: 
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name.rstrip("_"): _jsonable(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) not in (None, (), False)
+            name.rstrip("_"): _jsonable(item)
+            for name in _field_names(type(value))
+            if (item := getattr(value, name)) not in (None, (), False)
         }
     if isinstance(value, tuple | list):
         return [_jsonable(item) for item in value]
@@ -477,6 +477,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return value
+
+
+@cache  # dataclasses.fields() rebuilds its tuple on each call, for every message
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _body_and_payload(content: wa.Content) -> tuple[str | None, dict[str, Any]]:
@@ -551,9 +556,9 @@ def _apply_message(
         reply_to = message.context.message_id
     row = Message(
         workspace_id=channel.workspace_id,
-        conversation=conversation,
-        contact=contact,
-        channel=channel,
+        conversation_id=conversation.pk,  # ids: assigning instances ran Django's relation checks per row
+        contact_id=contact.pk,
+        channel=channel,  # the instance: an orphan check after the INSERT reads row.channel
         direction=Message.Direction.INBOUND,
         kind=kind,
         wamid=message.id,
@@ -995,9 +1000,9 @@ def _apply_preference(
     conversation = _conversation(batch, channel, contact, preference.timestamp)
     row = Message(
         workspace_id=channel.workspace_id,
-        conversation=conversation,
-        contact=contact,
-        channel=channel,
+        conversation_id=conversation.pk,  # ids: assigning instances ran Django's relation checks per row
+        contact_id=contact.pk,
+        channel=channel,  # the instance: an orphan check after the INSERT reads row.channel
         direction=Message.Direction.INBOUND,
         kind="user_preferences",
         wamid=wamid,
