@@ -19,7 +19,7 @@ from functools import cache, partial
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, QuerySet
 
 from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.models import Outcome
@@ -269,12 +269,14 @@ def claim(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> list[RawEve
     """Takes up to ``batch_size`` due events for ``lease``; concurrent drainers never get the same row."""
     moment = now()
     with transaction.atomic():
-        due = RawEvent.objects.filter(poisoned_at__isnull=True).filter(
-            Q(claimed_until__isnull=True) | Q(claimed_until__lt=moment)
-        )
-        if connection.vendor == "postgresql":
-            due = due.select_for_update(skip_locked=True)
-        claimed = list(due.order_by("id")[:batch_size])
+        # Never-claimed rows and expired leases are asked apart: with the OR, the database read every
+        # due row and sorted them all for each batch (a cost growing with the backlog); each half
+        # walks the raw_event_due index in id order and stops at batch_size (expired leases are few).
+        fresh = _oldest_first(RawEvent.objects.filter(poisoned_at__isnull=True, claimed_until__isnull=True))
+        expired = _oldest_first(RawEvent.objects.filter(poisoned_at__isnull=True, claimed_until__lt=moment))
+        claimed = sorted([*fresh[:batch_size], *expired[:batch_size]], key=lambda event: event.pk)[
+            :batch_size
+        ]
         if not claimed:
             return []
         RawEvent.objects.filter(pk__in=[event.pk for event in claimed]).update(
@@ -283,6 +285,13 @@ def claim(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> list[RawEve
     for event in claimed:
         event.attempts += 1
     return claimed
+
+
+def _oldest_first(due: QuerySet[RawEvent]) -> QuerySet[RawEvent]:
+    """Only what draining reads: building the rows' three datetimes cost more than the query."""
+    if connection.vendor == "postgresql":
+        due = due.select_for_update(skip_locked=True)
+    return due.only("id", "workspace_id", "channel_id", "body", "attempts").order_by("id")
 
 
 def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainResult:
