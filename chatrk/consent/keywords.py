@@ -81,6 +81,8 @@ type Classification = Revoke | Resubscribe | NeedsReview | None
 
 def normalise(text: str) -> str:
     """NFKC, accents removed (ARRÊT is ARRET), trimmed of spaces and punctuation, upper case."""
+    if text.isascii():  # most replies: NFKC, NFD and NFC leave ASCII as it is, and nothing combines
+        return " ".join(text.strip(_TRIM).upper().split())
     folded = unicodedata.normalize("NFKC", text).strip(_TRIM)
     decomposed = unicodedata.normalize("NFD", folded)
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -5,7 +5,9 @@ messages, contacts and name words that was a large share of the drainer's CPU. `
 what matters of it: each field's ``pre_save`` (so encrypted fields are sealed and blind indexes set)
 and ``get_db_prep_save`` (so each engine gets its own value format), then plain parametrised
 ``INSERT … VALUES (…), (…)`` statements (as many rows per statement as SQLite allows), or on PostgreSQL
-one ``INSERT … SELECT * FROM unnest(<one array per column>)``.
+one ``INSERT … SELECT * FROM unnest(<one array per column>)``. Plain text, integer, boolean and foreign-key
+columns holding a value of exactly their Python type skip both calls: for them both return the
+attribute unchanged, on every engine, and they were a third of the batch's INSERT work.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def insert_rows[M: models.Model](model: type[M], rows: Sequence[M]) -> None:
         for field in model._meta.concrete_fields
         if not (isinstance(field, AutoFieldMixin) and getattr(rows[0], field.attname) is None)
     ]
+    plain = [_plain_type(field) for field in fields]
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs a lookup per value
     quote: Any = db.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
@@ -36,7 +39,7 @@ def insert_rows[M: models.Model](model: type[M], rows: Sequence[M]) -> None:
             # One array per column: the statement's text is the same for any number of rows, so the
             # driver does not re-parse thousands of placeholders each time.
             arrays = ", ".join(f"%s::{field.db_type(db)}[]" for field in fields)
-            values = [_values(row, fields, db) for row in rows]
+            values = [_values(row, fields, plain, db) for row in rows]
             by_column = [list(column) for column in zip(*values, strict=True)]
             cursor.execute(f"{head}SELECT * FROM unnest({arrays})", by_column)  # noqa: S608
         else:
@@ -46,17 +49,47 @@ def insert_rows[M: models.Model](model: type[M], rows: Sequence[M]) -> None:
                 chunk = rows[start : start + size]
                 params: list[Any] = []
                 for row in chunk:
-                    params.extend(_values(row, fields, db))
+                    params.extend(_values(row, fields, plain, db))
                 cursor.execute(f"{head}VALUES " + ", ".join([row_sql] * len(chunk)), params)
     for row in rows:
         row._state.adding = False
         row._state.db = DEFAULT_DB_ALIAS
 
 
-def _values(row: models.Model, fields: Sequence[models.Field[Any, Any]], db: Any) -> list[Any]:
+def _values(
+    row: models.Model, fields: Sequence[models.Field[Any, Any]], plain: Sequence[type | None], db: Any
+) -> list[Any]:
     values = []
-    for field in fields:
+    for field, python_type in zip(fields, plain, strict=True):
+        if python_type is not None:
+            value = getattr(row, field.attname)
+            if value is None or type(value) is python_type:
+                values.append(value)
+                continue
         value = field.pre_save(row, True)
         # None is SQL NULL for every field (JSONField included: a JSON null needs Value(None)).
         values.append(None if value is None else field.get_db_prep_save(value, db))
     return values
+
+
+# Fields whose pre_save is the attribute and whose get_db_prep_save returns a value of this exact
+# type unchanged (exact classes: a subclass may convert, as the encrypted fields do).
+_PLAIN_FIELDS: dict[type[models.Field[Any, Any]], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.SmallIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.AutoField: int,
+    models.BigAutoField: int,
+    models.BooleanField: bool,
+}
+
+
+def _plain_type(field: models.Field[Any, Any]) -> type | None:
+    if type(field) is models.ForeignKey:
+        return _plain_type(field.target_field)
+    return _PLAIN_FIELDS.get(type(field))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,15 +196,18 @@ class BlindIndexField(models.BigIntegerField):  # type: ignore[type-arg]
         )
 
 
-def encrypted_fields(model: type[models.Model]) -> list[EncryptedField]:
-    return [field for field in model._meta.concrete_fields if isinstance(field, EncryptedField)]
+# A model's fields never change once Django has loaded it; these were rebuilt for every row sealed.
+@functools.cache
+def encrypted_fields(model: type[models.Model]) -> tuple[EncryptedField, ...]:
+    return tuple(field for field in model._meta.concrete_fields if isinstance(field, EncryptedField))
 
 
-def index_fields(model: type[models.Model], source: str | None = None) -> list[BlindIndexField]:
-    return [
+@functools.cache
+def index_fields(model: type[models.Model], source: str | None = None) -> tuple[BlindIndexField, ...]:
+    return tuple(
         field for field in model._meta.concrete_fields
         if isinstance(field, BlindIndexField) and (source is None or field.source == source)
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 def seal_pending(instance: models.Model) -> None:

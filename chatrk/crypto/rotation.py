@@ -192,7 +192,7 @@ def _rows_after_cursor(job: RotationJob, model: type[models.Model]) -> models.Qu
 
 
 def _reencrypted(
-    model: type[models.Model], workspace_attr: str, row: tuple[Any, ...], fields: list[EncryptedField],
+    model: type[models.Model], workspace_attr: str, row: tuple[Any, ...], fields: Sequence[EncryptedField],
     old_ids: set[int], new_key: LoadedKey,
 ) -> models.Model | None:  # fmt: skip
     """The row with every value under an old key re-encrypted (no others), or None if none was."""

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chatrk.consent.keywords import (
+    _TRIM,
     OPT_OUT_KEYWORDS,
     NeedsReview,
     Resubscribe,
@@ -12,6 +15,7 @@ from chatrk.consent.keywords import (
     classify_payload,
     classify_reply,
     language_keywords,
+    normalise,
 )
 
 
@@ -92,3 +96,16 @@ def test_every_keyword_with_any_case_and_padding(word: str, pad: str) -> None:
 def test_classify_never_crashes(text: str) -> None:
     classify_reply(text)
     classify_payload(text)
+
+
+def _normalise_in_full(text: str) -> str:
+    """The Unicode path of normalise(), which ASCII text skips."""
+    folded = unicodedata.normalize("NFKC", text).strip(_TRIM)
+    decomposed = unicodedata.normalize("NFD", folded)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(unicodedata.normalize("NFC", plain).upper().split())
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_shortcut_normalises_like_the_unicode_path(text: str) -> None:
+    assert normalise(text) == _normalise_in_full(text)

@@ -73,3 +73,12 @@ def test_nothing_to_insert_is_no_query() -> None:
     with CaptureQueriesContext(connection) as queries:
         insert_rows(Contact, [])
     assert len(queries) == 0
+
+
+def test_a_value_not_of_the_columns_own_type_is_still_converted() -> None:
+    workspace = make_workspace()
+    contact = new_contacts(workspace.pk, 1)[0]
+    insert_rows(Contact, [contact])
+    word = ContactNameWord(workspace_id=workspace.pk, contact=contact, token="41")
+    insert_rows(ContactNameWord, [word])
+    assert list(ContactNameWord.objects.filter(contact=contact).values_list("token", flat=True)) == [41]

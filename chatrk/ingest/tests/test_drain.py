@@ -296,6 +296,19 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_applies_nothing_twice() ->
     assert Message.objects.count() == 10 and Conversation.objects.get().unread == 10
 
 
+def test_claim_takes_fresh_rows_and_expired_leases_oldest_first_and_skips_live_leases() -> None:
+    channel = make_channel()
+    for n in range(6):
+        post(channel, envelope(channel, messages=[text(f"wamid.{n}")]))
+    ids = list(RawEvent.objects.order_by("id").values_list("id", flat=True))
+    RawEvent.objects.filter(pk__in=[ids[0], ids[3]]).update(claimed_until=now() - timedelta(seconds=1))
+    RawEvent.objects.filter(pk=ids[1]).update(claimed_until=now() + timedelta(minutes=1))
+    RawEvent.objects.filter(pk=ids[2]).update(poisoned_at=now())
+    assert [event.pk for event in actions.claim(batch_size=3)] == [ids[0], ids[3], ids[4]]
+    assert [event.pk for event in actions.claim(batch_size=3)] == [ids[5]]
+    assert actions.claim(batch_size=3) == []
+
+
 def test_a_second_drainer_reapplying_a_batch_changes_nothing() -> None:
     channel = make_channel()
     message = outbound(channel, "wamid.out", "16505551234")
