@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -127,13 +127,22 @@ def auto_assign(conversation: Conversation) -> Conversation:
 
 
 def set_auto_assign(channel: Channel, enabled: bool, *, actor: Actor, origin: Origin) -> Channel:
+    return set_channel_switch(channel, "auto_assign", enabled, actor=actor, origin=origin)
+
+
+def set_channel_switch(
+    channel: Channel, switch: Literal["auto_assign", "send_read_receipts"], enabled: bool, *,
+    actor: Actor, origin: Origin,
+) -> Channel:  # fmt: skip
+    """Turns one of a channel's on/off settings; a change is audited as ``channel.<switch>_changed``."""
     with transaction.atomic():
         locked = Channel.objects.select_for_update().get(pk=channel.pk)
-        if locked.auto_assign != enabled:
-            locked.auto_assign = enabled
-            locked.save(update_fields=["auto_assign"])
-            record("channel.auto_assign_changed", actor=actor, workspace_id=locked.workspace_id,
-                   target=("channel", locked.pk), origin=origin, details={"enabled": enabled})  # fmt: skip
+        if getattr(locked, switch) != enabled:
+            setattr(locked, switch, enabled)
+            locked.save(update_fields=[switch])
+            record(f"channel.{switch.removeprefix('send_')}_changed", actor=actor,
+                   workspace_id=locked.workspace_id, target=("channel", locked.pk), origin=origin,
+                   details={"enabled": enabled})  # fmt: skip
     return locked
 
 

@@ -20,6 +20,7 @@ from chatrk.audit.actions import SYSTEM, Actor, Origin, record
 from chatrk.audit.models import Outcome
 from chatrk.core.clock import now
 from chatrk.inbox.models import Channel, Conversation, Message
+from chatrk.inbox.work import set_channel_switch
 from chatrk.outbound.client import client_for
 from chatrk.outbound.models import ReadReceipt
 from chatrk.whatsapp.client import GraphClient
@@ -129,12 +130,5 @@ def send_due(limit: int = 100) -> int:
 
 
 def set_send_read_receipts(channel: Channel, enabled: bool, *, actor: Actor, origin: Origin) -> Channel:
-    """The channel's switch (default on). Off: receipts still owed are dropped, nothing more is owed."""
-    with transaction.atomic():
-        locked = Channel.objects.select_for_update().get(pk=channel.pk)
-        if locked.send_read_receipts != enabled:
-            locked.send_read_receipts = enabled
-            locked.save(update_fields=["send_read_receipts"])
-            record("channel.read_receipts_changed", actor=actor, workspace_id=locked.workspace_id,
-                   target=("channel", locked.pk), origin=origin, details={"enabled": enabled})  # fmt: skip
-    return locked
+    """The channel's switch (default on). Off: receipts still owed are withheld when due, none more owed."""
+    return set_channel_switch(channel, "send_read_receipts", enabled, actor=actor, origin=origin)
