@@ -130,8 +130,11 @@ def set_auto_assign(channel: Channel, enabled: bool, *, actor: Actor, origin: Or
     return set_channel_switch(channel, "auto_assign", enabled, actor=actor, origin=origin)
 
 
+type ChannelSwitch = Literal["auto_assign", "send_read_receipts"]
+
+
 def set_channel_switch(
-    channel: Channel, switch: Literal["auto_assign", "send_read_receipts"], enabled: bool, *,
+    channel: Channel, switch: ChannelSwitch, enabled: bool, *,
     actor: Actor, origin: Origin,
 ) -> Channel:  # fmt: skip
     """Turns one of a channel's on/off settings; a change is audited as ``channel.<switch>_changed``."""

@@ -25,7 +25,6 @@ from chatrk.crypto.reveal import reveal
 from chatrk.inbox import actions, queries, work
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.models import Conversation, Label, Message
-from chatrk.outbound import receipts
 from chatrk.web.access import membership, workspace_page
 
 CONVERSATION = "inbox/c/<int:conversation_id>/"
@@ -298,24 +297,22 @@ def delete_label(request: HttpRequest, label_id: int) -> HttpResponse:
 @workspace_page(Perm.MANAGE_WORKSPACE)
 @require_POST
 def channel_auto_assign(request: HttpRequest, channel_id: int) -> HttpResponse:
-    me = membership(request)
-    channel = queries.channel(me.workspace_id, channel_id)
-    if channel is None:
-        raise Http404("No such channel")
-    enabled = request.POST.get("enabled") == "on"
-    work.set_auto_assign(channel, enabled, actor=_actor(request), origin=origin_of(request))
-    return redirect("web:channels", me.workspace.slug)
+    return _switch(request, channel_id, "auto_assign")
 
 
 @workspace_page(Perm.MANAGE_WORKSPACE)
 @require_POST
 def channel_read_receipts(request: HttpRequest, channel_id: int) -> HttpResponse:
+    return _switch(request, channel_id, "send_read_receipts")
+
+
+def _switch(request: HttpRequest, channel_id: int, switch: work.ChannelSwitch) -> HttpResponse:
     me = membership(request)
     channel = queries.channel(me.workspace_id, channel_id)
     if channel is None:
         raise Http404("No such channel")
     enabled = request.POST.get("enabled") == "on"
-    receipts.set_send_read_receipts(channel, enabled, actor=_actor(request), origin=origin_of(request))
+    work.set_channel_switch(channel, switch, enabled, actor=_actor(request), origin=origin_of(request))
     return redirect("web:channels", me.workspace.slug)
 
 
