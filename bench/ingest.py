@@ -140,7 +140,6 @@ def main() -> None:
     port = free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "_ingest_settings",
         "PYTHONPATH": f"{ROOT}:{ROOT / 'bench'}",
     }
     server = subprocess.Popen(  # noqa: S603 (our own argv)
@@ -161,7 +160,7 @@ def main() -> None:
             str(port),
             "--log-level",
             "warning",
-            "chatrk.wsgi:application",
+            "_ingest_app:application",
         ],
         env=env,
         cwd=ROOT,
@@ -169,6 +168,8 @@ def main() -> None:
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited with {server.returncode} before it listened")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break

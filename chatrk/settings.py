@@ -63,8 +63,6 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "chatrk.urls"
-# The webhook routes alone: what chatrk.wsgi serves under /webhooks/ without the browser middleware.
-WEBHOOK_URLCONF = "chatrk.ingest.urls"
 WSGI_APPLICATION = "chatrk.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"

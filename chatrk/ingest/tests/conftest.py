@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client, override_settings
+from django.core.signals import request_started
+from django.db import close_old_connections
+from django.test import override_settings
 
 from chatrk.audit.actions import Origin
 from chatrk.core.roles import Role
@@ -65,13 +68,38 @@ def url(channel: Channel) -> str:
 def post(channel: Channel, body: bytes | dict[str, Any], *, secret: str | None = None) -> int:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     key = (secret or open_for_system(channel, "app_secret")).encode()
-    response = Client().post(
-        url(channel),
-        raw,
-        content_type="application/json",
-        headers={"X-Hub-Signature-256": expected_signature(key, raw)},
-    )
-    return response.status_code
+    status, _, _ = serve(url(channel), raw, headers={"X-Hub-Signature-256": expected_signature(key, raw)})
+    return status
+
+
+def serve(
+    path: str,
+    body: bytes = b"",
+    *,
+    method: str = "POST",
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    content_length: str | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request through ``chatrk.wsgi``, the production entry point: status, headers, content."""
+    from chatrk.wsgi import application
+
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": query,
+        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)) if content_length is None else content_length,
+        "CONTENT_TYPE": "application/json",
+    }  # fmt: skip
+    environ |= {"HTTP_" + name.upper().replace("-", "_"): value for name, value in (headers or {}).items()}
+    answer: list[Any] = []
+    # As Django's test client does: the handler must not close the test's connection (and transaction).
+    request_started.disconnect(close_old_connections)
+    try:
+        content = b"".join(application(environ, lambda status, listed: answer.extend([status, listed])))
+    finally:
+        request_started.connect(close_old_connections)
+    return int(answer[0].split()[0]), dict(answer[1]), content
 
 
 def sample(name: str) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -15,7 +16,7 @@ from chatrk.crypto.fields import open_for_system
 from chatrk.inbox.models import Channel
 from chatrk.ingest import receive
 from chatrk.ingest.models import RawEvent
-from chatrk.ingest.tests.conftest import make_channel, post, url
+from chatrk.ingest.tests.conftest import make_channel, post, serve, url
 from chatrk.whatsapp.signature import expected_signature
 
 pytestmark = pytest.mark.django_db
@@ -26,15 +27,29 @@ BODY = {"object": "whatsapp_business_account", "entry": []}
 def test_handshake_echoes_the_challenge_for_the_channels_verify_token() -> None:
     channel = make_channel()
     token = open_for_system(channel, "verify_token")
-    ok = Client().get(
-        url(channel), {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"}
-    )
-    assert ok.status_code == 200 and ok.content == b"1158201444"
-    wrong = Client().get(
-        url(channel), {"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}
-    )
-    assert wrong.status_code == 403
-    assert Client().get("/webhooks/whatsapp/nope", {"hub.mode": "subscribe"}).status_code == 403
+    query = urlencode({"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"})
+    status, headers, content = serve(url(channel), method="GET", query=query)
+    assert (status, content, headers["Content-Length"]) == (200, b"1158201444", "10")
+    assert headers["Content-Type"].startswith("text/plain")  # echoed, never rendered as HTML
+    wrong = urlencode({"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"})
+    assert serve(url(channel), method="GET", query=wrong)[0] == 403
+    assert serve("/webhooks/whatsapp/nope", method="GET", query="hub.mode=subscribe")[0] == 403
+
+
+def test_django_serves_the_same_endpoint_for_its_test_client_and_live_servers() -> None:
+    channel = make_channel()
+    token = open_for_system(channel, "verify_token")
+    params = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "42"}
+    handshake = Client().get(url(channel), params)
+    assert (handshake.status_code, handshake.content) == (200, b"42")
+    raw = b"{}"
+    signature = {"X-Hub-Signature-256": expected_signature(b"app-secret", raw)}
+    stored = Client().post(url(channel), raw, content_type="application/json", headers=signature)
+    assert stored.status_code == 200
+    assert Client().post(url(channel), raw + b" ", content_type="application/json").status_code == 401
+    refused = Client().put(url(channel))
+    assert (refused.status_code, refused["Allow"]) == (405, "GET, POST")
+    assert RawEvent.objects.count() == 1
 
 
 def test_a_signed_post_is_stored_encrypted_once() -> None:
@@ -69,8 +84,7 @@ def test_the_hot_path_is_one_insert(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_bad_signature_is_refused_and_nothing_stored(header: str | None) -> None:
     channel = make_channel()
     headers = {} if header is None else {"X-Hub-Signature-256": header}
-    response = Client().post(url(channel), b"{}", content_type="application/json", headers=headers)
-    assert response.status_code == 401
+    assert serve(url(channel), b"{}", headers=headers)[0] == 401
     assert not RawEvent.objects.exists()
 
 
@@ -84,12 +98,7 @@ def test_signed_with_another_channels_secret_is_refused() -> None:
 def test_unknown_webhook_key_is_refused() -> None:
     raw = b"{}"
     headers = {"X-Hub-Signature-256": expected_signature(b"app-secret", raw)}
-    assert (
-        Client()
-        .post("/webhooks/whatsapp/unknown", raw, content_type="application/json", headers=headers)
-        .status_code
-        == 401
-    )
+    assert serve("/webhooks/whatsapp/unknown", raw, headers=headers)[0] == 401
 
 
 def test_failures_are_counted_in_memory_and_audited_at_most_once_a_minute() -> None:
@@ -117,16 +126,20 @@ def test_bodies_over_three_megabytes_are_refused() -> None:
     channel = make_channel()
     raw = b" " * (3 * 1024 * 1024 + 1)
     headers = {"X-Hub-Signature-256": expected_signature(b"app-secret", raw)}
-    assert (
-        Client().post(url(channel), raw, content_type="application/json", headers=headers).status_code == 413
-    )
+    assert serve(url(channel), raw, headers=headers)[0] == 413
+    # A length declared too large is refused before the body is read; an understated one still caps it.
+    assert serve(url(channel), b"{}", headers=headers, content_length=str(len(raw)))[0] == 413
+    assert serve(url(channel), raw, headers=headers, content_length="2")[0] == 413
+    assert serve(url(channel), b"{}", headers=headers, content_length="-1")[0] == 413
     near = b"{}" + b" " * (2 * 1024 * 1024)  # over Django's 1 MB form limit, under Meta's 3 MB
     assert post(channel, near) == 200
 
 
 def test_other_methods_are_not_allowed() -> None:
     channel = make_channel()
-    assert Client().put(url(channel)).status_code == 405
+    for method in ("PUT", "DELETE", "HEAD", "PATCH"):
+        status, headers, _ = serve(url(channel), method=method)
+        assert (status, headers["Allow"]) == (405, "GET, POST")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,80 +1,85 @@
-"""``chatrk.wsgi``: webhooks are served without the browser middleware, and nothing else is."""
+"""``chatrk.wsgi``: webhooks are served outside Django's request cycle, and nothing else is."""
 
 from __future__ import annotations
 
 import fcntl
-import io
 import json
 import threading
 import time
 from typing import Any
 
 import pytest
-from django.core.signals import request_started
-from django.db import close_old_connections, connection
+from django.db import OperationalError, connection
 
 from chatrk.crypto.fields import open_for_system
 from chatrk.ingest import receive
 from chatrk.ingest.models import RawEvent
-from chatrk.ingest.tests.conftest import make_channel, url
+from chatrk.ingest.tests.conftest import make_channel, serve, url
 from chatrk.whatsapp.signature import expected_signature
-from chatrk.wsgi import application
 
 pytestmark = pytest.mark.django_db
 
 BODY = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
 
 
-def call(
-    path: str, body: bytes = b"", *, method: str = "POST", signature: str = ""
-) -> tuple[str, dict[str, str]]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "",
-        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "HTTP_HOST": "testserver",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json", "HTTP_X_HUB_SIGNATURE_256": signature,
-    }  # fmt: skip
-    answer: list[Any] = []
-    # As Django's test client does: the handler must not close the test's connection (and transaction).
-    request_started.disconnect(close_old_connections)
-    try:
-        b"".join(application(environ, lambda status, headers: answer.extend([status, dict(headers)])))
-    finally:
-        request_started.connect(close_old_connections)
-    return answer[0], answer[1]
-
-
-def signed(channel: Any, body: bytes) -> str:
-    return expected_signature(open_for_system(channel, "app_secret").encode(), body)
+def signed(channel: Any, body: bytes) -> dict[str, str]:
+    return {"X-Hub-Signature-256": expected_signature(open_for_system(channel, "app_secret").encode(), body)}
 
 
 def test_a_signed_webhook_is_stored_and_answered_with_a_length_not_a_cookie() -> None:
     channel = make_channel()
-    status, headers = call(url(channel), BODY, signature=signed(channel, BODY))
-    assert status.startswith("200") and headers["Content-Length"] == "0"
+    status, headers, _ = serve(url(channel), BODY, headers=signed(channel, BODY))
+    assert status == 200 and headers["Content-Length"] == "0"
     assert "Set-Cookie" not in headers and "Content-Security-Policy" not in headers  # no browser middleware
     assert RawEvent.objects.count() == 1
 
 
 def test_a_bad_signature_through_the_server_stores_nothing() -> None:
     channel = make_channel()
-    status, _ = call(url(channel), BODY, signature=signed(channel, BODY + b" "))
-    assert status.startswith("401") and not RawEvent.objects.exists()
+    status, _, _ = serve(url(channel), BODY, headers=signed(channel, BODY + b" "))
+    assert status == 401 and not RawEvent.objects.exists()
 
 
 @pytest.mark.parametrize(
-    "path", ["/webhooks/login/", "/webhooks/whatsapp/k/../../../login/", "/webhooks/api/contacts"]
+    "path",
+    [
+        "/webhooks/login/",
+        "/webhooks/whatsapp/k/../../../login/",
+        "/webhooks/api/contacts",
+        "/webhooks/whatsapp/",
+    ],
 )
 def test_no_other_view_is_reachable_without_the_browser_middleware(path: str) -> None:
-    status, _ = call(path, method="GET")
-    assert status.startswith("404")
+    assert serve(path, method="GET")[0] == 404
 
 
 def test_every_other_path_keeps_the_browser_middleware() -> None:
-    status, headers = call("/login/", method="GET")
-    assert status.startswith("200")
+    status, headers, _ = serve("/login/", method="GET")
+    assert status == 200
     assert headers["X-Frame-Options"] == "DENY" and "chatrk_csrf" in headers.get("Set-Cookie", "")
+
+
+@pytest.mark.django_db(transaction=True)  # outside a test transaction, as a server's requests are
+def test_a_failed_store_answers_500_logs_no_body_and_drops_the_broken_connection(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = make_channel()
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [], "name": "Sheena Nelson"}).encode()
+
+    def database_gone(rows: list[Any]) -> None:
+        connection.errors_occurred = True  # as Django's error wrapper marks a connection after a failure
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(receive, "_insert", database_gone)
+    monkeypatch.setattr(connection, "is_usable", lambda: False)
+    connection.ensure_connection()
+    status, headers, _ = serve(url(channel), body, headers=signed(channel, body))
+    assert (status, headers["Content-Length"]) == (500, "0")  # Meta redelivers on anything but 200
+    assert connection.connection is None  # the next request opens a fresh connection
+    assert "webhook request failed" in caplog.text and "Sheena" not in caplog.text
+    monkeypatch.undo()
+    assert serve(url(channel), body, headers=signed(channel, body))[0] == 200
+    assert RawEvent.objects.count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
