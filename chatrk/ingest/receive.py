@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from chatrk.audit.actions import ANONYMOUS, Origin, record
 from chatrk.audit.models import Outcome
@@ -160,7 +161,8 @@ def _insert(rows: list[_Row]) -> None:
     """One statement for the whole group: atomic on its own, so no BEGIN and COMMIT round trips in
     autocommit mode. Redeliveries hit the unique key."""
     padded = rows + rows[-1:] * (_shape(len(rows)) - len(rows))
-    with _writers_of_other_processes_wait(), connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]  # looked up once: each use of the proxy looks it up again
+    with _writers_of_other_processes_wait(db), db.cursor() as cursor:
         cursor.execute(_insert_sql(len(padded)), [value for row in padded for value in row])
 
 
@@ -172,7 +174,7 @@ def _shape(rows: int) -> int:
 
 
 @contextlib.contextmanager
-def _writers_of_other_processes_wait() -> Iterator[None]:
+def _writers_of_other_processes_wait(db: BaseDatabaseWrapper) -> Iterator[None]:
     """On SQLite, the group writers of all web processes take turns through a file lock.
 
     SQLite's own busy handler polls, sleeping 1, 2, 5, 10 ms and more between tries: two processes'
@@ -181,11 +183,11 @@ def _writers_of_other_processes_wait() -> Iterator[None]:
     transaction the turn would end before SQLite's lock does (and could wait on this very transaction),
     so the statement is left to SQLite there.
     """
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    if db.vendor != "sqlite" or db.in_atomic_block:
         yield
         return
     with _this_process_in_turn:  # flock does not exclude threads sharing one open file
-        descriptor = _lock_file(os.getpid(), str(connection.settings_dict["NAME"]))
+        descriptor = _lock_file(os.getpid(), str(db.settings_dict["NAME"]))
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield

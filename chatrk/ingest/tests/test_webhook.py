@@ -275,3 +275,12 @@ def test_a_lead_handed_to_a_row_the_other_writer_has_since_written_is_not_lost()
     writer._leading = 1  # the lead it was handed
     writer._until_written(handed)
     assert writer._leading == 0
+
+
+def test_the_raw_event_insert_maintains_only_the_indexes_drainers_use() -> None:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "ingest_rawevent")
+    assert not [name for name, c in constraints.items() if c["foreign_key"]]
+    indexed = {tuple(c["columns"]) for c in constraints.values() if c["index"] or c["unique"]}
+    indexed -= {tuple(c["columns"]) for c in constraints.values() if c["primary_key"]}
+    assert indexed == {("channel_id", "dedup_key"), ("poisoned_at", "claimed_until", "id")}
