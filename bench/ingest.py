@@ -34,6 +34,7 @@ ensure_postgres_database()
 setup()
 
 from _load import run  # noqa: E402
+from django.db import connection  # noqa: E402
 
 from chatrk.audit.actions import Origin  # noqa: E402
 from chatrk.core.clock import now  # noqa: E402
@@ -99,6 +100,30 @@ def cpu_of_tree(pid: int) -> float:
             continue
         ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend of the bench database but this process's
+    own (the server's connections; only with PostgreSQL on this machine). Empty on SQLite."""
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [int(row[0]) for row in cursor.fetchall()]
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def cpu_since(before: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_backends_cpu().items())
 
 
 def mib_summary(samples: list[int]) -> list[float]:
@@ -206,6 +231,7 @@ def main() -> None:
         bare_cpu = cpu_of_tree(server.pid) - cpu_before_bare
         before = RawEvent.objects.count()
         cpu_before_ingest = cpu_of_tree(server.pid)
+        backends_before = database_backends_cpu()
         rss_start = rss_of_tree(server.pid)
         ingest = run(
             port,
@@ -216,6 +242,7 @@ def main() -> None:
             connections=connections,
         )
         ingest_cpu = cpu_of_tree(server.pid) - cpu_before_ingest
+        ingest_db_cpu = cpu_since(backends_before)
         stored = RawEvent.objects.count() - before
         # Meta's redeliveries: the same bytes again insert nothing. Only bodies the first load process
         # surely sent (about half of those accepted) are resent, so every one is a true redelivery.
@@ -278,6 +305,7 @@ def main() -> None:
         ),
         "bare_server_cpu_us_per_request": round(bare_cpu / max(1, bare.count) * 1e6),
         "ingest_server_cpu_us_per_request": round(ingest_cpu / max(1, ingest.count) * 1e6),
+        "ingest_db_server_cpu_us_per_request": round(ingest_db_cpu / max(1, ingest.count) * 1e6),
         "accepted": accepted,
         "stored_rows": stored,
         "non_200": {str(k): v for k, v in ingest.statuses.items() if k != 200},
