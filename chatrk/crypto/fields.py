@@ -20,7 +20,7 @@ import base64
 import contextlib
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,12 +188,25 @@ class BlindIndexField(models.BigIntegerField):  # type: ignore[type-arg]
         return getattr(model_instance, self.attname)
 
     def value_for(self, workspace_id: int, plaintext: str) -> int:
+        return blind.index_value(
+            workspace_id, self.model._meta.db_table, _column(self), self._normalise(plaintext), self.bits
+        )
+
+    def values_for(self, workspace_id: int, plaintexts: Iterable[str]) -> dict[str, int]:
+        """``value_for`` of many values, the workspace's index key looked up once (a drain batch's
+        senders); values that do not normalise are left out."""
+        normalised: dict[str, str] = {}
+        for plaintext in plaintexts:
+            with contextlib.suppress(blind.NormalisationError):
+                normalised[plaintext] = self._normalise(plaintext)
+        table, column = self.model._meta.db_table, _column(self)
+        values = blind.index_values(workspace_id, table, column, normalised.values(), self.bits)
+        return dict(zip(normalised, values, strict=True))
+
+    def _normalise(self, plaintext: str) -> str:
         if not isinstance(plaintext, str):
             raise CryptoError(f"{self.model._meta.label}.{self.name} indexes text only")
-        normalised = blind.NORMALISERS[self.normaliser](plaintext)
-        return blind.index_value(
-            workspace_id, self.model._meta.db_table, _column(self), normalised, self.bits
-        )
+        return blind.NORMALISERS[self.normaliser](plaintext)
 
 
 # A model's fields never change once Django has loaded it; these were rebuilt for every row sealed.
