@@ -72,7 +72,7 @@ def array_cursor(db: Any = None) -> Iterator[CursorWrapper]:
         from django.db.backends.postgresql.base import ServerBindingCursor
 
         client = wrapper.cursor
-        wrapper.cursor = ServerBindingCursor(db.connection)
+        wrapper.cursor = ServerBindingCursor(db.connection)  # type: ignore[call-arg]  # untyped in the stubs
         try:
             yield wrapper
         finally:

@@ -95,7 +95,9 @@ def index_value(workspace_id: int, table: str, column: str, normalised: str, bit
     return index_values(workspace_id, table, column, [normalised], bits)[0]
 
 
-def index_values(workspace_id: int, table: str, column: str, normalised: Iterable[str], bits: int) -> list[int]:
+def index_values(
+    workspace_id: int, table: str, column: str, normalised: Iterable[str], bits: int
+) -> list[int]:
     """``index_value`` of many values, the workspace's index key looked up once."""
     root = active_key(workspace_id, KeyKind.INDEX)
     key = _column_key(root.id, root.material, table, column)

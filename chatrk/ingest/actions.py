@@ -12,7 +12,7 @@ import enum
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, partial
@@ -45,7 +45,11 @@ from chatrk.whatsapp.parsing import parse_webhook
 
 log = logging.getLogger(__name__)
 
+# Events per batch. PostgreSQL takes 500: fewer statements and round trips per event (about -10 %
+# drainer and -20 % server CPU per event against 200). SQLite keeps 200: the apply transaction holds
+# its one write lock, which the webhook endpoint waits for (500 events would hold it ≈ 0.1 s).
 BATCH_SIZE = 200
+BATCH_SIZE_POSTGRESQL = 500
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
 ORPHAN_TTL = timedelta(days=7)  # Meta retries for up to 7 days; a status older than that will not come
@@ -166,7 +170,7 @@ def _stored_wamids(channel_ids: Sequence[int], wamids: Iterable[str]) -> list[tu
             f"SELECT channel_id, wamid FROM inbox_message WHERE {in_channels} AND {in_wamids}",  # noqa: S608
             channel_params + wamid_params,
         )
-        return cursor.fetchall()
+        return [(channel_id, wamid) for channel_id, wamid in cursor.fetchall()]
 
 
 def _prefetch_senders(batch: _Batch, parsed: Sequence[tuple[RawEvent, wa.Webhook]]) -> None:
@@ -299,13 +303,24 @@ RETURNING workspace_id, id, channel_id, body, attempts
 _CLAIMED = ("workspace_id", "id", "channel_id", "body", "attempts")
 
 
-def claim(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> list[RawEvent]:
+def default_batch_size() -> int:
+    return BATCH_SIZE_POSTGRESQL if connection.vendor == "postgresql" else BATCH_SIZE
+
+
+def claim(batch_size: int | None = None, lease: timedelta = LEASE) -> list[RawEvent]:
     """Takes up to ``batch_size`` due events for ``lease``, oldest first; concurrent drainers never get
     the same row (PostgreSQL: SKIP LOCKED; SQLite: IMMEDIATE transactions take turns)."""
+    batch_size = batch_size or default_batch_size()
     moment = now()
     stamp = RawEvent._meta.get_field("claimed_until").get_db_prep_value
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    params = [stamp(moment + lease, connection), batch_size, stamp(moment, connection), batch_size, batch_size]
+    params = [
+        stamp(moment + lease, connection),
+        batch_size,
+        stamp(moment, connection),
+        batch_size,
+        batch_size,
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(lock=lock), params)
         rows = sorted(cursor.fetchall(), key=lambda row: row[1])
@@ -315,7 +330,7 @@ def claim(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> list[RawEve
     ]
 
 
-def drain_once(batch_size: int = BATCH_SIZE, lease: timedelta = LEASE) -> DrainResult:
+def drain_once(batch_size: int | None = None, lease: timedelta = LEASE) -> DrainResult:
     """Claims one batch and applies it: all in one transaction, or event by event if any fails. The
     erasure ledger is read once for the batch: an erasure recorded elsewhere is seen by the next."""
     with ledger.read_once():
@@ -381,7 +396,7 @@ def _delete_applied(event_ids: Sequence[int]) -> None:
         cursor.execute(f"DELETE FROM ingest_rawevent WHERE {in_ids}", params)  # noqa: S608
 
 
-def drain(batch_size: int = BATCH_SIZE, *, max_batches: int | None = None) -> DrainResult:
+def drain(batch_size: int | None = None, *, max_batches: int | None = None) -> DrainResult:
     """Drains until no event is due (or ``max_batches``); returns the totals."""
     total = DrainResult()
     batches = 0
@@ -596,7 +611,15 @@ def _apply_message(
     elif message.context is not None and message.context.message_id:
         reply_to = message.context.message_id
     row = _inbound_row(
-        channel, conversation.pk, contact.pk, kind, message.id, reply_to[:200], message.timestamp, body, payload
+        channel,
+        conversation.pk,
+        contact.pk,
+        kind,
+        message.id,
+        reply_to[:200],
+        message.timestamp,
+        body,
+        payload,
     )
     batch.messages.append(row)
     batch.known.add((channel.pk, message.id))
@@ -641,6 +664,7 @@ _MESSAGE_COLUMNS = (
 )  # fmt: skip
 if tuple(field.attname for field in Message._meta.concrete_fields) != _MESSAGE_COLUMNS:
     raise RuntimeError("inbox.Message's columns changed: update _MESSAGE_COLUMNS and _inbound_row")
+_positional_message: Callable[..., Message] = Message  # the stubs know keyword construction only
 _INBOUND, _RECEIVED = Message.Direction.INBOUND.value, Message.Status.RECEIVED.value  # plain str: no adapting
 
 
@@ -650,10 +674,11 @@ def _inbound_row(
 ) -> Message:  # fmt: skip
     """A new inbound message row, built positionally: Django's keyword constructor (defaults, relation
     checks per argument) cost twice as much, about 9 µs per message."""
-    row = Message(
+    columns: list[Any] = [
         channel.workspace_id, new_id(), conversation_id, contact_id, channel.pk, _INBOUND, kind, body,
         payload, wamid, reply_to, _RECEIVED, None, "", None, at, None, now(),
-    )  # fmt: skip
+    ]  # fmt: skip
+    row = _positional_message(*columns)
     Message.channel.field.set_cached_value(row, channel)  # an orphan check after the INSERT reads it
     return row
 
