@@ -12,12 +12,10 @@ attribute unchanged, on every engine, and they were a third of the batch's INSER
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
-from django.db.backends.utils import CursorWrapper
 from django.db.models.fields import AutoFieldMixin
 
 
@@ -36,7 +34,7 @@ def insert_rows[M: models.Model](model: type[M], rows: Sequence[M]) -> None:
     quote: Any = db.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     head = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # names from the model, never input
-    with array_cursor(db) as cursor:
+    with db.cursor() as cursor:
         if db.vendor == "postgresql":
             # One array per column: the statement's text is the same for any number of rows, so the
             # driver does not re-parse thousands of placeholders each time.
@@ -58,32 +56,10 @@ def insert_rows[M: models.Model](model: type[M], rows: Sequence[M]) -> None:
         row._state.db = DEFAULT_DB_ALIAS
 
 
-@contextmanager
-def array_cursor(db: Any = None) -> Iterator[CursorWrapper]:
-    """A cursor for statements that take whole columns as arrays. On PostgreSQL its parameters travel
-    apart from the statement (server-side binding) instead of being quoted into its text, which for
-    200 rows of ciphertexts cost the drainer more CPU than building them and the server more than
-    parsing them. Django's wrapper is kept, so queries are still logged and errors still translated."""
-    db = db or connections[DEFAULT_DB_ALIAS]
-    with db.cursor() as wrapper:
-        if db.vendor != "postgresql":
-            yield wrapper
-            return
-        from django.db.backends.postgresql.base import ServerBindingCursor
-
-        client = wrapper.cursor
-        wrapper.cursor = ServerBindingCursor(db.connection)  # type: ignore[call-arg]  # untyped in the stubs
-        try:
-            yield wrapper
-        finally:
-            wrapper.cursor.close()
-            wrapper.cursor = client
-
-
 def one_of(column: str, values: Sequence[Any], array_type: str) -> tuple[str, list[Any]]:
     """A ``column IN (…)`` condition for raw SQL and its parameters. On PostgreSQL it is ``= ANY`` of
     one array (``array_type``, e.g. ``bigint[]``), so the statement's text is the same for any number
-    of values and nothing is quoted or parsed per value (use it with ``array_cursor``)."""
+    of values and the driver does not re-parse a placeholder per value."""
     if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
         return f"{column} = ANY(%s::{array_type})", [list(values)]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from chatrk.audit.actions import SYSTEM, record
 from chatrk.audit.models import Outcome
-from chatrk.core.bulk import array_cursor, insert_rows, one_of
+from chatrk.core.bulk import insert_rows, one_of
 from chatrk.core.clock import now
 from chatrk.core.ids import new_id
 from chatrk.crypto import ledger
@@ -165,7 +165,7 @@ def _stored_wamids(channel_ids: Sequence[int], wamids: Iterable[str]) -> list[tu
         return []
     in_channels, channel_params = one_of("channel_id", channel_ids, "bigint[]")
     in_wamids, wamid_params = one_of("wamid", list(wamids), "text[]")
-    with array_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT channel_id, wamid FROM inbox_message WHERE {in_channels} AND {in_wamids}",  # noqa: S608
             channel_params + wamid_params,
@@ -392,7 +392,7 @@ def _apply_claimed(claimed: list[RawEvent]) -> DrainResult:
 
 def _delete_applied(event_ids: Sequence[int]) -> None:
     in_ids, params = one_of("id", event_ids, "bigint[]")
-    with array_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM ingest_rawevent WHERE {in_ids}", params)  # noqa: S608
 
 
@@ -796,7 +796,7 @@ def _touch_conversations(touches: dict[int, _Touch]) -> None:
     if not touches:
         return
     ordered = sorted(touches.items())
-    with array_cursor() as cursor:
+    with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             columns = zip(
                 *((pk, t.last_message_at, t.last_inbound_at, t.unread) for pk, t in ordered), strict=True
