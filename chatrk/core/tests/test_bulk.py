@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -93,3 +93,16 @@ def test_one_of_matches_exactly_the_values_given() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM inbox_contact WHERE {condition}", params)  # noqa: S608
         assert sorted(row[0] for row in cursor.fetchall()) == sorted(wanted[:2])
+
+
+def test_datetimes_in_any_zone_are_stored_as_the_same_instant_as_save_stores_them() -> None:
+    workspace = make_workspace()
+    inserted, saved = new_contacts(workspace.pk, 2)
+    elsewhere = AT.astimezone(timezone(timedelta(hours=-7)))
+    inserted.created_at = saved.created_at = elsewhere
+    insert_rows(Contact, [inserted])
+    saved.save(force_insert=True)
+    assert Contact.objects.get(pk=inserted.pk).created_at == Contact.objects.get(pk=saved.pk).created_at == AT
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT created_at FROM inbox_contact WHERE workspace_id = %s", [workspace.pk])
+        assert len({row[0] for row in cursor.fetchall()}) == 1  # the same stored form, byte for byte
