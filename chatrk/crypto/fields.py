@@ -154,9 +154,13 @@ class EncryptedTextField(EncryptedField):
         return plaintext.decode()
 
 
+# One encoder for every value: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 class EncryptedJSONField(EncryptedField):
     def encode(self, value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+        return _JSON.encode(value).encode()
 
     def decode(self, plaintext: bytes) -> Any:
         return json.loads(plaintext)
@@ -236,6 +240,7 @@ def seal_pending(instance: models.Model) -> None:
     if not pending:
         return
     key: LoadedKey | None = None
+    row: Binding | None = None
     for field in pending:
         value = instance.__dict__[field.attname]
         indexes = index_fields(model, field.name)
@@ -244,8 +249,11 @@ def seal_pending(instance: models.Model) -> None:
                 setattr(instance, index.attname, None)
             continue
         plaintext = field.encode(value)  # type checks come before anything is derived from the value
-        key = key or scope_of(model).key_for(instance)
-        binding = binding_for(instance, field)
+        if key is None or row is None:
+            key = scope_of(model).key_for(instance)
+            row = binding = binding_for(instance, field)
+        else:  # the row's other fields: only the column differs
+            binding = Binding(row.workspace_id, row.table, _column(field), row.row_id)
         for index in indexes:
             setattr(instance, index.attname, index.value_for(binding.workspace_id, value))
         setattr(instance, field.attname, envelope.encrypt(plaintext, key, binding))
