@@ -70,7 +70,7 @@ def one_of(column: str, values: Sequence[Any], array_type: str) -> tuple[str, li
 def _values(
     row: models.Model, fields: Sequence[models.Field[Any, Any]], plain: Sequence[type | None], db: Any
 ) -> list[Any]:
-    values = []
+    values: list[Any] = []
     for field, python_type in zip(fields, plain, strict=True):
         if python_type is not None:
             value = getattr(row, field.attname)

@@ -16,7 +16,7 @@ def written_by_another_process(key_dir: Path, key_id: int) -> None:
 
 def test_within_read_once_the_ledger_is_stat_once(key_dir: Path) -> None:
     ledger.record_erasure(11)
-    with mock.patch.object(ledger.os, "stat", wraps=os.stat) as stat, ledger.read_once():
+    with mock.patch.object(os, "stat", wraps=os.stat) as stat, ledger.read_once():
         for _ in range(5):
             assert ledger.is_erased(11) and not ledger.is_erased(12)
             assert ledger.erased_ids() == {11}

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from chatrk.consent.gate import check_consent
 from chatrk.consent.models import ConsentEvent
 from chatrk.consent.tests.helpers import grant
-from chatrk.crypto import keyring, ledger
+from chatrk.crypto import keyring
 from chatrk.crypto.envelope import Sealed, key_id_of
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.models import KeyKind
@@ -216,7 +216,7 @@ def drain_one(done: threading.Event | None = None) -> None:
 
 def test_the_erasure_ledger_is_read_once_per_batch(settings: Any) -> None:
     customers(make_channel(), 30)
-    with mock.patch.object(ledger.os, "stat", wraps=os.stat) as stat:
+    with mock.patch.object(os, "stat", wraps=os.stat) as stat:
         assert drain_once(batch_size=100).applied == 60
     location = os.fspath(settings.CRYPTO_ERASURE_LEDGER)
     assert [call.args[0] for call in stat.call_args_list].count(location) == 1
