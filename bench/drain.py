@@ -34,7 +34,7 @@ from chatrk.core.roles import Role  # noqa: E402
 from chatrk.inbox.actions import ChannelSettings, connect_channel  # noqa: E402
 from chatrk.inbox.models import Message  # noqa: E402
 from chatrk.ingest import receive  # noqa: E402
-from chatrk.ingest.actions import drain  # noqa: E402
+from chatrk.ingest.actions import default_batch_size, drain  # noqa: E402
 from chatrk.ingest.models import RawEvent  # noqa: E402
 from chatrk.testing import add_member  # noqa: E402
 
@@ -45,7 +45,7 @@ def bench_workspace() -> Workspace:
     return Workspace.objects.create(name=f"Bench {stamp}", slug=f"bench-{stamp}", created_at=now())
 
 
-def drain_and_report(batch: int, report: Connection) -> None:
+def drain_and_report(batch: int | None, report: Connection) -> None:
     """One drainer process: drains until nothing is due, then reports its counts, its own CPU time and
     the CPU time of its PostgreSQL backend (the database server's share, read from /proc)."""
     backend = postgres_backend()
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--customers", type=int, default=2_000)
-    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=None, help="default: the drainer's (engine's) own")
     parser.add_argument("--drainers", type=int, default=1, help="drainer processes side by side")
     options = parser.parse_args()
     owner = add_member(bench_workspace(), role=Role.OWNER)
@@ -117,7 +117,7 @@ def main() -> None:
                 "engine": "postgresql" if os.environ.get("DATABASE_URL") else "sqlite",
                 "events": options.events,
                 "customers": options.customers,
-                "batch": options.batch,
+                "batch": options.batch or default_batch_size(),
                 "drainers": options.drainers,
                 "applied": applied_total,
                 "poisoned": sum(report["poisoned"] for report in reports),

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import math
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import phonenumbers
@@ -92,7 +92,16 @@ def _column_key(root_key_id: int, root: bytes, table: str, column: str) -> bytes
 
 
 def index_value(workspace_id: int, table: str, column: str, normalised: str, bits: int) -> int:
+    return index_values(workspace_id, table, column, [normalised], bits)[0]
+
+
+def index_values(
+    workspace_id: int, table: str, column: str, normalised: Iterable[str], bits: int
+) -> list[int]:
+    """``index_value`` of many values, the workspace's index key looked up once."""
     root = active_key(workspace_id, KeyKind.INDEX)
     key = _column_key(root.id, root.material, table, column)
-    digest = hmac.new(key, normalised.encode(), hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big") >> (64 - bits)
+    return [
+        int.from_bytes(hmac.new(key, value.encode(), hashlib.sha256).digest()[:8], "big") >> (64 - bits)
+        for value in normalised
+    ]

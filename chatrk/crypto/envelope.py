@@ -46,7 +46,7 @@ class Binding:
 
 def encrypt(plaintext: bytes, key: LoadedKey, binding: Binding) -> Sealed:
     header = _HEADER.pack(FORMAT_V1, key.id)
-    return Sealed(header + seal_bytes(key.material, plaintext, binding.aad(header)))
+    return Sealed(header + seal_bytes(key.cipher, plaintext, binding.aad(header)))
 
 
 def key_id_of(blob: bytes) -> int:
@@ -63,7 +63,7 @@ def decrypt(blob: bytes, binding: Binding, *, subject: str) -> bytes:
     key = load_key(key_id_of(blob))
     check_key_scope(key, binding.workspace_id, subject, what=binding.describe())
     header = blob[:HEADER_BYTES]
-    return open_bytes(key.material, blob[HEADER_BYTES:], binding.aad(header), what=binding.describe())
+    return open_bytes(key.cipher, blob[HEADER_BYTES:], binding.aad(header), what=binding.describe())
 
 
 def check_key_scope(key: LoadedKey, workspace_id: int, subject: str, *, what: str) -> None:

@@ -20,7 +20,7 @@ import base64
 import contextlib
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,9 +154,13 @@ class EncryptedTextField(EncryptedField):
         return plaintext.decode()
 
 
+# One encoder for every value: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 class EncryptedJSONField(EncryptedField):
     def encode(self, value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+        return _JSON.encode(value).encode()
 
     def decode(self, plaintext: bytes) -> Any:
         return json.loads(plaintext)
@@ -188,12 +192,25 @@ class BlindIndexField(models.BigIntegerField):  # type: ignore[type-arg]
         return getattr(model_instance, self.attname)
 
     def value_for(self, workspace_id: int, plaintext: str) -> int:
+        return blind.index_value(
+            workspace_id, self.model._meta.db_table, _column(self), self._normalise(plaintext), self.bits
+        )
+
+    def values_for(self, workspace_id: int, plaintexts: Iterable[str]) -> dict[str, int]:
+        """``value_for`` of many values, the workspace's index key looked up once (a drain batch's
+        senders); values that do not normalise are left out."""
+        normalised: dict[str, str] = {}
+        for plaintext in plaintexts:
+            with contextlib.suppress(blind.NormalisationError):
+                normalised[plaintext] = self._normalise(plaintext)
+        table, column = self.model._meta.db_table, _column(self)
+        values = blind.index_values(workspace_id, table, column, normalised.values(), self.bits)
+        return dict(zip(normalised, values, strict=True))
+
+    def _normalise(self, plaintext: str) -> str:
         if not isinstance(plaintext, str):
             raise CryptoError(f"{self.model._meta.label}.{self.name} indexes text only")
-        normalised = blind.NORMALISERS[self.normaliser](plaintext)
-        return blind.index_value(
-            workspace_id, self.model._meta.db_table, _column(self), normalised, self.bits
-        )
+        return blind.NORMALISERS[self.normaliser](plaintext)
 
 
 # A model's fields never change once Django has loaded it; these were rebuilt for every row sealed.
@@ -223,6 +240,7 @@ def seal_pending(instance: models.Model) -> None:
     if not pending:
         return
     key: LoadedKey | None = None
+    row: Binding | None = None
     for field in pending:
         value = instance.__dict__[field.attname]
         indexes = index_fields(model, field.name)
@@ -231,8 +249,11 @@ def seal_pending(instance: models.Model) -> None:
                 setattr(instance, index.attname, None)
             continue
         plaintext = field.encode(value)  # type checks come before anything is derived from the value
-        key = key or scope_of(model).key_for(instance)
-        binding = binding_for(instance, field)
+        if key is None or row is None:
+            key = scope_of(model).key_for(instance)
+            row = binding = binding_for(instance, field)
+        else:  # the row's other fields: only the column differs
+            binding = Binding(row.workspace_id, row.table, _column(field), row.row_id)
         for index in indexes:
             setattr(instance, index.attname, index.value_for(binding.workspace_id, value))
         setattr(instance, field.attname, envelope.encrypt(plaintext, key, binding))

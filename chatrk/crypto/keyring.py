@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 
@@ -33,6 +34,10 @@ class LoadedKey:
     subject: str
     version: int
     material: bytes = field(repr=False)
+    cipher: AESGCM = field(init=False, repr=False, compare=False)  # made once, used for every value
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cipher", AESGCM(self.material))
 
 
 type Slot = tuple[int | None, str, str]  # (workspace id, kind, subject)
@@ -131,7 +136,7 @@ def unwrap(row: DataKey) -> bytes:
     if row.parent_id is None:
         return get_provider().unwrap(row.kek_id, blob, context=wrap_context(row))
     parent = load_key(row.parent_id)
-    return open_bytes(parent.material, blob, wrap_context(row).encode(), what=f"data key {row.pk}")
+    return open_bytes(parent.cipher, blob, wrap_context(row).encode(), what=f"data key {row.pk}")
 
 
 def wrap_into(row: DataKey, material: bytes, parent: LoadedKey | None) -> None:
@@ -141,7 +146,7 @@ def wrap_into(row: DataKey, material: bytes, parent: LoadedKey | None) -> None:
         row.kek_id, row.wrapped = get_provider().wrap(material, context=wrap_context(row))
     else:
         row.parent_id, row.kek_id = parent.id, ""
-        row.wrapped = seal_bytes(parent.material, material, wrap_context(row).encode())
+        row.wrapped = seal_bytes(parent.cipher, material, wrap_context(row).encode())
 
 
 def active_key(workspace_id: int | None, kind: str, subject: str = "") -> LoadedKey:

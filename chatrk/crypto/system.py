@@ -23,7 +23,7 @@ _HEADER = struct.Struct(">BQ")
 def seal(plaintext: bytes, *, context: str) -> bytes:
     key = active_key(None, KeyKind.SYSTEM)
     header = _HEADER.pack(_FORMAT, key.id)
-    return header + seal_bytes(key.material, plaintext, _aad(header, context))
+    return header + seal_bytes(key.cipher, plaintext, _aad(header, context))
 
 
 def unseal(blob: bytes, *, context: str) -> bytes:
@@ -36,7 +36,7 @@ def unseal(blob: bytes, *, context: str) -> bytes:
     if key.kind != KeyKind.SYSTEM:
         raise DecryptionFailed("sealed secret names a key that is not the system key")
     header = blob[: _HEADER.size]
-    return open_bytes(key.material, blob[_HEADER.size :], _aad(header, context), what="sealed secret")
+    return open_bytes(key.cipher, blob[_HEADER.size :], _aad(header, context), what="sealed secret")
 
 
 def _aad(header: bytes, context: str) -> bytes:

@@ -70,14 +70,13 @@ def blocked_senders(senders: Iterable[tuple[int, str]]) -> set[tuple[int, int]]:
     pairs that may belong to a blocked contact, in one indexed query. A hit is only a candidate (the
     index is truncated); ``blocked_sender`` confirms it by decrypting."""
     field = Contact._meta.get_field("wa_id_index")
-    wanted: dict[int, set[int]] = {}
+    by_workspace: dict[int, set[str]] = {}
     for workspace_id, wa_id in senders:
-        try:
-            wanted.setdefault(workspace_id, set()).add(field.value_for(workspace_id, wa_id))
-        except NormalisationError:
-            continue  # not a phone number: the drainer rejects the message anyway
+        by_workspace.setdefault(workspace_id, set()).add(wa_id)
     found: set[tuple[int, int]] = set()
-    for workspace_id, indexes in wanted.items():
+    for workspace_id, wa_ids in by_workspace.items():
+        # Senders that are not phone numbers are left out: the drainer rejects their messages anyway.
+        indexes = set(field.values_for(workspace_id, wa_ids).values())
         rows = Contact.objects.for_workspace(workspace_id).filter(
             wa_id_index__in=indexes, blocked_at__isnull=False
         )

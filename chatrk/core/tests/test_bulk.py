@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from chatrk.core.bulk import insert_rows
+from chatrk.core.bulk import insert_rows, one_of
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.queries import find_by_blind_index
 from chatrk.inbox.models import Contact, ContactNameWord
@@ -82,3 +82,27 @@ def test_a_value_not_of_the_columns_own_type_is_still_converted() -> None:
     word = ContactNameWord(workspace_id=workspace.pk, contact=contact, token="41")
     insert_rows(ContactNameWord, [word])
     assert list(ContactNameWord.objects.filter(contact=contact).values_list("token", flat=True)) == [41]
+
+
+def test_one_of_matches_exactly_the_values_given() -> None:
+    workspace = make_workspace()
+    contacts = new_contacts(workspace.pk, 5)
+    insert_rows(Contact, contacts)
+    wanted = [contacts[1].pk, contacts[3].pk, 12345]
+    condition, params = one_of("id", wanted, "bigint[]")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM inbox_contact WHERE {condition}", params)  # noqa: S608
+        assert sorted(row[0] for row in cursor.fetchall()) == sorted(wanted[:2])
+
+
+def test_datetimes_in_any_zone_are_stored_as_the_same_instant_as_save_stores_them() -> None:
+    workspace = make_workspace()
+    inserted, saved = new_contacts(workspace.pk, 2)
+    elsewhere = AT.astimezone(timezone(timedelta(hours=-7)))
+    inserted.created_at = saved.created_at = elsewhere
+    insert_rows(Contact, [inserted])
+    saved.save(force_insert=True)
+    assert Contact.objects.get(pk=inserted.pk).created_at == Contact.objects.get(pk=saved.pk).created_at == AT
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT created_at FROM inbox_contact WHERE workspace_id = %s", [workspace.pk])
+        assert len({row[0] for row in cursor.fetchall()}) == 1  # the same stored form, byte for byte

@@ -13,7 +13,7 @@ from chatrk.core.models import Workspace
 from chatrk.crypto import actions, keyring
 from chatrk.crypto.actions import SubjectRef
 from chatrk.crypto.errors import SubjectErased
-from chatrk.crypto.fields import open_for_system
+from chatrk.crypto.fields import BlindIndexField, open_for_system
 from chatrk.crypto.models import DataKey, KeyKind
 from chatrk.crypto.tests.models import Person
 
@@ -97,3 +97,13 @@ def test_an_erased_subject_gets_no_new_key(workspace: Workspace) -> None:
     with pytest.raises(SubjectErased):
         keyring.create_subject_keys(workspace.pk, ["person:1", "person:424242"])
     assert not DataKey.objects.filter(subject="person:1").exists()
+
+
+def test_index_values_of_many_senders_are_each_ones_own(workspace: Workspace) -> None:
+    field = Person._meta.get_field("phone_index")
+    assert isinstance(field, BlindIndexField)
+    numbers = ["+14155550001", "+14155550002", "not a number"]
+    values = field.values_for(workspace.pk, numbers)
+    assert set(values) == {"+14155550001", "+14155550002"}  # what does not normalise is left out
+    for number in numbers[:2]:
+        assert values[number] == field.value_for(workspace.pk, number)

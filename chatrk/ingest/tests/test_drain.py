@@ -309,6 +309,18 @@ def test_claim_takes_fresh_rows_and_expired_leases_oldest_first_and_skips_live_l
     assert actions.claim(batch_size=3) == []
 
 
+def test_claim_leases_its_rows_and_returns_them_ready_to_open() -> None:
+    channel = make_channel()
+    post(channel, envelope(channel, messages=[text("wamid.lease")]))
+    RawEvent.objects.update(attempts=2)
+    with time_machine.travel(now(), tick=False):
+        [event] = actions.claim(batch_size=5)
+        stored = RawEvent.objects.get()
+        assert stored.claimed_until == now() + actions.LEASE and stored.attempts == event.attempts == 3
+    assert (event.workspace_id, event.channel_id) == (channel.workspace_id, channel.pk)
+    assert b"wamid.lease" in open_for_system(event, "body")
+
+
 def test_a_second_drainer_reapplying_a_batch_changes_nothing() -> None:
     channel = make_channel()
     message = outbound(channel, "wamid.out", "16505551234")

@@ -3,7 +3,9 @@ looked up and created together, and the result is the same as applying its event
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -210,3 +212,27 @@ def drain_one(done: threading.Event | None = None) -> None:
         connection.close()
         if done is not None:
             done.set()
+
+
+def test_the_erasure_ledger_is_read_once_per_batch(settings: Any) -> None:
+    customers(make_channel(), 30)
+    with mock.patch.object(os, "stat", wraps=os.stat) as stat:
+        assert drain_once(batch_size=100).applied == 60
+    location = os.fspath(settings.CRYPTO_ERASURE_LEDGER)
+    assert [call.args[0] for call in stat.call_args_list].count(location) == 1
+
+
+def test_an_erasure_recorded_by_another_process_is_seen_by_the_next_batch(settings: Any) -> None:
+    channel = make_channel()
+    post(channel, envelope(channel, ("wamid.1", "16505551234", "hello", "Ada")))
+    assert drain().applied == 1
+    body = Message.objects.get().body
+    assert isinstance(body, Sealed)
+    ledger_file = Path(settings.CRYPTO_ERASURE_LEDGER)
+    ledger_file.parent.mkdir(parents=True, exist_ok=True)
+    with ledger_file.open("a") as handle:  # this process still holds the key in its cache
+        handle.write(f"{key_id_of(body)} 2026-12-06T00:00:00+00:00\n")
+    post(channel, envelope(channel, ("wamid.2", "16505551234", "still there?", "Ada")))
+    result = drain()
+    assert (result.applied, result.retried) == (0, 1)
+    assert list(Message.objects.values_list("wamid", flat=True)) == ["wamid.1"]

@@ -15,7 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--loop", action="store_true", help="keep draining until interrupted")
-        parser.add_argument("--batch", type=int, default=actions.BATCH_SIZE)
+        parser.add_argument(
+            "--batch",
+            type=int,
+            default=None,
+            help="events per batch (default: 500 on PostgreSQL, 200 on SQLite)",
+        )
         parser.add_argument("--idle", type=float, default=0.2, help="seconds to wait when nothing is due")
 
     def handle(self, *args: Any, **options: Any) -> None:
