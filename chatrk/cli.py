@@ -50,7 +50,9 @@ def _web_command(host: str, port: int, workers: int) -> list[str]:
         "--static-path-mount",
         str(settings.STATIC_ROOT),
     ]
-    threads = os.environ.get("CHATRK_WEB_THREADS", "2")  # per worker; more only helps while waiting on I/O
+    # Per worker. More help only while requests wait, as webhooks do for their group's INSERT: a group
+    # holds at most one row per thread, and larger groups cost less per row (docs/pipeline.md §6).
+    threads = os.environ.get("CHATRK_WEB_THREADS", "8")
     server = ["--interface", "wsgi", "--workers", str(workers), "--blocking-threads", threads, "--no-ws"]
     address = ["--host", host, "--port", str(port)]
     return [sys.executable, "-m", "granian", *server, *address, *static, "chatrk.wsgi:application"]

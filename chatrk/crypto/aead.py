@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,7 +22,7 @@ def new_key() -> bytes:
 def seal_bytes(key: bytes | AESGCM, plaintext: bytes, aad: bytes) -> bytes:
     """``nonce || ciphertext || tag``; 96-bit random nonces are safe for far more than 2^32 values per key.
     ``key`` is the key or a context made from it (a cached key keeps one: making it cost ~1 µs a call)."""
-    nonce = os.urandom(NONCE_BYTES)
+    nonce = random_nonce()
     return nonce + _context(key).encrypt(nonce, plaintext, aad)
 
 
@@ -36,3 +37,22 @@ def open_bytes(key: bytes | AESGCM, blob: bytes, aad: bytes, *, what: str) -> by
 
 def _context(key: bytes | AESGCM) -> AESGCM:
     return key if isinstance(key, AESGCM) else AESGCM(key)
+
+
+_NONCES_PER_READ = 256
+_nonces = threading.local()
+
+
+def random_nonce() -> bytes:
+    """12 bytes of ``os.urandom``, read 256 nonces at a time.
+
+    Each read is a system call that lets another thread take the GIL; in a busy web process that cost
+    more than the encryption. The bytes are the same CSPRNG output, each used once: the pool is per
+    thread, and a forked child (another process id) throws away the copy it inherited, which would
+    repeat its parent's nonces.
+    """
+    pool: bytes = getattr(_nonces, "pool", b"")
+    if len(pool) < NONCE_BYTES or _nonces.owner != os.getpid():
+        pool, _nonces.owner = os.urandom(NONCE_BYTES * _NONCES_PER_READ), os.getpid()
+    _nonces.pool = pool[NONCE_BYTES:]
+    return pool[:NONCE_BYTES]

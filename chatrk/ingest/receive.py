@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
 from functools import cache
 
@@ -163,24 +162,8 @@ def _insert(rows: list[_Row]) -> None:
     autocommit mode. Redeliveries hit the unique key."""
     padded = rows + rows[-1:] * (_shape(len(rows)) - len(rows))
     db = connections[DEFAULT_DB_ALIAS]  # looked up once: each use of the proxy looks it up again
-    with _writers_of_other_processes_wait(db), _cursor(db) as cursor:
+    with _writers_of_other_processes_wait(db), db.cursor() as cursor:
         cursor.execute(_insert_sql(len(padded)), [value for row in padded for value in row])
-
-
-@contextlib.contextmanager
-def _cursor(db: BaseDatabaseWrapper) -> Iterator[Any]:
-    """Django's cursor, except on PostgreSQL: there a cursor binding its parameters on the server, so
-    the bodies travel as binary parameters of a statement PostgreSQL prepares once per shape, instead
-    of hex literals in a statement it parses anew for every group."""
-    if db.vendor != "postgresql":
-        with db.cursor() as cursor:
-            yield cursor
-        return
-    import psycopg
-
-    db.ensure_connection()
-    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-        yield cursor
 
 
 def _shape(rows: int) -> int:
