@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 
 from chatrk.core.ids import new_id
-from chatrk.core.models import TenantModel
+from chatrk.core.models import TenantModel, Workspace
 from chatrk.crypto.fields import BlindIndexField, EncryptedJSONField, EncryptedTextField, EncryptionScope
 
 
@@ -153,12 +153,16 @@ class Message(TenantModel):
         DELETED = "deleted"
         LOGGED = "logged"  # a note or an event: not a WhatsApp message, has no delivery status
 
+    # First, where TenantModel puts it (the drainer builds rows positionally); no index of its own.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
     # No index of its own: message_thread starts with it. With both, PostgreSQL read an older page of
     # a long thread through this one and sorted the whole thread (25 ms for 5,000 messages).
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    # No index of its own either: the wamid constraint starts with it (as message_live_id starts with
+    # the workspace), and every message the drainer stores updates every index.
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
     direction = models.CharField(max_length=5, choices=Direction.choices)
     kind = models.CharField(max_length=24)  # Meta's message type: text, image, template, reaction, …
     body = EncryptedTextField(null=True)  # the text a person reads: text body, caption, button title

@@ -37,14 +37,15 @@ class RawEvent(TenantModel):
     path or an exception class, never content) and is not retried.
     """
 
-    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
     # The busiest INSERT there is: the database neither checks nor indexes its two keys by themselves
     # (each index and each key check is more work per webhook). Rows are found by id or by the unique
     # (channel, dedup_key) index; a workspace's or channel's rows go with it through Django's cascade,
-    # over a table that holds only the events not yet drained.
+    # over a table that holds only the events not yet drained. The workspace comes first, where
+    # TenantModel puts it: the drainer loads claimed rows in column order.
     workspace = models.ForeignKey(
         Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
+    id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
     channel = models.ForeignKey(
         Channel, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )

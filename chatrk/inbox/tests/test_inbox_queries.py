@@ -160,3 +160,19 @@ def test_sqlite_finds_a_contact_by_number_through_both_columns_of_its_index(agen
         cursor.execute(f"EXPLAIN QUERY PLAN {lookup}")
         plan = " ".join(str(row[3]) for row in cursor.fetchall())
     assert "contact_by_wa_id" in plan
+
+
+def test_no_message_index_is_a_prefix_of_another() -> None:
+    """Each index costs every stored message an update; one that starts another serves nothing more."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "inbox_message")
+    indexed = [
+        tuple(c["columns"]) for c in constraints.values() if (c["index"] or c["unique"]) and c["columns"]
+    ]
+    covered = [
+        (short, long)
+        for short in indexed
+        for long in indexed
+        if short != long and long[: len(short)] == short
+    ]
+    assert not covered
