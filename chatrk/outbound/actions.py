@@ -695,6 +695,10 @@ def _apply_early_statuses(sent: list[OutboxItem]) -> None:
             apply_orphans(Channel.objects.get(pk=item.channel_id), item.wamid)
 
 
+# What an answer changes on the message (its encrypted body and payload are neither read nor written).
+RECORDED_MESSAGE_FIELDS = ["wamid", "sent_at", "status_at", "status", "error_code", "error_title"]
+
+
 def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
     """Writes what WhatsApp answered, in one transaction; only rows still ``sending`` by this worker."""
     if not outcomes:
@@ -708,7 +712,12 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
                 pk__in=ids, claimed_by=worker, state=OutboxItem.State.SENDING
             )
         }
-        messages = {m.pk: m for m in Message.objects.filter(pk__in=[i.message_id for i in items.values()])}
+        messages = {
+            m.pk: m
+            for m in Message.objects.filter(pk__in=[i.message_id for i in items.values()]).only(
+                *RECORDED_MESSAGE_FIELDS, "conversation_id"
+            )
+        }
         for outcome in outcomes:
             item = items.get(outcome.item_id)
             if item is None:
@@ -744,11 +753,7 @@ def record_outcomes(worker: str, outcomes: list[Outcome_]) -> None:
                 "lease_until",
             ],
         )
-        update_rows(
-            Message,
-            messages.values(),
-            ["wamid", "sent_at", "status_at", "status", "error_code", "error_title"],
-        )
+        update_rows(Message, messages.values(), RECORDED_MESSAGE_FIELDS)
         _apply_early_statuses([i for i in items.values() if i.state == OutboxItem.State.SENT and i.wamid])
         _tell_consent(items.values(), outcomes, moment)
         failed = [o for o in outcomes if isinstance(o, Failed) and items.get(o.item_id) is not None]

@@ -28,6 +28,8 @@ THROUGHPUT = {"STANDARD": 80.0, "HIGH": 1000.0}
 # The pair limit: 1 message every 6 s to one customer, with bursts of up to 45 borrowed from later.
 PAIR_RATE = 1 / 6
 PAIR_BURST = 45.0
+# Seconds of tokens a waiting sender may catch up on after a late round (``catch_up_capacity``).
+CATCH_UP_SECONDS = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,15 @@ def throughput_of(level: str) -> float:
 def throughput_burst(rate: float) -> float:
     """A fifth of a second's worth: sustained rate exact, and never a burst Meta's own bucket would mind."""
     return max(1.0, rate / 5)
+
+
+def catch_up_capacity(rate: float) -> float:
+    """What a sender that waits for a number's tokens may take at once after a late round: the tokens
+    owed since its last take, up to two fifths of a second's worth. Tokens over the burst are otherwise
+    lost when a round comes late (a slow machine), and the sustained rate with them. The cap keeps the
+    tokens taken over any span of t seconds within 0.4 * rate + rate * t, inside WhatsApp's bucket
+    (one second's worth, refilled at the rate) with 0.6 s to spare for calls that arrive bunched."""
+    return max(throughput_burst(rate), rate * CATCH_UP_SECONDS)
 
 
 class DatabaseBuckets:

@@ -219,33 +219,42 @@ class Sender:
     def _send_paced(
         self, items: list[OutboxItem], outcomes: list[actions.Outcome_], result: PassResult
     ) -> None:
-        """Rounds of pace-and-send until every row went, or was given back (steps 3 to 7)."""
+        """Prepares the pass's rows once, then rounds of pace-and-send until every row went, or was given
+        back (steps 3 to 7). Preparing first leaves only ``sending`` between a round's tokens and its
+        calls, so the calls reach WhatsApp as evenly spaced as the tokens were taken."""
         by_id = {item.pk: item for item in items}
-        waiting = items
+        jobs, failures = self._prepare(items)
+        job_of = {job.item.pk: job for job in jobs}
+        waiting = [job.item for job in jobs]
         give_back_at = time.monotonic() + self.pace_for
         stopped: set[int] = set()  # numbers WhatsApp refused to serve (190): nothing more for them here
+        backlogged: set[int] = set()  # numbers whose last round here got fewer tokens than it wanted
+        if failures:
+            outcomes.extend(self._send([], by_id, stopped, failures))
         while waiting:
-            ready, deferred = self._pace_all(waiting)
+            ready, deferred = self._pace_all(waiting, backlogged)
             paced_at = time.monotonic()
-            outcomes.extend(self._send(ready, by_id, stopped))
+            outcomes.extend(self._send([job_of[item.pk] for item in ready], by_id, stopped))
             soon, later = self._split(deferred, paced_at, give_back_at, stopped)
             self._give_back(later, paced_at, result)
             waiting = [item for rows, _ in soon for item in rows]
+            backlogged = {rows[0].channel_id for rows, _ in soon}
             # Wait for the bucket while holding the leases: cheaper than giving back and re-claiming.
             if waiting:
                 self._stop.wait(max(0.0, paced_at + min(wait for _, wait in soon) - time.monotonic()))
 
     def _pace_all(
-        self, items: list[OutboxItem]
+        self, items: list[OutboxItem], backlogged: set[int]
     ) -> tuple[list[OutboxItem], list[tuple[list[OutboxItem], float]]]:
-        """(rows with tokens, [(rows without, seconds until their tokens)] per number)."""
+        """(rows with tokens, [(rows without, seconds until their tokens)] per number). ``backlogged``:
+        the numbers this pass already waits for, which may catch up on tokens owed since."""
         by_channel: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
             by_channel[item.channel_id].append(item)
         ready: list[OutboxItem] = []
         deferred: list[tuple[list[OutboxItem], float]] = []
         for group in by_channel.values():
-            granted, over, wait = self._pace(group)
+            granted, over, wait = self._pace(group, catch_up=group[0].channel_id in backlogged)
             ready.extend(granted)
             if over:
                 deferred.append((over, wait))
@@ -279,14 +288,19 @@ class Sender:
             result.paced_at = result.paced_at or paced_at
 
     def _send(
-        self, ready: list[OutboxItem], by_id: dict[int, OutboxItem], stopped: set[int]
+        self,
+        jobs: list[_Job],
+        by_id: dict[int, OutboxItem],
+        stopped: set[int],
+        failures: list[actions.Outcome_] | None = None,
     ) -> list[actions.Outcome_]:
-        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails).
-        Adds to ``stopped`` the numbers that need re-authorisation now."""
-        jobs, outcomes = self._prepare(ready)
-        ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
-        jobs = [job for job in jobs if job.item.pk in ids]
-        outcomes.extend(self._call_all(jobs))
+        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails)
+        with ``failures`` (rows that could not be prepared). Adds to ``stopped`` the numbers that need
+        re-authorisation now."""
+        outcomes = list(failures or [])
+        if jobs:
+            ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
+            outcomes.extend(self._call_all([job for job in jobs if job.item.pk in ids]))
         self._pending.extend(outcomes)  # from here on, the answers survive a failure of what follows
         stopped.update(self._penalise(outcomes, by_id))
         self._flush_pending()
@@ -315,13 +329,18 @@ class Sender:
         ):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
 
-    def _pace(self, group: list[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem], float]:
-        """Tokens for a channel's rows: the number's throughput first, then each customer's pair bucket."""
+    def _pace(
+        self, group: list[OutboxItem], *, catch_up: bool = False
+    ) -> tuple[list[OutboxItem], list[OutboxItem], float]:
+        """Tokens for a channel's rows: the number's throughput first, then each customer's pair bucket.
+        ``catch_up``: this pass took the number's last tokens and has waited since, so the bucket may
+        hand over what refilled meanwhile beyond its burst (a late round), up to ``catch_up_capacity``."""
         channel = group[0].channel
         rate = buckets.throughput_of(channel.throughput_level)
         burst = buckets.throughput_burst(rate)
+        capacity = buckets.catch_up_capacity(rate) if catch_up else burst
         tp_key = buckets.throughput_key(channel.pk)
-        grant = self.store.take(tp_key, rate=rate, burst=burst, want=len(group))
+        grant = self.store.take(tp_key, rate=rate, burst=capacity, want=len(group))
         allowed, deferred = group[: grant.granted], group[grant.granted :]
         # Rows over the number's rate are offered again when half the bucket has refilled: before it is
         # full (tokens over its capacity are lost, and the sustained rate with them), and not at every
@@ -348,7 +367,7 @@ class Sender:
                 wait = max(wait, pair.wait)
         unused = len(allowed) - len(granted)
         if unused:
-            self.store.give_back(tp_key, count=unused, burst=burst)
+            self.store.give_back(tp_key, count=unused, burst=capacity)
         return granted, deferred, wait
 
     def _prepare(self, items: list[OutboxItem]) -> tuple[list[_Job], list[actions.Outcome_]]:

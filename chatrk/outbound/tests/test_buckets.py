@@ -79,3 +79,16 @@ def test_give_back_returns_unused_tokens(store: BucketStore) -> None:
 def test_levels() -> None:
     assert buckets.throughput_of("STANDARD") == 80 and buckets.throughput_of("HIGH") == 1000
     assert buckets.throughput_of("whatever") == 80
+
+
+def test_a_late_round_catches_up_on_the_tokens_owed_up_to_the_cap(store: BucketStore) -> None:
+    catch_up = buckets.catch_up_capacity(80)
+    assert catch_up == 32 and buckets.catch_up_capacity(1000) == 400  # two fifths of a second's worth
+    with time_machine.travel(START, tick=False) as traveller:
+        assert store.take("tp:7", rate=80, burst=16, want=100).granted == 16
+        traveller.shift(timedelta(seconds=0.3001))  # a round late by 0.2 s: 24 tokens owed, not 16
+        assert store.take("tp:7", rate=80, burst=catch_up, want=100).granted == 24
+        traveller.shift(timedelta(seconds=2))
+        assert store.take("tp:7", rate=80, burst=catch_up, want=100).granted == 32  # never above the cap
+        traveller.shift(timedelta(seconds=0.3001))
+        assert store.take("tp:7", rate=80, burst=16, want=100).granted == 16  # without catching up: lost
