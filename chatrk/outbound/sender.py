@@ -5,10 +5,11 @@ SKIP LOCKED on PostgreSQL) and the token buckets (database or Redis). One pass:
 
 1. reap rows left ``sending`` by a dead worker (→ failed, "outcome unknown", never re-sent);
 2. lease a batch of due rows;
-3. per number: take throughput tokens for the batch, and pair tokens per customer, in one write each;
-   rows without tokens go back, due when the bucket refills;
-4. check consent again for the batch (a STOP since the row was queued wins), then prepare each row
+3. check consent again for the batch (a STOP since the row was queued wins), then prepare each row
    (recipient, payload; upload media to /media and put its id in the payload);
+4. in rounds, per number: take throughput tokens for the rows, and pair tokens per customer, in one
+   call each (a round late on a loaded machine catches up on the tokens owed since the last);
+   rows without tokens wait for the bucket, or go back due when it refills;
 5. commit ``sending`` for the rows about to go, then make the calls concurrently;
 6. write every outcome in one transaction: sent (wamid), back to queued with a back-off, or failed.
 
@@ -220,7 +221,7 @@ class Sender:
         self, items: list[OutboxItem], outcomes: list[actions.Outcome_], result: PassResult
     ) -> None:
         """Prepares the pass's rows once, then rounds of pace-and-send until every row went, or was given
-        back (steps 3 to 7). Preparing first leaves only ``sending`` between a round's tokens and its
+        back (steps 3 to 6). Preparing first leaves only ``sending`` between a round's tokens and its
         calls, so the calls reach WhatsApp as evenly spaced as the tokens were taken."""
         by_id = {item.pk: item for item in items}
         jobs, failures = self._prepare(items)
