@@ -51,6 +51,9 @@ from chatrk.whatsapp.messages import OutboundMessage
 
 logger = logging.getLogger(__name__)
 
+# Seconds after a number's last short take during which this sender may catch up on its tokens: a
+# pass's rounds, and the next pass's first round (rows given back are due when the bucket refills).
+CATCH_UP_WITHIN = 1.0
 THROUGHPUT_CODES = {130429}
 PAIR_CODES = {131056}
 # The request provably never reached WhatsApp: safe to send again.
@@ -143,6 +146,7 @@ class Sender:
     error_pause: float = 5.0  # seconds to wait after a pass failed unexpectedly
     reap_every: float = 2.0  # seconds between looks for rows a dead worker left behind
     _next_reap: float = 0.0
+    _short_at: dict[int, float] = field(default_factory=dict)  # number → when its last take fell short
     totals: PassResult = field(default_factory=lambda: PassResult())
 
     # -- lifecycle --
@@ -229,36 +233,38 @@ class Sender:
         waiting = [job.item for job in jobs]
         give_back_at = time.monotonic() + self.pace_for
         stopped: set[int] = set()  # numbers WhatsApp refused to serve (190): nothing more for them here
-        backlogged: set[int] = set()  # numbers whose last round here got fewer tokens than it wanted
         if failures:
             outcomes.extend(self._send([], by_id, stopped, failures))
         while waiting:
-            ready, deferred = self._pace_all(waiting, backlogged)
+            ready, deferred = self._pace_all(waiting)
             paced_at = time.monotonic()
             outcomes.extend(self._send([job_of[item.pk] for item in ready], by_id, stopped))
             soon, later = self._split(deferred, paced_at, give_back_at, stopped)
             self._give_back(later, paced_at, result)
             waiting = [item for rows, _ in soon for item in rows]
-            backlogged = {rows[0].channel_id for rows, _ in soon}
             # Wait for the bucket while holding the leases: cheaper than giving back and re-claiming.
             if waiting:
                 self._stop.wait(max(0.0, paced_at + min(wait for _, wait in soon) - time.monotonic()))
 
     def _pace_all(
-        self, items: list[OutboxItem], backlogged: set[int]
+        self, items: list[OutboxItem]
     ) -> tuple[list[OutboxItem], list[tuple[list[OutboxItem], float]]]:
-        """(rows with tokens, [(rows without, seconds until their tokens)] per number). ``backlogged``:
-        the numbers this pass already waits for, which may catch up on tokens owed since."""
+        """(rows with tokens, [(rows without, seconds until their tokens)] per number). A number this
+        sender has been waiting for (its last take, in this pass or the one before, got fewer tokens
+        than it wanted, less than ``CATCH_UP_WITHIN`` ago) may catch up on the tokens owed since."""
         by_channel: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
             by_channel[item.channel_id].append(item)
         ready: list[OutboxItem] = []
         deferred: list[tuple[list[OutboxItem], float]] = []
-        for group in by_channel.values():
-            granted, over, wait = self._pace(group, catch_up=group[0].channel_id in backlogged)
+        for channel_id, group in by_channel.items():
+            short_at = self._short_at.pop(channel_id, None)
+            catch_up = short_at is not None and time.monotonic() - short_at <= CATCH_UP_WITHIN
+            granted, over, wait = self._pace(group, catch_up=catch_up)
             ready.extend(granted)
             if over:
                 deferred.append((over, wait))
+                self._short_at[channel_id] = time.monotonic()
         return ready, deferred
 
     def _split(
@@ -334,7 +340,7 @@ class Sender:
         self, group: list[OutboxItem], *, catch_up: bool = False
     ) -> tuple[list[OutboxItem], list[OutboxItem], float]:
         """Tokens for a channel's rows: the number's throughput first, then each customer's pair bucket.
-        ``catch_up``: this pass took the number's last tokens and has waited since, so the bucket may
+        ``catch_up``: this sender took the number's last tokens and has waited since, so the bucket may
         hand over what refilled meanwhile beyond its burst (a late round), up to ``catch_up_capacity``."""
         channel = group[0].channel
         rate = buckets.throughput_of(channel.throughput_level)

@@ -463,3 +463,28 @@ def test_a_pass_whose_rounds_come_late_catches_up_on_the_tokens_owed(
     assert grants == [burst, owed, 60 - burst - owed]
     assert (result.sent, result.deferred) == (60, 0)
     assert len(emulator.emulator.messages) == 60  # and WhatsApp answered no 130429
+
+
+def test_the_next_pass_catches_up_too_when_this_one_gave_rows_back(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(60):
+        queue_text(world)
+    store = buckets.DatabaseBuckets()
+    grants: list[int] = []
+    real_take = store.take
+
+    def take(key: str, **options: Any) -> buckets.Grant:
+        grant = real_take(key, **options)
+        grants.append(grant.granted)
+        return grant
+
+    monkeypatch.setattr(store, "take", take)
+    running = Sender(store=store, concurrency=4, batch=100, pace_for=0.0)
+    with time_machine.travel(now(), tick=False) as traveller:
+        assert running.run_once().deferred == 60 - buckets.throughput_burst(80.0)  # short: rows go back
+        traveller.shift(timedelta(seconds=0.5))  # the next pass starts late
+        make_due()
+        running.run_once()
+    assert grants == [buckets.throughput_burst(80.0), buckets.catch_up_capacity(80.0)]
+    assert len(emulator.emulator.messages) == sum(grants)
