@@ -5,10 +5,11 @@ SKIP LOCKED on PostgreSQL) and the token buckets (database or Redis). One pass:
 
 1. reap rows left ``sending`` by a dead worker (→ failed, "outcome unknown", never re-sent);
 2. lease a batch of due rows;
-3. per number: take throughput tokens for the batch, and pair tokens per customer, in one write each;
-   rows without tokens go back, due when the bucket refills;
-4. check consent again for the batch (a STOP since the row was queued wins), then prepare each row
+3. check consent again for the batch (a STOP since the row was queued wins), then prepare each row
    (recipient, payload; upload media to /media and put its id in the payload);
+4. in rounds, per number: take throughput tokens for the rows, and pair tokens per customer, in one
+   call each (a round late on a loaded machine catches up on the tokens owed since the last);
+   rows without tokens wait for the bucket, or go back due when it refills;
 5. commit ``sending`` for the rows about to go, then make the calls concurrently;
 6. write every outcome in one transaction: sent (wamid), back to queued with a back-off, or failed.
 
@@ -50,6 +51,9 @@ from chatrk.whatsapp.messages import OutboundMessage
 
 logger = logging.getLogger(__name__)
 
+# Seconds after a number's last short take during which this sender may catch up on its tokens: a
+# pass's rounds, and the next pass's first round (rows given back are due when the bucket refills).
+CATCH_UP_WITHIN = 1.0
 THROUGHPUT_CODES = {130429}
 PAIR_CODES = {131056}
 # The request provably never reached WhatsApp: safe to send again.
@@ -142,6 +146,7 @@ class Sender:
     error_pause: float = 5.0  # seconds to wait after a pass failed unexpectedly
     reap_every: float = 2.0  # seconds between looks for rows a dead worker left behind
     _next_reap: float = 0.0
+    _short_at: dict[int, float] = field(default_factory=dict)  # number → when its last take fell short
     totals: PassResult = field(default_factory=lambda: PassResult())
 
     # -- lifecycle --
@@ -219,15 +224,21 @@ class Sender:
     def _send_paced(
         self, items: list[OutboxItem], outcomes: list[actions.Outcome_], result: PassResult
     ) -> None:
-        """Rounds of pace-and-send until every row went, or was given back (steps 3 to 7)."""
+        """Prepares the pass's rows once, then rounds of pace-and-send until every row went, or was given
+        back (steps 3 to 6). Preparing first leaves only ``sending`` between a round's tokens and its
+        calls, so the calls reach WhatsApp as evenly spaced as the tokens were taken."""
         by_id = {item.pk: item for item in items}
-        waiting = items
+        jobs, failures = self._prepare(items)
+        job_of = {job.item.pk: job for job in jobs}
+        waiting = [job.item for job in jobs]
         give_back_at = time.monotonic() + self.pace_for
         stopped: set[int] = set()  # numbers WhatsApp refused to serve (190): nothing more for them here
+        if failures:
+            outcomes.extend(self._send([], by_id, stopped, failures))
         while waiting:
             ready, deferred = self._pace_all(waiting)
             paced_at = time.monotonic()
-            outcomes.extend(self._send(ready, by_id, stopped))
+            outcomes.extend(self._send([job_of[item.pk] for item in ready], by_id, stopped))
             soon, later = self._split(deferred, paced_at, give_back_at, stopped)
             self._give_back(later, paced_at, result)
             waiting = [item for rows, _ in soon for item in rows]
@@ -238,17 +249,22 @@ class Sender:
     def _pace_all(
         self, items: list[OutboxItem]
     ) -> tuple[list[OutboxItem], list[tuple[list[OutboxItem], float]]]:
-        """(rows with tokens, [(rows without, seconds until their tokens)] per number)."""
+        """(rows with tokens, [(rows without, seconds until their tokens)] per number). A number this
+        sender has been waiting for (its last take, in this pass or the one before, got fewer tokens
+        than it wanted, less than ``CATCH_UP_WITHIN`` ago) may catch up on the tokens owed since."""
         by_channel: dict[int, list[OutboxItem]] = defaultdict(list)
         for item in items:
             by_channel[item.channel_id].append(item)
         ready: list[OutboxItem] = []
         deferred: list[tuple[list[OutboxItem], float]] = []
-        for group in by_channel.values():
-            granted, over, wait = self._pace(group)
+        for channel_id, group in by_channel.items():
+            short_at = self._short_at.pop(channel_id, None)
+            catch_up = short_at is not None and time.monotonic() - short_at <= CATCH_UP_WITHIN
+            granted, over, wait = self._pace(group, catch_up=catch_up)
             ready.extend(granted)
             if over:
                 deferred.append((over, wait))
+                self._short_at[channel_id] = time.monotonic()
         return ready, deferred
 
     def _split(
@@ -279,14 +295,19 @@ class Sender:
             result.paced_at = result.paced_at or paced_at
 
     def _send(
-        self, ready: list[OutboxItem], by_id: dict[int, OutboxItem], stopped: set[int]
+        self,
+        jobs: list[_Job],
+        by_id: dict[int, OutboxItem],
+        stopped: set[int],
+        failures: list[actions.Outcome_] | None = None,
     ) -> list[actions.Outcome_]:
-        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails).
-        Adds to ``stopped`` the numbers that need re-authorisation now."""
-        jobs, outcomes = self._prepare(ready)
-        ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
-        jobs = [job for job in jobs if job.item.pk in ids]
-        outcomes.extend(self._call_all(jobs))
+        """Commits ``sending``, calls WhatsApp, writes the answers (kept in memory if the database fails)
+        with ``failures`` (rows that could not be prepared). Adds to ``stopped`` the numbers that need
+        re-authorisation now."""
+        outcomes = list(failures or [])
+        if jobs:
+            ids = actions.mark_sending(self.worker, [job.item.pk for job in jobs], lease=self.lease)
+            outcomes.extend(self._call_all([job for job in jobs if job.item.pk in ids]))
         self._pending.extend(outcomes)  # from here on, the answers survive a failure of what follows
         stopped.update(self._penalise(outcomes, by_id))
         self._flush_pending()
@@ -315,13 +336,18 @@ class Sender:
         ):
             setattr(self.totals, name, getattr(self.totals, name) + getattr(result, name))
 
-    def _pace(self, group: list[OutboxItem]) -> tuple[list[OutboxItem], list[OutboxItem], float]:
-        """Tokens for a channel's rows: the number's throughput first, then each customer's pair bucket."""
+    def _pace(
+        self, group: list[OutboxItem], *, catch_up: bool = False
+    ) -> tuple[list[OutboxItem], list[OutboxItem], float]:
+        """Tokens for a channel's rows: the number's throughput first, then each customer's pair bucket.
+        ``catch_up``: this sender took the number's last tokens and has waited since, so the bucket may
+        hand over what refilled meanwhile beyond its burst (a late round), up to ``catch_up_capacity``."""
         channel = group[0].channel
         rate = buckets.throughput_of(channel.throughput_level)
         burst = buckets.throughput_burst(rate)
+        capacity = buckets.catch_up_capacity(rate) if catch_up else burst
         tp_key = buckets.throughput_key(channel.pk)
-        grant = self.store.take(tp_key, rate=rate, burst=burst, want=len(group))
+        grant = self.store.take(tp_key, rate=rate, burst=capacity, want=len(group))
         allowed, deferred = group[: grant.granted], group[grant.granted :]
         # Rows over the number's rate are offered again when half the bucket has refilled: before it is
         # full (tokens over its capacity are lost, and the sustained rate with them), and not at every
@@ -348,7 +374,7 @@ class Sender:
                 wait = max(wait, pair.wait)
         unused = len(allowed) - len(granted)
         if unused:
-            self.store.give_back(tp_key, count=unused, burst=burst)
+            self.store.give_back(tp_key, count=unused, burst=capacity)
         return granted, deferred, wait
 
     def _prepare(self, items: list[OutboxItem]) -> tuple[list[_Job], list[actions.Outcome_]]:

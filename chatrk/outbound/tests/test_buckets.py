@@ -79,3 +79,27 @@ def test_give_back_returns_unused_tokens(store: BucketStore) -> None:
 def test_levels() -> None:
     assert buckets.throughput_of("STANDARD") == 80 and buckets.throughput_of("HIGH") == 1000
     assert buckets.throughput_of("whatever") == 80
+
+
+def test_a_late_round_catches_up_on_the_tokens_owed_up_to_the_cap(store: BucketStore) -> None:
+    catch_up = buckets.catch_up_capacity(80)
+    assert catch_up == 32 and buckets.catch_up_capacity(1000) == 400  # two fifths of a second's worth
+    with time_machine.travel(START, tick=False) as traveller:
+        assert store.take("tp:7", rate=80, burst=16, want=100).granted == 16
+        traveller.shift(timedelta(seconds=0.3001))  # a round late by 0.2 s: 24 tokens owed, not 16
+        assert store.take("tp:7", rate=80, burst=catch_up, want=100).granted == 24
+        traveller.shift(timedelta(seconds=2))
+        assert store.take("tp:7", rate=80, burst=catch_up, want=100).granted == 32  # never above the cap
+        traveller.shift(timedelta(seconds=0.3001))
+        assert store.take("tp:7", rate=80, burst=16, want=100).granted == 16  # without catching up: lost
+
+
+def test_take_many_answers_each_bucket_in_one_call(store: BucketStore) -> None:
+    rate, burst = buckets.PAIR_RATE, buckets.PAIR_BURST
+    with time_machine.travel(START, tick=False):
+        store.block("pair:1:3", seconds=6.0, rate=rate, burst=burst)
+        assert store.take("pair:1:2", rate=rate, burst=burst, want=40).granted == 40
+        grants = store.take_many([("pair:1:2", 10), ("pair:1:3", 1), ("pair:1:4", 2)], rate=rate, burst=burst)
+        assert [g.granted for g in grants] == [5, 0, 2]
+        assert grants[0].wait == pytest.approx(6.0) and grants[1].wait == pytest.approx(6.0)
+        assert grants[2].wait == 0.0

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import time_machine
 
 from chatrk.core.clock import now
 from chatrk.crypto.fields import open_for_system
@@ -420,3 +421,70 @@ def test_the_answers_of_a_passs_first_rounds_count_when_a_later_round_fails(
     burst = buckets.throughput_burst(80.0)
     assert running.totals.sent == burst == OutboxItem.objects.filter(state=OutboxItem.State.SENT).count()
     assert running.totals.claimed == 30
+
+
+class _LateRounds:
+    """The sender's stop event, but each wait for tokens moves the clock on by half a second (a round
+    late on a loaded machine: a tenth of a second was due), without sleeping."""
+
+    def __init__(self, traveller: Any) -> None:
+        self.traveller = traveller
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, seconds: float) -> bool:
+        self.traveller.shift(timedelta(seconds=0.5))
+        return False
+
+
+def test_a_pass_whose_rounds_come_late_catches_up_on_the_tokens_owed(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(60):
+        queue_text(world)
+    store = buckets.DatabaseBuckets()
+    grants: list[int] = []
+    real_take = store.take
+
+    def take(key: str, **options: Any) -> buckets.Grant:
+        grant = real_take(key, **options)
+        grants.append(grant.granted)
+        return grant
+
+    monkeypatch.setattr(store, "take", take)
+    with time_machine.travel(now(), tick=False) as traveller:
+        running = Sender(store=store, concurrency=4, batch=100, pace_for=5.0)
+        running._stop = _LateRounds(traveller)  # type: ignore[assignment]
+        result = running.run_once()
+    burst, owed = buckets.throughput_burst(80.0), buckets.catch_up_capacity(80.0)
+    # The first round takes the burst; the next comes 0.5 s later and takes the tokens owed up to the
+    # cap (32), not just a burst's 16: the sustained rate holds although the rounds come late.
+    assert grants == [burst, owed, 60 - burst - owed]
+    assert (result.sent, result.deferred) == (60, 0)
+    assert len(emulator.emulator.messages) == 60  # and WhatsApp answered no 130429
+
+
+def test_the_next_pass_catches_up_too_when_this_one_gave_rows_back(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(60):
+        queue_text(world)
+    store = buckets.DatabaseBuckets()
+    grants: list[int] = []
+    real_take = store.take
+
+    def take(key: str, **options: Any) -> buckets.Grant:
+        grant = real_take(key, **options)
+        grants.append(grant.granted)
+        return grant
+
+    monkeypatch.setattr(store, "take", take)
+    running = Sender(store=store, concurrency=4, batch=100, pace_for=0.0)
+    with time_machine.travel(now(), tick=False) as traveller:
+        assert running.run_once().deferred == 60 - buckets.throughput_burst(80.0)  # short: rows go back
+        traveller.shift(timedelta(seconds=0.5))  # the next pass starts late
+        make_due()
+        running.run_once()
+    assert grants == [buckets.throughput_burst(80.0), buckets.catch_up_capacity(80.0)]
+    assert len(emulator.emulator.messages) == sum(grants)
