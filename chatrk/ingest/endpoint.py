@@ -104,8 +104,8 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
 def respond(start_response: StartResponse, result: Answer) -> list[bytes]:
     content = result.text.encode()
     headers = [("Content-Length", str(len(content)))]  # never chunked: Meta expects a plain answer
-    if content:
-        headers.append(("Content-Type", "text/plain; charset=utf-8"))
+    if content:  # the handshake echoes what the caller sent: plain text, never sniffed as HTML
+        headers += [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
     if result.allow:
         headers.append(("Allow", result.allow))
     start_response(f"{result.status} {_REASONS[result.status]}", headers)

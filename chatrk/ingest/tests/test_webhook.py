@@ -31,6 +31,7 @@ def test_handshake_echoes_the_challenge_for_the_channels_verify_token() -> None:
     status, headers, content = serve(url(channel), method="GET", query=query)
     assert (status, content, headers["Content-Length"]) == (200, b"1158201444", "10")
     assert headers["Content-Type"].startswith("text/plain")  # echoed, never rendered as HTML
+    assert headers["X-Content-Type-Options"] == "nosniff"
     wrong = urlencode({"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"})
     assert serve(url(channel), method="GET", query=wrong)[0] == 403
     assert serve("/webhooks/whatsapp/nope", method="GET", query="hub.mode=subscribe")[0] == 403
