@@ -438,11 +438,8 @@ class _LateRounds:
         return False
 
 
-def test_a_pass_whose_rounds_come_late_catches_up_on_the_tokens_owed(
-    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for _ in range(60):
-        queue_text(world)
+def _recording_grants(monkeypatch: pytest.MonkeyPatch) -> tuple[buckets.DatabaseBuckets, list[int]]:
+    """A bucket store that records how many tokens each take granted."""
     store = buckets.DatabaseBuckets()
     grants: list[int] = []
     real_take = store.take
@@ -453,6 +450,15 @@ def test_a_pass_whose_rounds_come_late_catches_up_on_the_tokens_owed(
         return grant
 
     monkeypatch.setattr(store, "take", take)
+    return store, grants
+
+
+def test_a_pass_whose_rounds_come_late_catches_up_on_the_tokens_owed(
+    world: World, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(60):
+        queue_text(world)
+    store, grants = _recording_grants(monkeypatch)
     with time_machine.travel(now(), tick=False) as traveller:
         running = Sender(store=store, concurrency=4, batch=100, pace_for=5.0)
         running._stop = _LateRounds(traveller)  # type: ignore[assignment]
@@ -470,16 +476,7 @@ def test_the_next_pass_catches_up_too_when_this_one_gave_rows_back(
 ) -> None:
     for _ in range(60):
         queue_text(world)
-    store = buckets.DatabaseBuckets()
-    grants: list[int] = []
-    real_take = store.take
-
-    def take(key: str, **options: Any) -> buckets.Grant:
-        grant = real_take(key, **options)
-        grants.append(grant.granted)
-        return grant
-
-    monkeypatch.setattr(store, "take", take)
+    store, grants = _recording_grants(monkeypatch)
     running = Sender(store=store, concurrency=4, batch=100, pace_for=0.0)
     with time_machine.travel(now(), tick=False) as traveller:
         assert running.run_once().deferred == 60 - buckets.throughput_burst(80.0)  # short: rows go back
