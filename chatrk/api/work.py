@@ -17,6 +17,7 @@ from ninja.errors import HttpError
 from ninja.responses import Status
 
 from chatrk.accounts.actions import origin_of
+from chatrk.accounts.models import ApiToken
 from chatrk.accounts.scopes import Scope
 from chatrk.api.auth import require_scope
 from chatrk.api.schemas import DENIED, Error
@@ -25,7 +26,7 @@ from chatrk.core.roles import Perm
 from chatrk.crypto.reveal import reveal_for_token
 from chatrk.inbox import queries, work
 from chatrk.inbox.errors import InboxError
-from chatrk.inbox.models import Conversation, Label, Message
+from chatrk.inbox.models import Channel, Conversation, Label, Message
 from chatrk.outbound import receipts
 
 router = Router(tags=["labels"])
@@ -45,7 +46,7 @@ class LabelRef(Schema):
     label_id: str  # a label id from GET /labels
 
 
-class AutoAssign(Schema):  # also the read-receipts switch
+class SwitchIn(Schema):  # a channel's on/off setting: round-robin, read receipts
     enabled: bool
 
 
@@ -205,17 +206,23 @@ def export_transcript(request: HttpRequest, conversation_id: int, response: Http
 # --- round-robin ------------------------------------------------------------------------------------------
 
 
+def _channel_to_switch(request: HttpRequest, channel_id: int) -> tuple[ApiToken, Channel]:
+    """The token (with the channels:write scope) and its workspace's channel, or 404."""
+    token = require_scope(request, Scope.CHANNELS_WRITE)
+    channel = queries.channel(token.workspace_id, channel_id)
+    if channel is None:
+        raise HttpError(404, "No such channel.")
+    return token, channel
+
+
 @router.put(
     "/channels/{channel_id}/auto-assign",
     response={200: AutoAssignOut, 404: Error, **DENIED},
     tags=["channels"],
 )
-def set_auto_assign(request: HttpRequest, channel_id: int, body: AutoAssign) -> AutoAssignOut:
+def set_auto_assign(request: HttpRequest, channel_id: int, body: SwitchIn) -> AutoAssignOut:
     """Round-robin: new conversations on this number go in turn to members who may reply."""
-    token = require_scope(request, Scope.CHANNELS_WRITE)
-    channel = queries.channel(token.workspace_id, channel_id)
-    if channel is None:
-        raise HttpError(404, "No such channel.")
+    token, channel = _channel_to_switch(request, channel_id)
     updated = work.set_auto_assign(
         channel, body.enabled, actor=Actor.token(token.pk), origin=origin_of(request)
     )
@@ -227,12 +234,9 @@ def set_auto_assign(request: HttpRequest, channel_id: int, body: AutoAssign) -> 
     response={200: ReadReceiptsOut, 404: Error, **DENIED},
     tags=["channels"],
 )
-def set_read_receipts(request: HttpRequest, channel_id: int, body: AutoAssign) -> ReadReceiptsOut:
+def set_read_receipts(request: HttpRequest, channel_id: int, body: SwitchIn) -> ReadReceiptsOut:
     """Blue ticks (on by default): when a member opens a conversation, WhatsApp hears it was read."""
-    token = require_scope(request, Scope.CHANNELS_WRITE)
-    channel = queries.channel(token.workspace_id, channel_id)
-    if channel is None:
-        raise HttpError(404, "No such channel.")
+    token, channel = _channel_to_switch(request, channel_id)
     updated = receipts.set_send_read_receipts(
         channel, body.enabled, actor=Actor.token(token.pk), origin=origin_of(request)
     )
