@@ -29,7 +29,7 @@ from django.db import IntegrityError, connections, router, transaction
 
 from chatrk.audit.entries import ENTRY_COLUMNS, row_leaf_hash, utc_timestamp
 from chatrk.audit.merkle import HASH_SIZE, Frontier
-from chatrk.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
+from chatrk.audit.models import SUBTREE_MIN_LEVEL, AuditCheckpoint, AuditEvent, AuditSigningKey, AuditSubtree
 from chatrk.audit.sequencer import sequence_pending, sequenced_size
 from chatrk.core.clock import now
 from chatrk.crypto.system import seal, unseal
@@ -253,7 +253,9 @@ def _take_checkpoint_lock() -> None:
 
 
 def _extend(frontier: Frontier, size: int) -> None:
-    """Add events frontier.size..size-1, re-deriving each leaf: never sign a log that lies."""
+    """Add events frontier.size..size-1, re-deriving each leaf: never sign a log that lies. The roots
+    of the subtrees they complete are stored for proofs."""
+    subtrees: list[AuditSubtree] = []
     rows = (
         AuditEvent.objects.filter(seq__gte=frontier.size, seq__lt=size)
         .order_by("seq")
@@ -265,9 +267,13 @@ def _extend(frontier: Frontier, size: int) -> None:
             raise LogIntegrityError(f"seq {frontier.size} is missing; refusing to sign a checkpoint")
         if _rehash(row[:-1]) != stored:
             raise LogIntegrityError(f"seq {seq} does not match its leaf hash; refusing to sign a checkpoint")
-        frontier.append(stored)
+        for level, root in enumerate(frontier.append(stored), start=1):
+            if level >= SUBTREE_MIN_LEVEL:
+                start = frontier.size - (1 << level)
+                subtrees.append(AuditSubtree(level=level, start=start, root_hash=root))
     if frontier.size != size:
         raise LogIntegrityError(f"seq {frontier.size} is missing; refusing to sign a checkpoint")
+    AuditSubtree.objects.bulk_create(subtrees, batch_size=1_000)
 
 
 def _rehash(row: tuple[Any, ...]) -> bytes:

@@ -8,10 +8,14 @@ definitions of RFC 6962 §2.1.1-2.1.2 and *verified* with the iterative algorith
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+# MTH(D[low:high]) of the tree being proved: proofs need only the roots of some ranges of leaves, so
+# they can be served from stored subtree roots as well as from the leaves themselves.
+type RangeRoot = Callable[[int, int], bytes]
 
 
 class ProofError(ValueError):
@@ -45,13 +49,18 @@ class Frontier:
         self.size = size
         self.hashes = list(hashes)
 
-    def append(self, leaf: bytes) -> None:
+    def append(self, leaf: bytes) -> list[bytes]:
+        """Adds a leaf; returns the roots of the perfect subtrees it completed, of 2, 4, 8, … leaves
+        (each ends at the new size)."""
         self.hashes.append(leaf)
         self.size += 1
         merges = (self.size & -self.size).bit_length() - 1  # trailing zeros: subtrees completed
+        completed = []
         for _ in range(merges):
             right = self.hashes.pop()
             self.hashes[-1] = node_hash(self.hashes[-1], right)
+            completed.append(self.hashes[-1])
+        return completed
 
     def root(self) -> bytes:
         if not self.hashes:
@@ -77,40 +86,53 @@ def root_hash(leaves: Iterable[bytes]) -> bytes:
     return frontier.root()
 
 
-def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
-    """PATH(index, D[n]) of RFC 6962 §2.1.1 for the tree whose leaf hashes are ``leaves``."""
-    if not 0 <= index < len(leaves):
-        raise ProofError(f"leaf {index} is not in a tree of size {len(leaves)}")
+def perfect_subtrees(low: int, high: int) -> Iterator[tuple[int, int]]:
+    """The perfect subtrees ``(start, level)`` of 2**level leaves, largest first, whose roots make
+    MTH(D[low:high]) as a frontier of size high - low does (``Frontier(n, roots).root()``)."""
+    while low < high:
+        level = (high - low).bit_length() - 1
+        yield low, level
+        low += 1 << level
+
+
+def range_roots(leaves: Sequence[bytes]) -> RangeRoot:
+    """The RangeRoot of a tree whose leaf hashes are all in memory."""
+    return lambda low, high: root_hash(leaves[low:high])
+
+
+def inclusion_proof(index: int, size: int, range_root: RangeRoot) -> list[bytes]:
+    """PATH(index, D[size]) of RFC 6962 §2.1.1."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}")
     proof: list[bytes] = []
-    low, high = 0, len(leaves)
+    low, high = 0, size
     while high - low > 1:
         k = _split(high - low)
         if index - low < k:
-            proof.append(root_hash(leaves[low + k : high]))
+            proof.append(range_root(low + k, high))
             high = low + k
         else:
-            proof.append(root_hash(leaves[low : low + k]))
+            proof.append(range_root(low, low + k))
             low += k
     proof.reverse()  # collected root-down; the proof lists siblings leaf-up
     return proof
 
 
-def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
-    """PROOF(m, D[n]) of RFC 6962 §2.1.2: the old tree of size m is a prefix of this one."""
-    size = len(leaves)
+def consistency_proof(old_size: int, size: int, range_root: RangeRoot) -> list[bytes]:
+    """PROOF(old_size, D[size]) of RFC 6962 §2.1.2: the old tree is a prefix of this one."""
     if not 0 < old_size <= size:
         raise ProofError(f"no consistency proof from size {old_size} to size {size}")
-    return _subproof(leaves, old_size, 0, size, complete=True)
+    return _subproof(range_root, old_size, 0, size, complete=True)
 
 
-def _subproof(leaves: Sequence[bytes], m: int, low: int, high: int, *, complete: bool) -> list[bytes]:
+def _subproof(range_root: RangeRoot, m: int, low: int, high: int, *, complete: bool) -> list[bytes]:
     n = high - low
     if m == n:
-        return [] if complete else [root_hash(leaves[low:high])]
+        return [] if complete else [range_root(low, high)]
     k = _split(n)
     if m <= k:
-        return [*_subproof(leaves, m, low, low + k, complete=complete), root_hash(leaves[low + k : high])]
-    return [*_subproof(leaves, m - k, low + k, high, complete=False), root_hash(leaves[low : low + k])]
+        return [*_subproof(range_root, m, low, low + k, complete=complete), range_root(low + k, high)]
+    return [*_subproof(range_root, m - k, low + k, high, complete=False), range_root(low, low + k)]
 
 
 def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:

@@ -86,6 +86,28 @@ class AuditCheckpoint(models.Model):
         return f"checkpoint @{self.tree_size}"
 
 
+# Subtrees of fewer leaves are computed from the leaf hashes: at most two blocks of 256 per proof.
+SUBTREE_MIN_LEVEL = 8
+
+
+class AuditSubtree(models.Model):
+    """The root of a perfect subtree: the 2**level leaves from ``start`` (a multiple of 2**level).
+
+    ``publish_checkpoint`` stores one for every subtree of SUBTREE_MIN_LEVEL or more that the leaves
+    it re-derives complete, so a proof reads O(log n) of these rows instead of all n leaf hashes.
+    Nothing trusts them: a client checks each proof against a signed checkpoint (a wrong row gives a
+    proof that fails), and ``chatrk audit verify`` compares every row with the events.
+    """
+
+    pk = models.CompositePrimaryKey("level", "start")
+    level = models.PositiveSmallIntegerField()
+    start = models.BigIntegerField()
+    root_hash = models.BinaryField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"subtree of {1 << self.level} leaves from {self.start}"
+
+
 class AuditSigningKey(models.Model):
     """The Ed25519 checkpoint key: the private half sealed under the key-encryption key."""
 

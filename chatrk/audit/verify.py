@@ -4,6 +4,7 @@ One pass over the events in ``seq`` order: every ``seq`` must be the next leaf i
 must re-hash to its stored leaf hash, and at each checkpoint's size the recomputed root must equal
 the signed one. Together that catches edited, deleted, inserted, reordered and truncated events,
 and it proves every checkpoint consistent with every other (they are all prefixes of one tree).
+The stored subtree roots that proofs are served from are compared with the ones the pass computes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from chatrk.audit.checkpoints import Checkpoint, CheckpointError, VerifierKey, open_note, trusted_verifiers
 from chatrk.audit.entries import ENTRY_COLUMNS, row_leaf_hash
 from chatrk.audit.merkle import Frontier
-from chatrk.audit.models import AuditCheckpoint, AuditEvent
+from chatrk.audit.models import SUBTREE_MIN_LEVEL, AuditCheckpoint, AuditEvent, AuditSubtree
 
 
 class VerificationError(Exception):
@@ -42,7 +43,9 @@ def verify_log(
     if not keys and (exported_notes or AuditCheckpoint.objects.exists()):
         raise VerificationError("no trusted audit signing key: checkpoints cannot be checked")
     roots = _signed_roots(keys, exported_notes)
-    size = _walk_events(roots)
+    subtrees: dict[tuple[int, int], bytes] = {}
+    size = _walk_events(roots, subtrees)
+    _check_stored_subtrees(subtrees)
     pending = AuditEvent.objects.filter(seq__isnull=True).count()
     return VerifyReport(size, len(roots), max(roots, default=None), pending)
 
@@ -74,7 +77,8 @@ def _open(note: str, keys: list[VerifierKey], what: str) -> Checkpoint:
         raise VerificationError(f"{what}: {error}") from None
 
 
-def _walk_events(roots: dict[int, bytes]) -> int:
+def _walk_events(roots: dict[int, bytes], subtrees: dict[tuple[int, int], bytes]) -> int:
+    """Checks every event and signed root; fills ``subtrees`` ((start, level) -> root) as it goes."""
     sizes = sorted(roots)
     next_check = 0  # index into sizes
     last_good = 0  # the largest size whose signed root matched
@@ -92,7 +96,9 @@ def _walk_events(roots: dict[int, bytes]) -> int:
         leaf = _rehash(row[:-1])
         if leaf != bytes(row[-1] or b""):
             raise VerificationError(f"seq {seq} does not match its leaf hash: the event was edited", seq=seq)
-        frontier.append(leaf)
+        for level, root in enumerate(frontier.append(leaf), start=1):
+            if level >= SUBTREE_MIN_LEVEL:
+                subtrees[frontier.size - (1 << level), level] = root
         if next_check < len(sizes) and sizes[next_check] == frontier.size:
             _check_root(frontier, roots[frontier.size], last_good)
             last_good = frontier.size
@@ -122,3 +128,15 @@ def _check_root(frontier: Frontier, signed_root: bytes, last_good: int) -> None:
             "after it was signed",
             seq=last_good,
         )
+
+
+def _check_stored_subtrees(computed: dict[tuple[int, int], bytes]) -> None:
+    for start, level, root in AuditSubtree.objects.order_by("start", "level").values_list(
+        "start", "level", "root_hash"
+    ):
+        if computed.get((start, level)) != bytes(root):
+            raise VerificationError(
+                f"the stored root of the {1 << level} events from seq {start} does not match them: "
+                "it was written behind the application's back, and proofs served from it fail",
+                seq=start,
+            )

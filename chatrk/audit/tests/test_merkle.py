@@ -65,14 +65,14 @@ def test_roots_of_reference_trees(size: int) -> None:
 @pytest.mark.parametrize(("index", "size"), list(INCLUSION))
 def test_inclusion_vectors(index: int, size: int) -> None:
     expected = [bytes.fromhex(node) for node in INCLUSION[index, size]]
-    assert merkle.inclusion_proof(LEAF_HASHES[:size], index) == expected
+    assert merkle.inclusion_proof(index, size, merkle.range_roots(LEAF_HASHES)) == expected
     merkle.verify_inclusion(index, size, LEAF_HASHES[index], expected, bytes.fromhex(ROOTS[size]))
 
 
 @pytest.mark.parametrize(("old", "new"), list(CONSISTENCY))
 def test_consistency_vectors(old: int, new: int) -> None:
     expected = [bytes.fromhex(node) for node in CONSISTENCY[old, new]]
-    assert merkle.consistency_proof(LEAF_HASHES[:new], old) == expected
+    assert merkle.consistency_proof(old, new, merkle.range_roots(LEAF_HASHES)) == expected
     merkle.verify_consistency(old, new, bytes.fromhex(ROOTS[old]), bytes.fromhex(ROOTS[new]), expected)
 
 
@@ -114,10 +114,14 @@ def test_generated_proofs_verify_for_any_size(size: int, data: st.DataObject) ->
     leaves = [merkle.leaf_hash(index.to_bytes(4, "big")) for index in range(size)]
     root = merkle.root_hash(leaves)
     index = data.draw(st.integers(min_value=0, max_value=size - 1))
-    merkle.verify_inclusion(index, size, leaves[index], merkle.inclusion_proof(leaves, index), root)
+    merkle.verify_inclusion(
+        index, size, leaves[index], merkle.inclusion_proof(index, size, merkle.range_roots(leaves)), root
+    )
     old = data.draw(st.integers(min_value=1, max_value=size))
     old_root = merkle.root_hash(leaves[:old])
-    merkle.verify_consistency(old, size, old_root, root, merkle.consistency_proof(leaves, old))
+    merkle.verify_consistency(
+        old, size, old_root, root, merkle.consistency_proof(old, size, merkle.range_roots(leaves))
+    )
 
 
 @given(st.integers(min_value=2, max_value=40), st.data())
@@ -132,7 +136,7 @@ def test_consistency_fails_when_history_was_rewritten(size: int, data: st.DataOb
             size,
             merkle.root_hash(leaves[:old]),
             merkle.root_hash(rewritten),
-            merkle.consistency_proof(rewritten, old),
+            merkle.consistency_proof(old, size, merkle.range_roots(rewritten)),
         )
 
 
@@ -156,3 +160,26 @@ def _recursive_root(leaves: list[bytes]) -> bytes:
         return leaves[0]
     k = 1 << ((len(leaves) - 1).bit_length() - 1)
     return merkle.node_hash(_recursive_root(leaves[:k]), _recursive_root(leaves[k:]))
+
+
+@given(st.integers(min_value=1, max_value=300))
+def test_append_returns_the_roots_of_the_subtrees_it_completes(size: int) -> None:
+    leaves = [merkle.leaf_hash(index.to_bytes(4, "big")) for index in range(size)]
+    frontier = merkle.Frontier()
+    for leaf in leaves:
+        completed = frontier.append(leaf)
+        expected = []
+        level = 1
+        while frontier.size % (1 << level) == 0:
+            expected.append(_recursive_root(leaves[frontier.size - (1 << level) : frontier.size]))
+            level += 1
+        assert completed == expected
+
+
+@given(st.integers(min_value=0, max_value=200), st.integers(min_value=0, max_value=200))
+def test_perfect_subtrees_make_the_root_of_any_range(low: int, length: int) -> None:
+    leaves = [merkle.leaf_hash(index.to_bytes(4, "big")) for index in range(low + length)]
+    pieces = list(merkle.perfect_subtrees(low, low + length))
+    assert [level for _, level in pieces] == sorted((level for _, level in pieces), reverse=True)
+    roots = [_recursive_root(leaves[start : start + (1 << level)]) for start, level in pieces]
+    assert merkle.Frontier(length, roots).root() == _recursive_root(leaves[low:])
