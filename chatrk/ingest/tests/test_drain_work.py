@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest.mock import patch
 
 import pytest
 
 from chatrk.audit.actions import SYSTEM, Origin
+from chatrk.audit.models import AuditEvent
 from chatrk.core.clock import now
 from chatrk.core.roles import Role
 from chatrk.inbox import work
@@ -46,3 +48,48 @@ def test_a_new_message_reopens_a_snoozed_or_resolved_conversation(status: str) -
     conversation.refresh_from_db()
     expected = "pending" if status == "pending" else "open"  # pending waits on the business, not the customer
     assert (conversation.status, conversation.snoozed_until) == (expected, None)
+
+
+def _reopens() -> list[tuple[str, str, str, dict[str, object]]]:
+    rows = AuditEvent.objects.filter(action="conversation.status_changed", reason="customer wrote")
+    return [(e.actor_kind, e.target_kind, e.target_id, e.details) for e in rows.order_by("id")]
+
+
+@pytest.mark.parametrize("status", ["snoozed", "resolved"])
+def test_reopening_on_a_new_message_is_audited_once_per_batch(status: str) -> None:
+    channel = make_channel()
+    post(channel, envelope(channel, messages=[text("wamid.1")]))
+    drain()
+    conversation = Conversation.objects.get()
+    until = now() + timedelta(days=1) if status == "snoozed" else None
+    set_conversation_status(conversation, status, snoozed_until=until, actor=SYSTEM, origin=Origin())
+    post(channel, envelope(channel, messages=[text("wamid.2", at=T0 + 5)]))
+    post(channel, envelope(channel, messages=[text("wamid.3", at=T0 + 6)]))
+    post(channel, envelope(channel, messages=[text("wamid.2", at=T0 + 5)]))  # Meta's redelivery
+    drain()
+    drain()
+    assert _reopens() == [("system", "conversation", str(conversation.pk), {"from": status, "to": "open"})]
+    assert AuditEvent.objects.get(reason="customer wrote").workspace_id == channel.workspace_id
+
+
+@pytest.mark.parametrize("status", ["open", "pending"])
+def test_a_new_message_that_changes_no_status_is_not_audited(status: str) -> None:
+    channel = make_channel()
+    post(channel, envelope(channel, messages=[text("wamid.1")]))
+    drain()
+    set_conversation_status(Conversation.objects.get(), status, actor=SYSTEM, origin=Origin())
+    post(channel, envelope(channel, messages=[text("wamid.2", at=T0 + 5)]))
+    drain()
+    assert _reopens() == []
+
+
+def test_a_reopening_rolls_back_with_its_batch() -> None:
+    channel = make_channel()
+    post(channel, envelope(channel, messages=[text("wamid.1")]))
+    drain()
+    set_conversation_status(Conversation.objects.get(), "resolved", actor=SYSTEM, origin=Origin())
+    post(channel, envelope(channel, messages=[text("wamid.2", at=T0 + 5)]))
+    with patch("chatrk.ingest.actions._delete_applied", side_effect=RuntimeError("crash")):
+        drain(max_batches=1)  # the batch fails, then each event is applied on its own
+    assert len(_reopens()) == 1
+    assert Conversation.objects.get().status == "open"
