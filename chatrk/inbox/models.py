@@ -295,3 +295,17 @@ class ContactNameWord(TenantModel):
 
     def __str__(self) -> str:
         return f"name word of {self.contact_id}"
+
+
+class NoteKey(TenantModel):
+    """The one-time key of the form a note was written in (bound to its member), so a form submitted
+    twice (a double click, a reload) adds its note once."""
+
+    key = models.CharField(max_length=200)
+    note = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="note_key_per_workspace")]
+
+    def __str__(self) -> str:
+        return f"key of note {self.note_id}"
