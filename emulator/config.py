@@ -90,6 +90,9 @@ class BehaviourConfig:
 
     time_scale: float = 1.0
     seed: int = 0
+    # Emulated unix seconds at start-up; 0 starts at the wall clock's time. Pinned, with a frozen clock,
+    # a seed replays byte for byte (message timestamps included).
+    start_time: float = 0.0
     delivered_after: float = 1.0
     read_after: float = 3.0
     # Meta skips `delivered` when a message is read at once; this is how often the emulator does.

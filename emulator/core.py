@@ -166,7 +166,7 @@ class Emulator:
         behaviour = config.behaviour
         self.config = config
         self.behaviour = behaviour
-        self.clock = clock or Clock(scale=behaviour.time_scale)
+        self.clock = clock or Clock(scale=behaviour.time_scale, start=behaviour.start_time or None)
         self.lock = threading.RLock()
         self.random = random.Random(behaviour.seed)  # noqa: S311 - deterministic emulation, not security
         self.faults = FaultEngine(behaviour.seed)

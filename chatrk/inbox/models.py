@@ -7,6 +7,8 @@ Every model here is a tenant row with an id assigned before INSERT (it is bound 
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.conf import settings
 from django.db import models
 
@@ -236,11 +238,21 @@ class Label(TenantModel):
     """A workspace's tag for conversations ("billing", "vip"), used to filter the inbox."""
 
     id = models.BigIntegerField(primary_key=True, default=new_id, editable=False)
-    name = models.CharField(max_length=40)
+    name = models.CharField(max_length=40)  # as first spelled
+    # The name without case or Unicode form ("VIP" and "vip" are one label), made in Python:
+    # SQLite's lower() and LIKE fold ASCII letters only.
+    name_key = models.CharField(max_length=120)
     created_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="label_name_per_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name_key"], name="label_name_key_per_workspace")
+        ]
+
+    @staticmethod
+    def key_of(name: str) -> str:
+        """Unicode's caseless match of identifiers: compatibility form, case fold, form again."""
+        return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
     def __str__(self) -> str:
         return self.name
@@ -295,3 +307,17 @@ class ContactNameWord(TenantModel):
 
     def __str__(self) -> str:
         return f"name word of {self.contact_id}"
+
+
+class NoteKey(TenantModel):
+    """The one-time key of the form a note was written in (bound to its member), so a form submitted
+    twice (a double click, a reload) adds its note once."""
+
+    key = models.CharField(max_length=200)
+    note = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "key"], name="note_key_per_workspace")]
+
+    def __str__(self) -> str:
+        return f"key of note {self.note_id}"

@@ -4,7 +4,9 @@ rows ``do_enqueue`` wrote."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
 
 from chatrk.audit.actions import Actor, Origin, record
 from chatrk.core.clock import now
@@ -12,20 +14,31 @@ from chatrk.core.models import Membership
 from chatrk.core.roles import Perm, role_allows
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.events import publish
-from chatrk.inbox.models import Conversation, Message
+from chatrk.inbox.models import Conversation, Message, NoteKey
 
 MAX_NOTE_LENGTH = 4096
 
 
+@dataclass(frozen=True, slots=True)
+class Added:
+    note: Message
+    replayed: bool = False  # the form's key was used before: this is that note, nothing new was added
+
+
 def add_note(
-    by: Membership, conversation: Conversation, text: str, *, origin: Origin | None = None
-) -> Message:
+    by: Membership, conversation: Conversation, text: str, *, form_key: str, origin: Origin | None = None
+) -> Added:
     """Writes the note (encrypted under the contact's key like every message body) and tells live
-    viewers of the thread; the audit event names the note, never its text."""
+    viewers of the thread; the audit event names the note, never its text. ``form_key`` is the
+    one-time key of the form it was written in: a second submission returns the first note."""
     if conversation.workspace_id != by.workspace_id:
         raise InboxError("No such conversation.")
     if not role_allows(by.role, Perm.REPLY_INBOX):
         raise InboxError("Your role does not allow writing in conversations.")
+    if not form_key:
+        raise InboxError("The form expired: reload the composer and try again.")
+    if found := _added_with(by.workspace_id, form_key):
+        return found
     text = text.strip()
     if not text:
         raise InboxError("Write the note first.", field="text")
@@ -44,10 +57,21 @@ def add_note(
         created_at=moment,
     )
     note.body = text
-    with transaction.atomic():
-        note.save()
-        record("note.added", actor=Actor.user(by.user_id), workspace_id=by.workspace_id,
-               target=("message", note.pk), origin=origin,
-               details={"conversation": conversation.pk})  # fmt: skip
-        publish(by.workspace_id, "message.new", conversation_id=conversation.pk, message_id=note.pk)
-    return note
+    try:
+        with transaction.atomic():
+            note.save()
+            NoteKey.objects.create(workspace_id=by.workspace_id, key=form_key, note=note)
+            record("note.added", actor=Actor.user(by.user_id), workspace_id=by.workspace_id,
+                   target=("message", note.pk), origin=origin,
+                   details={"conversation": conversation.pk})  # fmt: skip
+            publish(by.workspace_id, "message.new", conversation_id=conversation.pk, message_id=note.pk)
+    except IntegrityError:
+        if found := _added_with(by.workspace_id, form_key):  # a concurrent submission of the form won
+            return found
+        raise
+    return Added(note)
+
+
+def _added_with(workspace_id: int, form_key: str) -> Added | None:
+    found = NoteKey.objects.for_workspace(workspace_id).filter(key=form_key).select_related("note").first()
+    return Added(found.note, replayed=True) if found is not None else None

@@ -164,7 +164,7 @@ def _label_name(name: str) -> str:
 
 
 def _name_taken(workspace_id: int, name: str, *, other_than: int | None = None) -> bool:
-    same = Label.objects.for_workspace(workspace_id).filter(name__iexact=name)
+    same = Label.objects.for_workspace(workspace_id).filter(name_key=Label.key_of(name))
     if other_than is not None:
         same = same.exclude(pk=other_than)
     return same.exists()
@@ -176,7 +176,9 @@ def create_label(workspace_id: int, name: str, *, actor: Actor, origin: Origin) 
         raise InboxError("There is already a label with this name.", field="name")
     try:
         with transaction.atomic():
-            label = Label.objects.create(workspace_id=workspace_id, name=cleaned, created_at=now())
+            label = Label.objects.create(
+                workspace_id=workspace_id, name=cleaned, name_key=Label.key_of(cleaned), created_at=now()
+            )
             record("label.created", actor=actor, workspace_id=workspace_id, target=("label", label.pk),
                    origin=origin)  # fmt: skip
     except IntegrityError:  # created by someone else a moment ago
@@ -190,12 +192,12 @@ def rename_label(label: Label, name: str, *, actor: Actor, origin: Origin) -> La
         raise InboxError("There is already a label with this name.", field="name")
     try:
         with transaction.atomic():
-            Label.objects.filter(pk=label.pk).update(name=cleaned)
+            Label.objects.filter(pk=label.pk).update(name=cleaned, name_key=Label.key_of(cleaned))
             record("label.renamed", actor=actor, workspace_id=label.workspace_id,
                    target=("label", label.pk), origin=origin)  # fmt: skip
     except IntegrityError:
         raise InboxError("There is already a label with this name.", field="name") from None
-    label.name = cleaned
+    label.name, label.name_key = cleaned, Label.key_of(cleaned)
     return label
 
 

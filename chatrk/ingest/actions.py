@@ -796,6 +796,7 @@ def _touch_conversations(touches: dict[int, _Touch]) -> None:
     if not touches:
         return
     ordered = sorted(touches.items())
+    _audit_reopening([pk for pk, touch in ordered if touch.last_inbound_at is not None])
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             columns = zip(
@@ -811,6 +812,31 @@ def _touch_conversations(touches: dict[int, _Touch]) -> None:
             customer = 1 if touch.last_inbound_at is not None else 0
             rows.append((last, inbound, inbound, inbound, touch.unread, customer, customer, conversation_id))
         cursor.executemany(_TOUCH_SQL, rows)
+
+
+# The conversations a customer's message is about to reopen. On PostgreSQL they are locked (in id
+# order, as the touch UPDATE locks) and re-read after a concurrent drainer commits, so two drainers
+# never both audit one reopening; SQLite's writers take turns.
+_REOPENING_SQL = """
+SELECT workspace_id, id, status FROM inbox_conversation WHERE {ids} AND status IN (%s, %s) ORDER BY id {lock}
+"""
+_REOPENED = (Conversation.Status.RESOLVED.value, Conversation.Status.SNOOZED.value)
+
+
+def _audit_reopening(conversation_ids: Sequence[int]) -> None:
+    """Audits, in the batch's transaction, each resolved or snoozed conversation a new message reopens:
+    one indexed read per batch; an audit event only for a reopening, which is rare."""
+    if not conversation_ids:
+        return
+    in_ids, params = one_of("id", conversation_ids, "bigint[]")
+    lock = "FOR UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_REOPENING_SQL.format(ids=in_ids, lock=lock), [*params, *_REOPENED])
+        reopening = cursor.fetchall()
+    for workspace_id, conversation_id, status in reopening:
+        record("conversation.status_changed", actor=SYSTEM, workspace_id=workspace_id,
+               target=("conversation", conversation_id), reason="customer wrote",
+               details={"from": status, "to": Conversation.Status.OPEN.value})  # fmt: skip
 
 
 def _register_media(batch: _Batch, message: Message, media: wa.Media) -> None:

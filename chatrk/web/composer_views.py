@@ -7,7 +7,7 @@ answer htmx with that partial (it swaps itself, ``#composer``), and a plain requ
 inside the page layout, so it works without JavaScript too.
 
 Every rendered form carries a fresh idempotency key: submitting it twice (a double click, a reload)
-queues the message once.
+queues the message, or adds the note, once.
 """
 
 from __future__ import annotations
@@ -381,11 +381,17 @@ def add_note(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation(request, conversation_id)
     text = request.POST.get("text", "")
     try:
-        notes.add_note(membership(request), conversation, text, origin=origin_of(request))
+        added = notes.add_note(
+            membership(request), conversation, text, form_key=_idempotency(request), origin=origin_of(request)
+        )
     except InboxError as error:
         return _answer(request, conversation, status=400, mode="note", text=text, error=error.message)
-    return _answer(request, conversation, mode="note",
-                   notice="Note added: only your team sees it, never the customer.")  # fmt: skip
+    notice = (
+        "This note was already added from this form: it was not added again."
+        if added.replayed
+        else "Note added: only your team sees it, never the customer."
+    )
+    return _answer(request, conversation, mode="note", notice=notice)
 
 
 _PREFIX = "inbox/c/<int:conversation_id>/composer/"

@@ -25,10 +25,22 @@ from chatrk.crypto.tests.models import TEST_MODELS
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+def django_db_setup(django_db_setup: None, django_db_blocker: Any, request: pytest.FixtureRequest) -> None:
+    """The test-only tables, in the test database. A session none of whose tests uses the database
+    gets no test database from pytest-django: the tables would land in the developer's var/."""
+    if not any(_uses_database(item) for item in request.session.items):
+        return
     with django_db_blocker.unblock(), connection.schema_editor() as editor:
         for model in TEST_MODELS:
             editor.create_model(model)
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    """As pytest-django decides which tests need a database: the marker or the database fixtures."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool(
+        {"db", "transactional_db", "live_server"} & fixtures
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 import time_machine
@@ -23,7 +24,7 @@ from chatrk.inbox import queries, work
 from chatrk.inbox.actions import assign_conversation, contact_for, conversation_for, set_conversation_status
 from chatrk.inbox.errors import InboxError
 from chatrk.inbox.live import current_mark
-from chatrk.inbox.models import Channel, Conversation, ConversationLabel, Message
+from chatrk.inbox.models import Channel, Conversation, ConversationLabel, Label, Message
 from chatrk.testing import (
     add_member,
     make_channel,
@@ -195,6 +196,30 @@ def test_labels_are_named_once_per_workspace_and_renamed_and_deleted() -> None:
     assert list(labels.values_list("action", flat=True)) == [
         "label.created", "label.created", "label.renamed", "label.created", "label.deleted",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("first", "second"), [("Été", "été"), ("STRASSE", "straße"), ("ﬁles", "Files")])
+def test_label_names_differing_only_in_case_are_one_label_on_every_engine(first: str, second: str) -> None:
+    ws = add_member(make_workspace()).workspace_id
+    label = work.create_label(ws, first, actor=SYSTEM, origin=ORIGIN)
+    with pytest.raises(InboxError, match="already"):
+        work.create_label(ws, second, actor=SYSTEM, origin=ORIGIN)
+    other = work.create_label(ws, "other", actor=SYSTEM, origin=ORIGIN)
+    with pytest.raises(InboxError, match="already"):
+        work.rename_label(other, second, actor=SYSTEM, origin=ORIGIN)
+    assert work.rename_label(label, second, actor=SYSTEM, origin=ORIGIN).name == second  # its own spelling
+
+
+def test_the_database_refuses_a_label_differing_only_in_case() -> None:
+    """Two members creating "VIP" and "vip" at once both pass the look-up; the unique key stops one."""
+    ws = add_member(make_workspace()).workspace_id
+    work.create_label(ws, "VIP", actor=SYSTEM, origin=ORIGIN)
+    with (
+        mock.patch.object(work, "_name_taken", return_value=False),
+        pytest.raises(InboxError, match="already"),
+    ):
+        work.create_label(ws, "vip", actor=SYSTEM, origin=ORIGIN)
+    assert [label.name for label in Label.objects.filter(workspace_id=ws)] == ["VIP"]
 
 
 def test_labels_go_on_and_off_conversations_once_and_filter_the_inbox() -> None:

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from chatrk.audit.models import AuditEvent
 from chatrk.consent.gate import check_consent
 from chatrk.consent.models import ConsentEvent
 from chatrk.consent.tests.helpers import grant
@@ -203,6 +204,41 @@ def test_two_drainers_make_one_contact_for_one_new_number(monkeypatch: pytest.Mo
     assert ana.count() == 1
     assert Message.objects.filter(contact__in=ana).count() == 2
     assert Conversation.objects.get(contact__in=ana).unread == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_drainers_audit_one_reopening_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first drainer holds its reopening uncommitted; the second waits for it on the row lock and
+    then reads the conversation as open: without the lock both would audit the reopening."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL run only (SQLite serialises writers)")
+    channel = make_channel()
+    post(channel, envelope(channel, ("wamid.1", "16505551234", "hi", "Ana")))
+    drain()
+    Conversation.objects.update(status=Conversation.Status.RESOLVED)
+    post(channel, envelope(channel, ("wamid.2", "16505551234", "one", "Ana")))
+    post(channel, envelope(channel, ("wamid.3", "16505551234", "two", "Ana")))
+    first_read, second_done = threading.Event(), threading.Event()
+    audit = actions._audit_reopening
+
+    def audit_then_wait(conversation_ids: list[int]) -> None:
+        audit(conversation_ids)
+        if not first_read.is_set():
+            first_read.set()
+            second_done.wait(timeout=1)
+
+    monkeypatch.setattr(actions, "_audit_reopening", audit_then_wait)
+    first = threading.Thread(target=drain_one)
+    first.start()
+    assert first_read.wait(timeout=30)
+    second = threading.Thread(target=drain_one, args=(second_done,))
+    second.start()
+    first.join()
+    second.join()
+    assert Message.objects.count() == 3
+    assert (
+        AuditEvent.objects.filter(action="conversation.status_changed", reason="customer wrote").count() == 1
+    )
 
 
 def drain_one(done: threading.Event | None = None) -> None:

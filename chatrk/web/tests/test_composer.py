@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -345,7 +346,9 @@ def test_a_note_is_logged_in_the_thread_and_never_sent(
     text = "Customer <i>angry</i>, call back"
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(url(world, conversation, "note/"), {"text": text}, headers=HTMX)
+            response = client.post(
+                url(world, conversation, "note/"), {"text": text, "key": "note-key-0123456789"}, headers=HTMX
+            )
     finally:
         stop()
     assert "Note added" in response.content.decode()
@@ -362,8 +365,56 @@ def test_a_note_is_logged_in_the_thread_and_never_sent(
     assert not OutboxItem.objects.exists()
     assert Sender(store=buckets.DatabaseBuckets()).run_once().sent == 0
     assert emulator.emulator.messages == {}
-    empty = client.post(url(world, conversation, "note/"), {"text": "   "})
+    empty = client.post(url(world, conversation, "note/"), {"text": "   ", "key": "k" * 20})
     assert empty.status_code == 400 and "Write the note first." in empty.content.decode()
+
+
+def test_a_note_form_submitted_twice_adds_one_note(world: World) -> None:
+    conversation, client = world.conversation(), agent_client(world)
+    key = form_key(composer_html(client, world, conversation, "?mode=note"))
+    first = client.post(
+        url(world, conversation, "note/"), {"text": "Call back at 5", "key": key}, headers=HTMX
+    )
+    again = client.post(
+        url(world, conversation, "note/"), {"text": "Call back at 5", "key": key}, headers=HTMX
+    )
+    assert "Note added" in first.content.decode()
+    assert "already added from this form" in again.content.decode()
+    assert Message.objects.filter(direction=Message.Direction.NOTE).count() == 1
+    assert AuditEvent.objects.filter(action="note.added").count() == 1
+    assert form_key(first.content.decode()) != key  # the next note gets a new key
+    other = client.post(
+        url(world, conversation, "note/"), {"text": "Call back at 5", "key": form_key(first.content.decode())}
+    )
+    assert other.status_code == 200
+    assert Message.objects.filter(direction=Message.Direction.NOTE).count() == 2
+
+
+def test_a_note_without_a_valid_key_is_not_added_and_keys_are_per_member(world: World) -> None:
+    conversation, client = world.conversation(), agent_client(world)
+    missing = client.post(url(world, conversation, "note/"), {"text": "Call back"})
+    assert missing.status_code == 400 and "The form expired" in missing.content.decode()
+    assert "Call back" in missing.content.decode()  # what was written is kept
+    assert not Message.objects.filter(direction=Message.Direction.NOTE).exists()
+    key = "shared-note-key-0123456789"
+    agent_client(world).post(url(world, conversation, "note/"), {"text": "Same words", "key": key})
+    agent_client(world).post(url(world, conversation, "note/"), {"text": "Same words", "key": key})
+    assert Message.objects.filter(direction=Message.Direction.NOTE).count() == 2
+
+
+def test_a_note_key_raced_by_two_requests_adds_one_note(world: World) -> None:
+    """The second submission passed the look-up before the first committed: the unique key catches it."""
+    from chatrk.inbox import notes
+
+    conversation = world.conversation()
+    me = add_member(world.owner.workspace, make_user(name="Racer"), Role.AGENT)
+    first = notes.add_note(me, conversation, "Once", form_key="web:1:racing-key-0123456789")
+    looked_up = notes._added_with
+    first_look = iter([None])  # the first look-up misses, as if the first note were not committed yet
+    with patch.object(notes, "_added_with", side_effect=lambda *args: next(first_look, looked_up(*args))):
+        second = notes.add_note(me, conversation, "Once", form_key="web:1:racing-key-0123456789")
+    assert (second.note.pk, second.replayed, first.replayed) == (first.note.pk, True, False)
+    assert Message.objects.filter(direction=Message.Direction.NOTE).count() == 1
 
 
 # --- a template with a media header ----------------------------------------------------------------
