@@ -42,6 +42,7 @@ from chatrk.whatsapp.messages import InvalidRequest, OutboundMessage
 from chatrk.whatsapp.payloads import JsonValue
 from chatrk.whatsapp.reader import Obj, decode_json
 from chatrk.whatsapp.templates import TemplateDefinition, parse_template
+from chatrk.whatsapp.transport import GraphTransport
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +228,8 @@ class GraphClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=self.settings.timeout(),
             follow_redirects=False,
-            transport=transport,
-            verify=_tls_context(),
+            transport=transport or GraphTransport(_tls_context()),
+            verify=_tls_context(),  # for proxies from the environment, which httpx mounts itself
         )
 
     def __repr__(self) -> str:
