@@ -133,7 +133,9 @@ class _Connection:
 class _Head:
     __slots__ = ("chunked", "headers", "keep_alive", "length", "reason", "status", "version")
 
-    def __init__(self, version: bytes, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self, version: bytes, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None:
         self.version, self.status, self.reason, self.headers = version, status, reason, headers
         self.chunked = False
         self.length: int | None = None  # None with chunked False: the body runs until the server closes
@@ -198,7 +200,9 @@ def _line(reader: BufferedReader) -> bytes:
 class _Body(httpx.SyncByteStream):
     """The answer's body; its connection is kept for the next request once the body was read to its end."""
 
-    def __init__(self, transport: GraphTransport, origin: _Origin, connection: _Connection, head: _Head) -> None:
+    def __init__(
+        self, transport: GraphTransport, origin: _Origin, connection: _Connection, head: _Head
+    ) -> None:
         self._transport = transport
         self._origin = origin
         self._connection: _Connection | None = connection
