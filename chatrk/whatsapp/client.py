@@ -42,6 +42,7 @@ from chatrk.whatsapp.messages import InvalidRequest, OutboundMessage
 from chatrk.whatsapp.payloads import JsonValue
 from chatrk.whatsapp.reader import Obj, decode_json
 from chatrk.whatsapp.templates import TemplateDefinition, parse_template
+from chatrk.whatsapp.transport import GraphTransport
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +228,8 @@ class GraphClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=self.settings.timeout(),
             follow_redirects=False,
-            transport=transport,
-            verify=_tls_context(),
+            transport=transport or GraphTransport(_tls_context()),
+            verify=_tls_context(),  # for proxies from the environment, which httpx mounts itself
         )
 
     def __repr__(self) -> str:
@@ -277,13 +278,20 @@ class GraphClient:
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> Obj:
         request = self._http.build_request(method, path, json=json, params=params, data=data, files=files)
-        response = self._send(request)
-        if not response.is_success:
-            raise graph_error_from_response(response.status_code, response.content)
+        response = self._send(request, stream=True)
         try:
-            return Obj(decode_json(response.content, limit=MAX_RESPONSE_BYTES), "$")
+            if not response.is_success:
+                raise graph_error_from_response(response.status_code, self._error_body(response))
+            content = self._read_capped(response, MAX_RESPONSE_BYTES, self.settings.read_timeout)
+            return Obj(decode_json(content, limit=MAX_RESPONSE_BYTES), "$")
+        except GraphError as error:
+            if error.kind is FailureKind.LIMIT:  # a 2xx too big to be Meta's: it may have taken effect
+                raise _malformed(response.status_code) from None
+            raise
         except PayloadError:
             raise _malformed(response.status_code) from None
+        finally:
+            response.close()
 
     def _expect_success(self, answer: Obj) -> None:
         try:

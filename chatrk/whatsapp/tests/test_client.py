@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatrk.whatsapp.client import GraphClient, GraphSettings
+from chatrk.whatsapp.client import MAX_RESPONSE_BYTES, GraphClient, GraphSettings
 from chatrk.whatsapp.enums import (
     MessagingLimitTier,
     ParameterFormat,
@@ -645,3 +645,28 @@ def test_download_error_object_is_read_when_small(make_client: Any) -> None:
     with pytest.raises(GraphError) as raised:
         client.download_media(MEDIA_URL)
     assert (raised.value.code, raised.value.retry_class) == (131052, RetryClass.FINAL)
+
+
+def test_an_answer_too_big_to_be_metas_is_read_only_so_far(make_client: Any) -> None:
+    read: list[int] = []
+
+    class Endless(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            while True:
+                read.append(1)
+                yield b" " * 65536
+
+    client, _ = make_client(lambda request: httpx.Response(200, stream=Endless()))
+    with pytest.raises(GraphError) as raised:
+        client.send(PHONE_ID, CUSTOMER, TextMessage(BODY))
+    # A success we cannot read: the message may have been accepted (the sender does not send it again).
+    assert raised.value.kind is FailureKind.MALFORMED
+    assert len(read) <= MAX_RESPONSE_BYTES // 65536 + 1
+
+
+def test_an_error_answer_too_big_to_be_metas_is_classified_by_its_status(make_client: Any) -> None:
+    huge = json.dumps(graph_error(131047)).encode() + b" " * (128 * 1024)
+    client, _ = make_client(lambda request: httpx.Response(400, stream=httpx.ByteStream(huge)))
+    with pytest.raises(GraphError) as raised:
+        client.send(PHONE_ID, CUSTOMER, TextMessage(BODY))
+    assert (raised.value.kind, raised.value.code) == (FailureKind.HTTP, None)
