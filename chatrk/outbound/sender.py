@@ -57,7 +57,7 @@ CATCH_UP_WITHIN = 1.0
 THROUGHPUT_CODES = {130429}
 PAIR_CODES = {131056}
 # The request provably never reached WhatsApp: safe to send again.
-_NOT_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError)
+_NOT_SENT = (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError, httpx.LocalProtocolError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ server closed (or wrote to) is dropped before it is used, as httpcore does.
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import ssl
@@ -31,6 +32,7 @@ _CHUNK = 64 * 1024
 _MAX_LINE = 64 * 1024  # a status, header or chunk-size line (http.client's limits)
 _MAX_HEADERS = 100
 _HEX = frozenset(string.hexdigits.encode())
+_LINE_BREAK = re.compile(rb"[\r\n\0]")
 _Origin = tuple[str, str, int]
 
 
@@ -256,9 +258,14 @@ def _chunked(reader: BufferedReader) -> Iterator[bytes]:
 
 
 def _request_bytes(request: httpx.Request) -> bytes:
-    """The request line, headers (httpx set Host and Content-Length, and validated them) and body."""
+    """The request line, headers (httpx set Host and Content-Length) and body.
+
+    httpx does not check header values: one holding a line break (a pasted token, say) would add
+    headers of its own, so it is refused here, before a connection is taken, as h11 refused it."""
     lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)]
     lines.extend(b"%s: %s" % (name, value) for name, value in request.headers.raw)
+    if any(_LINE_BREAK.search(line) for line in lines):
+        raise httpx.LocalProtocolError("a request line or header holds a line break or NUL")
     return b"\r\n".join(lines) + b"\r\n\r\n" + request.read()
 
 

@@ -157,16 +157,16 @@ class _ForwardThenTimeOut(httpx.BaseTransport):
         return response
 
 
-class _RefuseConnection(httpx.BaseTransport):
-    """The connection fails before anything is sent: safe to send again."""
+class _RefuseToSend(httpx.BaseTransport):
+    """The request fails before anything is sent (``error``): safe to send again."""
 
-    def __init__(self, inner: httpx.BaseTransport, times: int = 1) -> None:
-        self.inner, self.times = inner, times
+    def __init__(self, inner: httpx.BaseTransport, error: type[httpx.TransportError], times: int = 1) -> None:
+        self.inner, self.error, self.times = inner, error, times
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.times > 0:
             self.times -= 1
-            raise httpx.ConnectError("refused", request=request)
+            raise self.error("not sent", request=request)
         return self.inner.handle_request(request)
 
 
@@ -204,9 +204,12 @@ def test_a_malformed_answer_counts_as_unknown_outcome(world: World, emulator: Em
     assert item.state == OutboxItem.State.SENT and Message.objects.get(pk=item.message_id).wamid == wamid
 
 
-def test_a_refused_connection_is_retried_and_sent_once(world: World, emulator: EmulatorServer) -> None:
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout, httpx.LocalProtocolError])
+def test_a_request_that_never_left_is_retried_and_sent_once(
+    world: World, emulator: EmulatorServer, error: type[httpx.TransportError]
+) -> None:
     item = queue_text(world)
-    assert sender(transport=_RefuseConnection(emulator.transport)).run_once().retried == 1
+    assert sender(transport=_RefuseToSend(emulator.transport, error)).run_once().retried == 1
     make_due()
     assert sender().run_once().sent == 1
     assert received(emulator) == {f"ob:{item.pk}": 1}

@@ -189,6 +189,17 @@ def test_a_refused_connection_is_a_connect_error_nothing_was_sent() -> None:
     assert isinstance(caught.value.__context__, httpx.ConnectError)
 
 
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nX-Injected: 1", "a\0b"])
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(
+    serve: Callable[..., Server], value: str
+) -> None:
+    # GraphClient checks its token; this guards every other header, as h11 did.
+    server = serve(answering(ok()))
+    with httpx.Client(transport=transport(), timeout=5) as http, pytest.raises(httpx.LocalProtocolError):
+        http.get(f"http://127.0.0.1:{server.port}/", headers={"X-Trace": value})
+    assert server.connections == 0
+
+
 def test_a_connection_dropped_after_the_request_is_not_a_connect_error_and_is_not_retried(
     serve: Callable[..., Server],
 ) -> None:
