@@ -31,6 +31,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CHUNK = 64 * 1024
 _MAX_LINE = 64 * 1024  # a status, header or chunk-size line (http.client's limits)
 _MAX_HEADERS = 100
+_MAX_INTERIM = 10  # 1xx answers before the final one: a server sending them for ever is broken
 _HEX = frozenset(string.hexdigits.encode())
 _LINE_BREAK = re.compile(rb"[\r\n\0]")
 _Origin = tuple[str, str, int]
@@ -146,7 +147,7 @@ class _Head:
 
 def _read_head(reader: BufferedReader, method: str) -> _Head:
     """The final answer's status line and headers (1xx interim answers skipped), and its framing."""
-    while True:
+    for _ in range(_MAX_INTERIM + 1):
         line = _line(reader)
         if not line:
             raise httpx.RemoteProtocolError("the server closed the connection without answering")
@@ -157,6 +158,8 @@ def _read_head(reader: BufferedReader, method: str) -> _Head:
         head = _Head(version, int(code), reason, _read_headers(reader))
         if head.status >= 200:
             break
+    else:
+        raise httpx.RemoteProtocolError("too many interim answers")
     lengths: set[bytes] = set()
     for name, value in head.headers:
         name = name.lower()

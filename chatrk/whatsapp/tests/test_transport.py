@@ -268,6 +268,9 @@ def test_an_answer_that_runs_until_the_server_closes(serve: Callable[..., Server
         pytest.param(b"HTTP/1.1 200 OK\r\n" + b"x-h: 1\r\n" * 101 + b"\r\n", id="too many headers"),
         pytest.param(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", id="header without colon"),
         pytest.param(b"HTTP/1.1 200 OK\r\n folded: 1\r\n\r\n", id="folded header"),
+        pytest.param(
+            b"HTTP/1.1 100 Continue\r\n\r\n" * 11 + b"HTTP/1.1 200 OK\r\n\r\n", id="interim for ever"
+        ),
     ],
 )
 def test_a_broken_answer_is_a_protocol_error(serve: Callable[..., Server], answer: bytes) -> None:
