@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import gc
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, partial
@@ -53,6 +55,11 @@ BATCH_SIZE_POSTGRESQL = 500
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 5
 ORPHAN_TTL = timedelta(days=7)  # Meta retries for up to 7 days; a status older than that will not come
+# Young collections while draining: one per 50,000 net new container objects instead of Python's 700.
+# At 700 the cyclic collector ran several times a batch, each time walking the batch's live objects and
+# promoting them, which then set off full collections of the whole heap: 65-120 µs of CPU per event
+# (timed with gc.callbacks, 20,000 events). A batch's objects die by reference counting when it ends.
+YOUNG_COLLECTION_THRESHOLD = 50_000
 
 # Outbound progress; a status applies only if it ranks above the current one. FAILED and DELETED are final.
 _RANK = {
@@ -400,13 +407,26 @@ def drain(batch_size: int | None = None, *, max_batches: int | None = None) -> D
     """Drains until no event is due (or ``max_batches``); returns the totals."""
     total = DrainResult()
     batches = 0
-    while max_batches is None or batches < max_batches:
-        step = drain_once(batch_size)
-        total.add(step)
-        batches += 1
-        if step.claimed == 0:
-            break
+    with _young_collections_spaced():
+        while max_batches is None or batches < max_batches:
+            step = drain_once(batch_size)
+            total.add(step)
+            batches += 1
+            if step.claimed == 0:
+                break
     return total
+
+
+@contextmanager
+def _young_collections_spaced() -> Iterator[None]:
+    """The process's collector thresholds are global: two threads draining at once may restore each
+    other's (a pace, never a correctness, matter)."""
+    young, *older = gc.get_threshold()
+    gc.set_threshold(max(young, YOUNG_COLLECTION_THRESHOLD), *older)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, *older)
 
 
 def _poison(event: RawEvent, reason: str) -> None:

@@ -3,6 +3,7 @@ looked up and created together, and the result is the same as applying its event
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -236,3 +237,20 @@ def test_an_erasure_recorded_by_another_process_is_seen_by_the_next_batch(settin
     result = drain()
     assert (result.applied, result.retried) == (0, 1)
     assert list(Message.objects.values_list("wamid", flat=True)) == ["wamid.1"]
+
+
+def test_draining_spaces_young_collections_and_restores_the_pace_even_on_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def failing_batch(batch_size: int | None = None) -> actions.DrainResult:
+        seen.append(gc.get_threshold())
+        raise RuntimeError("database gone")
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(actions, "drain_once", failing_batch)
+    with pytest.raises(RuntimeError):
+        drain()
+    assert seen == [(actions.YOUNG_COLLECTION_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
