@@ -117,7 +117,9 @@ class _Batch:
     media: list[tuple[Media, MediaFetch]] = field(default_factory=list)
     touches: dict[int, _Touch] = field(default_factory=dict)  # conversation id -> what to update
     replies: list[hooks.InboundReply] = field(default_factory=list)  # for consent, after the rows exist
-    published: list[events.Event] = field(default_factory=list)  # message.new, sent together after commit
+    # Workspaces with new messages: one ``message.new`` each after commit wakes their live inboxes,
+    # which read what is new from the database (inbox.live); ids per message would go unread.
+    woken: set[int] = field(default_factory=set)
     blocked: set[tuple[int, int]] = field(default_factory=set)  # candidates: (workspace, wa_id index)
     dropped: int = 0
 
@@ -264,8 +266,8 @@ def _subjects(batch: _Batch, workspace_id: int) -> set[str]:
 
 def _flush(batch: _Batch) -> None:
     """Inserts the batch's new messages and media, then updates each touched conversation once."""
-    events.publish_all(batch.published)
-    batch.published = []
+    events.publish_all([{"kind": "message.new", "workspace_id": ws} for ws in sorted(batch.woken)])
+    batch.woken = set()
     if batch.messages:
         insert_rows(Message, batch.messages)
         orphan_checks = [row for row in batch.messages if batch.orphans.get(row.channel_id)]
@@ -653,14 +655,7 @@ def _apply_message(
         batch.contacts.clear()
         batch.senders.clear()
         forget_cached()
-    batch.published.append(
-        {
-            "kind": "message.new",
-            "workspace_id": channel.workspace_id,
-            "message_id": row.pk,
-            "conversation_id": conversation.pk,
-        }
-    )
+    batch.woken.add(channel.workspace_id)
     if kind not in _NOT_CONVERSATIONAL:
         batch.replies.append(
             hooks.InboundReply(
