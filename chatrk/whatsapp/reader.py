@@ -32,7 +32,7 @@ def decode_json(raw: bytes, *, limit: int) -> JsonValue:
         raise PayloadError("body exceeds the size limit")
     try:
         text = raw.decode("utf-8")
-        return cast(JsonValue, json.loads(text, parse_constant=_refuse_constant))
+        return cast(JsonValue, _DECODER.decode(text))
     except UnicodeDecodeError:
         raise PayloadError("body is not UTF-8") from None
     except RecursionError:
@@ -43,6 +43,9 @@ def decode_json(raw: bytes, *, limit: int) -> JsonValue:
 
 def _refuse_constant(name: str) -> JsonValue:
     raise ValueError("non-finite number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # json.loads with an option builds one a call
 
 
 class Obj:
@@ -161,4 +164,7 @@ class Obj:
         return [Obj(item, f"{self.path}.{key}[{i}]") for i, item in enumerate(self.array(key, limit=limit))]
 
     def each[T](self, key: str, parse: Callable[[Obj], T], *, limit: int = MAX_ITEMS) -> tuple[T, ...]:
+        items = self.array(key, limit=limit)
+        if not items:  # most arrays of a webhook are absent or empty (statuses, errors)
+            return ()
         return tuple(parse(item) for item in self.objs(key, limit=limit))

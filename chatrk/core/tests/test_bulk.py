@@ -9,10 +9,12 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from chatrk.core.bulk import insert_rows, one_of
+from chatrk.core.roles import Role
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.queries import find_by_blind_index
 from chatrk.inbox.models import Contact, ContactNameWord
-from chatrk.testing import make_workspace
+from chatrk.ingest.models import ChannelNotice
+from chatrk.testing import add_member, make_channel, make_workspace
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
@@ -106,3 +108,25 @@ def test_datetimes_in_any_zone_are_stored_as_the_same_instant_as_save_stores_the
     with connection.cursor() as cursor:
         cursor.execute("SELECT created_at FROM inbox_contact WHERE workspace_id = %s", [workspace.pk])
         assert len({row[0] for row in cursor.fetchall()}) == 1  # the same stored form, byte for byte
+
+
+def test_json_binary_and_encrypted_json_columns_read_back_as_saved() -> None:
+    owner = add_member(make_workspace(), role=Role.OWNER)
+    channel = make_channel(owner)
+    details = {"name": "order_update", "ids": [1, 2], "nested": {"ok": True, "none": None}}
+
+    def notice(dedup: str) -> ChannelNotice:
+        row = ChannelNotice(
+            workspace_id=channel.workspace_id, channel=channel, kind="errors", details=details,
+            dedup_key=dedup, occurred_at=None, received_at=AT,
+        )  # fmt: skip
+        row.payload = {"text": "tab\there, quote ' and \\ backslash", "n": 3}
+        return row
+
+    inserted, saved = notice("a" * 64), notice("b" * 64)
+    insert_rows(ChannelNotice, [inserted])
+    saved.save(force_insert=True)
+    for row in (inserted, saved):
+        stored = ChannelNotice.objects.get(pk=row.pk)
+        assert stored.details == details and stored.occurred_at is None and stored.received_at == AT
+        assert open_for_system(stored, "payload") == {"text": "tab\there, quote ' and \\ backslash", "n": 3}

@@ -3,6 +3,7 @@ looked up and created together, and the result is the same as applying its event
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ from unittest import mock
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from chatrk.audit.models import AuditEvent
@@ -22,6 +24,7 @@ from chatrk.crypto.envelope import Sealed, key_id_of
 from chatrk.crypto.fields import open_for_system
 from chatrk.crypto.models import KeyKind
 from chatrk.inbox import actions as inbox_actions
+from chatrk.inbox import events
 from chatrk.inbox.models import Channel, Contact, Conversation, Message
 from chatrk.inbox.names import contacts_named
 from chatrk.ingest import actions, hooks
@@ -272,3 +275,39 @@ def test_an_erasure_recorded_by_another_process_is_seen_by_the_next_batch(settin
     result = drain()
     assert (result.applied, result.retried) == (0, 1)
     assert list(Message.objects.values_list("wamid", flat=True)) == ["wamid.1"]
+
+
+def test_draining_spaces_young_collections_and_restores_the_pace_even_on_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def failing_batch(batch_size: int | None = None) -> actions.DrainResult:
+        seen.append(gc.get_threshold())
+        raise RuntimeError("database gone")
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(actions, "drain_once", failing_batch)
+    with pytest.raises(RuntimeError):
+        drain()
+    assert seen == [(actions.YOUNG_COLLECTION_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+
+
+@override_settings(REDIS_URL="")  # heard in this process
+def test_a_batch_wakes_each_workspace_with_new_messages_once_after_commit(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    first, second = make_channel("111"), make_channel("222")
+    customers(first, 3)
+    customers(second, 2)
+    heard: dict[int, list[events.Event]] = {first.workspace_id: [], second.workspace_id: []}
+    stops = [events.subscribe(ws, heard[ws].append) for ws in heard]
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert drain_once(batch_size=100).applied == 10
+            assert heard == {first.workspace_id: [], second.workspace_id: []}  # not before commit
+    finally:
+        for stop in stops:
+            stop()
+    assert heard == {ws: [{"kind": "message.new", "workspace_id": ws}] for ws in heard}
