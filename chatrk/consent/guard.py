@@ -1,9 +1,10 @@
 """Database triggers that make the consent ledger append-only (events and wordings).
 
-UPDATE and DELETE are refused by the database itself, not only by the models, so raw SQL, a
-``QuerySet.update()`` or a bug elsewhere cannot rewrite history. TRUNCATE is left to the table owner
-(test databases are flushed with it); at scale, grant the application's role only INSERT and SELECT on
-these tables (docs/consent.md).
+UPDATE, DELETE and (on PostgreSQL; SQLite has none) TRUNCATE are refused by the database itself,
+not only by the models, so raw SQL, a ``QuerySet.update()`` or a bug elsewhere cannot rewrite or wipe
+the proof of consent. ``flush`` lifts the guards for the one sanctioned wipe (core's ``flush``
+command). Installing is idempotent. At scale, also grant the application's role only INSERT and
+SELECT on these tables (docs/consent.md).
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ $$
 def _install_sql(vendor: str) -> list[str]:
     if vendor == "postgresql":
         return [_PG_FUNCTION] + [
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION chatrk_consent_append_only()"
+            statement
             for table in GUARDED_TABLES
+            for statement in (
+                f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION chatrk_consent_append_only()",
+                f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION chatrk_consent_append_only()",
+            )
         ]
     if vendor == "sqlite":
         return [
-            f"CREATE TRIGGER {table}_no_{op} BEFORE {op.upper()} ON {table} "
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op} BEFORE {op.upper()} ON {table} "
             f"BEGIN SELECT RAISE(ABORT, 'consent table {table} is append-only: {op} refused'); END"
             for table in GUARDED_TABLES
             for op in ("update", "delete")
@@ -44,9 +50,11 @@ def _install_sql(vendor: str) -> list[str]:
 
 def _remove_sql(vendor: str) -> list[str]:
     if vendor == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}" for table in GUARDED_TABLES] + [
-            "DROP FUNCTION IF EXISTS chatrk_consent_append_only()"
-        ]
+        return [
+            f"DROP TRIGGER IF EXISTS {table}_{suffix} ON {table}"
+            for table in GUARDED_TABLES
+            for suffix in ("append_only", "no_truncate")
+        ] + ["DROP FUNCTION IF EXISTS chatrk_consent_append_only()"]
     return [
         f"DROP TRIGGER IF EXISTS {table}_no_{op}" for table in GUARDED_TABLES for op in ("update", "delete")
     ]

@@ -10,6 +10,7 @@ from chatrk.audit.models import AuditEvent
 from chatrk.consent import actions, queries
 from chatrk.consent.errors import ConsentError, LedgerIsAppendOnly
 from chatrk.consent.gate import check_consent, check_consent_many
+from chatrk.consent.guard import install_guards
 from chatrk.consent.models import ConsentEvent, ConsentState, ConsentWording, Source
 from chatrk.consent.tests.helpers import contact, grant, wording
 from chatrk.core.clock import now
@@ -213,6 +214,29 @@ def test_ledger_is_append_only_in_models_and_database() -> None:
     with pytest.raises(DatabaseError), transaction.atomic():
         ConsentEvent.objects.filter(pk=event.pk).update(source="api")
     assert ConsentWording.objects.filter(workspace_id=ws.pk).count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no TRUNCATE")
+def test_the_ledger_cannot_be_truncated_on_postgresql() -> None:
+    ws = make_workspace()
+    grant(ws, contact(ws))
+    for table in ("consent_consentevent", "consent_consentwording"):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # else the test's own pending checks refuse it
+            cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert ConsentEvent.objects.filter(workspace_id=ws.pk).count() == 1
+
+
+def test_installing_the_guards_again_changes_nothing() -> None:
+    install_guards(connection)  # migration 0006 runs it on databases the earlier guards protect
+    ws = make_workspace()
+    event = grant(ws, contact(ws)).events[0]
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        ConsentEvent.objects.filter(pk=event.pk).update(source="api")
 
 
 def test_state_is_derived_from_events_and_rebuildable() -> None:
