@@ -10,6 +10,8 @@ written. Models with encrypted fields therefore declare::
 count up within a process. Ids from one process are strictly increasing; ids from different
 processes collide only if two random 21-bit starts meet in the same millisecond and their counts
 overlap, and the primary key then refuses the second INSERT (fail closed, never a silent overwrite).
+Busy paths recover: the webhook's store seals its rows again under new ids (``ingest.receive``),
+and the drainer applies a refused batch event by event, with new ids.
 """
 
 from __future__ import annotations

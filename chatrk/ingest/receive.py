@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from chatrk.audit.actions import ANONYMOUS, Origin, record
@@ -125,11 +125,11 @@ def store(keys: ChannelKeys, body: bytes) -> None:
     requests share one INSERT, made by one of them (``GroupWriter``); each request still returns only
     after its row is stored.
     """
-    row = _row(keys, body)
+    event = _Slot(keys, body)
     if GROUP_COMMIT and not connection.in_atomic_block:
-        _writer.submit(row)
+        _writer.submit(event)
     else:
-        _insert([row])
+        _store_rows([event])
 
 
 _TABLE, _BODY_COLUMN = "ingest_rawevent", "body"  # RawEvent's; the binding must match the model's
@@ -164,6 +164,29 @@ def _insert(rows: list[_Row]) -> None:
     db = connections[DEFAULT_DB_ALIAS]  # looked up once: each use of the proxy looks it up again
     with _writers_of_other_processes_wait(db), db.cursor() as cursor:
         cursor.execute(_insert_sql(len(padded)), [value for row in padded for value in row])
+
+
+def _store_rows(slots: list[_Slot]) -> None:
+    """Inserts the slots' rows. Ids from two processes can meet in one millisecond (``core.ids``:
+    about once in 250,000 busy milliseconds with two web workers); the primary key then refuses the
+    whole statement (a redelivery never does: the unique key skips it), so the rows are sealed again
+    under new ids and inserted once more rather than failing every request of the group."""
+    try:
+        _insert_in_savepoint([slot.row for slot in slots])
+    except IntegrityError:
+        for slot in slots:
+            slot.row = _row(slot.keys, slot.body)
+        _insert_in_savepoint([slot.row for slot in slots])
+
+
+def _insert_in_savepoint(rows: list[_Row]) -> None:
+    """In autocommit mode the statement is atomic on its own; inside a transaction (tests, callers'
+    atomic blocks) a savepoint lets a refused statement be tried again."""
+    if not connection.in_atomic_block:
+        _insert(rows)
+        return
+    with transaction.atomic():
+        _insert(rows)
 
 
 def _shape(rows: int) -> int:
@@ -212,10 +235,11 @@ WRITE_TIMEOUT_SECONDS = 10.0
 
 
 class _Slot:
-    __slots__ = ("error", "leads", "row", "wake", "written")
+    __slots__ = ("body", "error", "keys", "leads", "row", "wake", "written")
 
-    def __init__(self, row: _Row) -> None:
-        self.row = row
+    def __init__(self, keys: ChannelKeys, body: bytes) -> None:
+        self.keys, self.body = keys, body
+        self.row = _row(keys, body)  # sealed in the request's own thread
         self.wake = threading.Event()  # set once the row is written, or to make this request lead
         self.written = False
         self.leads = False
@@ -237,8 +261,7 @@ class GroupWriter:
         self._leading = 0
         self._writers = writers
 
-    def submit(self, row: _Row) -> None:
-        slot = _Slot(row)
+    def submit(self, slot: _Slot) -> None:
         with self._lock:
             self._pending.append(slot)
             if not self._writers:
@@ -267,7 +290,7 @@ class GroupWriter:
         error: BaseException | None = None
         try:
             if group:  # another writer may have taken them all
-                _insert([slot.row for slot in group])
+                _store_rows(group)
         except BaseException as exc:
             error = exc
         for slot in group:

@@ -270,7 +270,9 @@ def test_a_lead_handed_to_a_row_the_other_writer_has_since_written_is_not_lost()
     its request wakes. The request must still take the lead up (here: give it back, nothing waits),
     or each such race leaves one writer fewer until none is left and every webhook times out."""
     writer = receive.GroupWriter(writers=2)
-    handed = receive._Slot((1, 1, 1, b"", b"", None))
+    keys = receive.channel_keys(make_channel().webhook_key)
+    assert keys is not None
+    handed = receive._Slot(keys, b"{}")
     handed.leads, handed.written = True, True  # promoted, then written by the other writer
     handed.wake.set()
     writer._leading = 1  # the lead it was handed
@@ -285,3 +287,32 @@ def test_the_raw_event_insert_maintains_only_the_indexes_drainers_use() -> None:
     indexed = {tuple(c["columns"]) for c in constraints.values() if c["index"] or c["unique"]}
     indexed -= {tuple(c["columns"]) for c in constraints.values() if c["primary_key"]}
     assert indexed == {("channel_id", "dedup_key"), ("poisoned_at", "claimed_until", "id")}
+
+
+def _next_id_taken(monkeypatch: pytest.MonkeyPatch, taken: int) -> None:
+    """The next id drawn is one another process already used in the same millisecond."""
+    draws = iter([taken])
+    fresh = receive.new_id
+    monkeypatch.setattr(receive, "new_id", lambda: next(draws, None) or fresh())
+
+
+@pytest.mark.parametrize(
+    "group_commit", [False, pytest.param(True, marks=pytest.mark.django_db(transaction=True))]
+)
+def test_an_id_another_process_took_is_sealed_again_under_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, group_commit: bool
+) -> None:
+    channel = make_channel()
+    keys = receive.channel_keys(channel.webhook_key)
+    assert keys is not None
+    receive.store(keys, b'{"n": 1}')
+    taken = RawEvent.objects.get().pk
+    _next_id_taken(monkeypatch, taken)
+    raw = json.dumps({**BODY, "n": 2}).encode()
+    if group_commit:
+        assert _store_concurrently(keys, [raw]) == [None]
+    else:
+        receive.store(keys, raw)
+    stored = RawEvent.objects.exclude(pk=taken).get()
+    assert open_for_system(stored, "body") == raw  # sealed for the id it was stored under
+    assert RawEvent.objects.count() == 2
