@@ -12,6 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from chatrk.audit.models import AuditEvent
+from chatrk.core.ids import new_id
 from chatrk.crypto.fields import open_for_system
 from chatrk.inbox.models import Channel
 from chatrk.ingest import receive
@@ -292,8 +293,7 @@ def test_the_raw_event_insert_maintains_only_the_indexes_drainers_use() -> None:
 def _next_id_taken(monkeypatch: pytest.MonkeyPatch, taken: int) -> None:
     """The next id drawn is one another process already used in the same millisecond."""
     draws = iter([taken])
-    fresh = receive.new_id
-    monkeypatch.setattr(receive, "new_id", lambda: next(draws, None) or fresh())
+    monkeypatch.setattr(receive, "new_id", lambda: next(draws, None) or new_id())
 
 
 @pytest.mark.parametrize(
