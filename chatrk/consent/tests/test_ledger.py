@@ -220,13 +220,14 @@ def test_ledger_is_append_only_in_models_and_database() -> None:
 def test_the_ledger_cannot_be_truncated_on_postgresql() -> None:
     ws = make_workspace()
     grant(ws, contact(ws))
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # else the test's own pending checks refuse it
     for table in ("consent_consentevent", "consent_consentwording"):
         with (
             pytest.raises(DatabaseError, match="append-only"),
             transaction.atomic(),
             connection.cursor() as cursor,
         ):
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # else the test's own pending checks refuse it
             cursor.execute(f"TRUNCATE {table} CASCADE")
     assert ConsentEvent.objects.filter(workspace_id=ws.pk).count() == 1
 
