@@ -6,7 +6,9 @@ from __future__ import annotations
 import gc
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from unittest import mock
 
@@ -186,23 +188,9 @@ def test_two_drainers_make_one_contact_for_one_new_number(monkeypatch: pytest.Mo
     drain()  # the workspace's keys exist: making them would also make the second drainer wait
     post(channel, envelope(channel, ("wamid.a", "16505551234", "one", "Ana")))
     post(channel, envelope(channel, ("wamid.b", "16505551234", "two", "Ana")))
-    first_made, second_done = threading.Event(), threading.Event()
-    create = inbox_actions._create_contacts
-
-    def create_then_wait(workspace_id: int, fresh: list[Contact]) -> None:
-        create(workspace_id, fresh)
-        if fresh and not first_made.is_set():
-            first_made.set()
-            second_done.wait(timeout=3)
-
-    monkeypatch.setattr(inbox_actions, "_create_contacts", create_then_wait)
-    first = threading.Thread(target=drain_one)
-    first.start()
-    assert first_made.wait(timeout=30)
-    second = threading.Thread(target=drain_one, args=(second_done,))
-    second.start()
-    first.join()
-    second.join()
+    _first_drainer_holds_while_a_second_drains(
+        monkeypatch, inbox_actions, "_create_contacts", when=lambda _, fresh: bool(fresh), seconds=3
+    )
     ana = Contact.objects.exclude(pk=Conversation.objects.get(number=1).contact_id)
     assert ana.count() == 1
     assert Message.objects.filter(contact__in=ana).count() == 2
@@ -221,27 +209,42 @@ def test_two_drainers_audit_one_reopening_once(monkeypatch: pytest.MonkeyPatch) 
     Conversation.objects.update(status=Conversation.Status.RESOLVED)
     post(channel, envelope(channel, ("wamid.2", "16505551234", "one", "Ana")))
     post(channel, envelope(channel, ("wamid.3", "16505551234", "two", "Ana")))
-    first_read, second_done = threading.Event(), threading.Event()
-    audit = actions._audit_reopening
-
-    def audit_then_wait(conversation_ids: list[int]) -> None:
-        audit(conversation_ids)
-        if not first_read.is_set():
-            first_read.set()
-            second_done.wait(timeout=1)
-
-    monkeypatch.setattr(actions, "_audit_reopening", audit_then_wait)
-    first = threading.Thread(target=drain_one)
-    first.start()
-    assert first_read.wait(timeout=30)
-    second = threading.Thread(target=drain_one, args=(second_done,))
-    second.start()
-    first.join()
-    second.join()
+    _first_drainer_holds_while_a_second_drains(
+        monkeypatch, actions, "_audit_reopening", when=lambda _: True, seconds=1
+    )
     assert Message.objects.count() == 3
     assert (
         AuditEvent.objects.filter(action="conversation.status_changed", reason="customer wrote").count() == 1
     )
+
+
+def _first_drainer_holds_while_a_second_drains(
+    monkeypatch: pytest.MonkeyPatch,
+    owner: ModuleType,
+    name: str,
+    *,
+    when: Callable[..., bool],
+    seconds: float,
+) -> None:
+    """Two drainers, one event each: the first, once it has called ``owner.name`` with arguments
+    ``when`` accepts, holds its transaction open until the second has drained (or ``seconds`` pass)."""
+    reached, second_done = threading.Event(), threading.Event()
+    original = getattr(owner, name)
+
+    def call_then_hold(*args: Any) -> None:
+        original(*args)
+        if when(*args) and not reached.is_set():
+            reached.set()
+            second_done.wait(timeout=seconds)
+
+    monkeypatch.setattr(owner, name, call_then_hold)
+    first = threading.Thread(target=drain_one)
+    first.start()
+    assert reached.wait(timeout=30)
+    second = threading.Thread(target=drain_one, args=(second_done,))
+    second.start()
+    first.join()
+    second.join()
 
 
 def drain_one(done: threading.Event | None = None) -> None:
